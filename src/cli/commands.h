@@ -1,0 +1,14 @@
+#pragma once
+// Each subcommand of the `gptoss` binary lives in its own cmd_<name>.cpp and
+// registers itself on the CLI11 app here. main.cpp calls every add_*.
+#include <CLI/CLI.hpp>
+
+namespace gptoss::cli {
+
+void add_inspect_command(CLI::App& app);
+void add_logits_command(CLI::App& app);
+void add_generate_command(CLI::App& app);
+void add_tokenize_command(CLI::App& app);
+void add_render_command(CLI::App& app);
+
+}  // namespace gptoss::cli
