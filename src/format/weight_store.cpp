@@ -1,0 +1,53 @@
+#include "format/weight_store.h"
+
+#include "core/error.h"
+
+namespace gptoss {
+
+void WeightStore::add_file(std::shared_ptr<SafetensorsFile> file) {
+  for (auto& [name, t] : file->tensors()) {
+    if (!tensors_.emplace(name, t).second)
+      throw Error(file->path() + ": tensor '" + name + "' also appears in " + tensors_.at(name).file);
+  }
+  files_.push_back(std::move(file));
+}
+
+uint8_t* WeightStore::add_owned(const std::string& name, DType dtype, std::vector<int64_t> shape,
+                                const std::string& from) {
+  TensorInfo t;
+  t.name = name;
+  t.file = from;
+  t.dtype = dtype;
+  t.shape = std::move(shape);
+  t.nbytes = size_t(t.numel()) * dtype_size(dtype);
+  owned_.emplace_back(new uint8_t[t.nbytes]());
+  t.data = owned_.back().get();
+  if (!tensors_.emplace(name, t).second) throw Error(from + ": tensor '" + name + "' defined twice");
+  return owned_.back().get();
+}
+
+const TensorInfo* WeightStore::find(const std::string& name) const {
+  auto it = tensors_.find(name);
+  return it == tensors_.end() ? nullptr : &it->second;
+}
+
+const TensorInfo& WeightStore::require(const std::string& name, DType dtype, const std::vector<int64_t>& shape) const {
+  const TensorInfo* t = find(name);
+  if (!t) throw Error(origin + ": missing tensor '" + name + "' (is this a complete gpt-oss checkpoint?)");
+  if (t->dtype != dtype) {
+    throw Error(t->file + ": tensor '" + name + "' is " + dtype_name(t->dtype) + ", expected " + dtype_name(dtype));
+  }
+  if (t->shape != shape) {
+    throw Error(t->file + ": tensor '" + name + "' has shape " + shape_string(t->shape) + ", expected " +
+                shape_string(shape) + " from config.json");
+  }
+  return *t;
+}
+
+size_t WeightStore::total_bytes() const {
+  size_t n = 0;
+  for (auto& [_, t] : tensors_) n += t.nbytes;
+  return n;
+}
+
+}  // namespace gptoss

@@ -1,0 +1,20 @@
+#pragma once
+// Creates the runner for a device string: "cpu", "cuda", "cuda:N".
+#include <memory>
+#include <string>
+
+#include "format/model_source.h"
+#include "model/model_runner.h"
+
+namespace gptoss {
+
+struct RunnerOptions {
+  std::string device = "cpu";
+  int max_step_tokens = 2048;  // largest prompt chunk per step
+  int threads = 0;             // CPU threads; 0 = all cores
+};
+
+std::unique_ptr<ModelRunner> make_runner(const ModelSource& source, const RunnerOptions& options);
+bool cuda_backend_compiled();
+
+}  // namespace gptoss

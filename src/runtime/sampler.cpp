@@ -1,0 +1,88 @@
+#include "runtime/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+namespace gptoss {
+
+Sampler::Sampler(const SamplingParams& p) : p_(p), rng_(p.seed ? *p.seed : std::random_device{}()) {}
+
+SampledToken Sampler::sample(float* logits, int V) {
+  SampledToken out;
+  // Log-probabilities are reported under the model's own distribution, before
+  // penalties and truncation, as the OpenAI API does.
+  float lse = 0.0f;
+  if (p_.logprobs || p_.top_logprobs > 0) {
+    float m = *std::max_element(logits, logits + V);
+    double s = 0;
+    for (int i = 0; i < V; ++i) s += std::exp(double(logits[i] - m));
+    lse = m + float(std::log(s));
+  }
+  auto report = [&](int32_t tok) {
+    out.token = tok;
+    if (!(p_.logprobs || p_.top_logprobs > 0)) return;
+    out.logprob = logits[tok] - lse;
+    if (p_.top_logprobs > 0) {
+      std::vector<int32_t> ids(static_cast<size_t>(V));
+      std::iota(ids.begin(), ids.end(), 0);
+      int k = std::min(p_.top_logprobs, V);
+      std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
+      for (int i = 0; i < k; ++i) out.top.push_back({ids[size_t(i)], logits[ids[size_t(i)]] - lse});
+    }
+  };
+  std::vector<float> original;
+  if (p_.logprobs || p_.top_logprobs > 0) original.assign(logits, logits + V);
+  for (auto& [tok, n] : counts_) {
+    if (tok < 0 || tok >= V) continue;
+    logits[tok] -= p_.frequency_penalty * float(n) + (n > 0 ? p_.presence_penalty : 0.0f);
+  }
+  int32_t chosen;
+  if (p_.temperature <= 0.0f) {
+    chosen = int32_t(std::max_element(logits, logits + V) - logits);
+  } else {
+    idx_.resize(size_t(V));
+    std::iota(idx_.begin(), idx_.end(), 0);
+    int n = V;
+    if (p_.top_k > 0 && p_.top_k < V) {
+      std::nth_element(idx_.begin(), idx_.begin() + p_.top_k, idx_.end(),
+                       [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
+      n = p_.top_k;
+    }
+    std::sort(idx_.begin(), idx_.begin() + n, [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
+    const float m = logits[idx_[0]];
+    std::vector<double> prob(static_cast<size_t>(n));
+    double sum = 0;
+    for (int i = 0; i < n; ++i) sum += prob[size_t(i)] = std::exp(double(logits[idx_[size_t(i)]] - m) / p_.temperature);
+    for (auto& q : prob) q /= sum;
+    int keep = n;
+    if (p_.min_p > 0.0f) {
+      const double floor = p_.min_p * prob[0];
+      keep = 1;
+      while (keep < n && prob[size_t(keep)] >= floor) ++keep;
+    }
+    if (p_.top_p < 1.0f) {
+      double c = 0;
+      int k = 0;
+      while (k < keep) {
+        c += prob[size_t(k++)];
+        if (c >= p_.top_p) break;
+      }
+      keep = std::max(1, k);
+    }
+    double total = 0;
+    for (int i = 0; i < keep; ++i) total += prob[size_t(i)];
+    double r = std::uniform_real_distribution<double>(0.0, total)(rng_);
+    int i = 0;
+    for (; i < keep - 1; ++i) {
+      r -= prob[size_t(i)];
+      if (r <= 0) break;
+    }
+    chosen = idx_[size_t(i)];
+  }
+  if (!original.empty()) std::copy(original.begin(), original.end(), logits);
+  report(chosen);
+  return out;
+}
+
+}  // namespace gptoss
