@@ -2,6 +2,8 @@
 // error naming the file and tensor, never a crash.
 #include <gtest/gtest.h>
 
+#include "test_paths.h"
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -16,7 +18,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kFixture = std::string(GPTOSS_FIXTURES_DIR) + "/tiny-gptoss";
+const std::string kFixture = gptoss::test::fixtures_dir() + "/tiny-gptoss";
 
 std::string temp_dir() {
   auto d = fs::temp_directory_path() / ("gptoss_format_" + std::to_string(::getpid()) + "_" +

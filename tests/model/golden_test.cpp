@@ -2,6 +2,8 @@
 // fixture checkpoint (../shared/fixtures/tiny-gptoss/golden.safetensors).
 #include <gtest/gtest.h>
 
+#include "test_paths.h"
+
 #include <cmath>
 
 #include "format/model_source.h"
@@ -13,7 +15,7 @@ using namespace gptoss;
 
 namespace {
 
-const std::string kFixture = std::string(GPTOSS_FIXTURES_DIR) + "/tiny-gptoss";
+const std::string kFixture = gptoss::test::fixtures_dir() + "/tiny-gptoss";
 
 struct Golden {
   std::shared_ptr<SafetensorsFile> file;

@@ -1,0 +1,83 @@
+#pragma once
+// Launch wrappers for the CUDA kernels. Plain pointers and sizes only, so the
+// orchestration (model/cuda_runner.cpp) is ordinary C++. All launches are
+// asynchronous on `stream` and safe to capture in a CUDA graph.
+//
+// Conventions: activations of the residual stream are float32; GEMM inputs
+// are bf16; the KV cache is bf16 in paged blocks laid out
+// [layer_of_kind][block][k|v][row][kv_dim] (model/kv_layout.h).
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace gptoss::cuda {
+
+using bf16_raw = uint16_t;
+
+// x[t] = float(embed[tokens[t]])
+void embed(const int32_t* tokens, int T, const bf16_raw* embed, int H, float* x, cudaStream_t s);
+
+// If bias: x[t] += bias first. Then y[t] = rmsnorm(x[t]) * w, as bf16 into y
+// and/or float32 into y32 (either may be null). Rows picked by `rows` (null:
+// all T rows; outputs have one row per picked row).
+void add_bias_rmsnorm(float* x, const bf16_raw* bias, const bf16_raw* w, bf16_raw* y, float* y32, int T, int H,
+                      float eps, const int32_t* rows, cudaStream_t s);
+
+// Per-token view of the batch for attention and the KV cache.
+struct TokenKv {
+  const int32_t* pos;          // [T] position of each token
+  const int32_t* seq;          // [T] sequence index of each token
+  const int32_t* full_table;   // [nseq][full_pitch] block ids
+  int full_pitch;
+  const int32_t* window_table; // [nseq][window_pitch] ring block ids
+  const int32_t* window_len;   // [nseq] ring length
+  int window_pitch;
+  int block_size;
+};
+
+// qkv [T, Q + 2 KV] float32 (GEMM output without bias): adds the bias, applies
+// YaRN rope to q and k, writes q as bf16 [T, Q] and k, v into the cache layer.
+void rope_store_kv(const float* qkv, const bf16_raw* bias, const float* inv_freq, float attention_factor, int T,
+                   int n_heads, int n_kv, int head_dim, const TokenKv& tk, bool sliding, bf16_raw* layer_cache,
+                   int num_blocks, bf16_raw* q_out, cudaStream_t s);
+
+// out[t, h] = attention of q[t, h] over the cached keys of its sequence
+// (positions <= pos[t]; on sliding layers only the last `window`), with sink.
+void attention(const bf16_raw* q, const bf16_raw* layer_cache, int num_blocks, const bf16_raw* sinks, int T,
+               int n_heads, int n_kv, int head_dim, const TokenKv& tk, bool sliding, int window, bf16_raw* out,
+               cudaStream_t s);
+
+// Router: logits [T, E] (+bias) -> top-k ids and softmax weights; also builds
+// per-expert slot lists: slot = t * k + j, grouped by expert
+// (expert_offsets [E + 1], expert_slots [T * k]).
+void route_topk(const float* logits, const bf16_raw* bias, int T, int E, int k, int32_t* topk_ids,
+                float* topk_weights, int32_t* expert_offsets, int32_t* expert_slots, cudaStream_t s);
+
+// MXFP4 gate_up for routed slots, SwiGLU fused: act[slot, i] for i < I.
+// h: [T, H] float32 inputs (token = slot / k).
+void moe_gate_up_gemv(const float* h, const uint8_t* blocks, const uint8_t* scales, const bf16_raw* bias, int E,
+                      int H, int I, int k, const int32_t* expert_offsets, const int32_t* expert_slots,
+                      float alpha, float limit, float* act, cudaStream_t s);
+// MXFP4 down for routed slots: y[slot, r] = W_down[e] act[slot] + b.
+void moe_down_gemv(const float* act, const uint8_t* blocks, const uint8_t* scales, const bf16_raw* bias, int E,
+                   int H, int I, const int32_t* expert_offsets, const int32_t* expert_slots, float* y,
+                   cudaStream_t s);
+// x[t] += sum_j w[t, j] y[t * k + j]
+void moe_combine(const float* y, const float* topk_weights, int T, int k, int H, float* x, cudaStream_t s);
+
+// Prefill path helpers: one expert at a time through cuBLAS.
+void dequant_mxfp4_bf16(const uint8_t* blocks, const uint8_t* scales, int rows, int cols, bf16_raw* out,
+                        cudaStream_t s);
+// dst[i] = bf16(src[token_of(slots[i])]) for n slots, rows of H.
+void gather_slots_bf16(const float* src, const int32_t* slots, int n, int k, int H, bf16_raw* dst, cudaStream_t s);
+// gu [n, 2I] (+bias) -> act bf16 [n, I]
+void bias_swiglu_bf16(const float* gu, const bf16_raw* bias, int n, int I, float alpha, float limit, bf16_raw* act,
+                      cudaStream_t s);
+// y[slots[i]] = src[i] + bias, rows of H
+void scatter_slots_bias(const float* src, const bf16_raw* bias, const int32_t* slots, int n, int H, float* y,
+                        cudaStream_t s);
+
+// float -> bf16 conversion, e.g. of rows gathered for the unembedding.
+void f32_to_bf16(const float* src, bf16_raw* dst, size_t n, cudaStream_t s);
+
+}  // namespace gptoss::cuda

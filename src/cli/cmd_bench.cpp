@@ -1,0 +1,242 @@
+// gptoss bench: in-process throughput like llama-bench (pp N, tg N) and
+// llama-batched-bench (decode with B sequences at once), with the
+// speed-of-light estimate: weight and KV bytes a decode step must read,
+// against the device's memory bandwidth.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <numeric>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "cli/model_loading.h"
+#include "core/error.h"
+#include "core/mem_size.h"
+#ifdef GPTOSS_WITH_CUDA
+#include "model/cuda_runner.h"
+#endif
+
+namespace gptoss::cli {
+
+namespace {
+
+struct BenchFlags {
+  ModelFlags model;
+  std::vector<int> pp = {512, 2048};
+  std::vector<int> tg = {128};
+  std::vector<int> batch = {1, 4, 16, 64};
+  int batch_prompt = 512, batch_gen = 128;
+  int repeat = 3;
+  int max_step = 2048;
+  std::string json_out, md_out;
+};
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+struct Stat {
+  double mean = 0, sd = 0;
+};
+Stat stats(const std::vector<double>& v) {
+  Stat s;
+  for (double x : v) s.mean += x;
+  s.mean /= double(v.size());
+  for (double x : v) s.sd += (x - s.mean) * (x - s.mean);
+  s.sd = v.size() > 1 ? std::sqrt(s.sd / double(v.size() - 1)) : 0;
+  return s;
+}
+
+// Bytes one decode step must read for `batch` sequences at context `ctx`:
+// all dense weights, the experts the batch touches (expected distinct
+// experts under uniform routing), and the KV cache.
+double decode_bytes(const ModelConfig& c, int batch, double ctx) {
+  const double H = c.hidden_size, I = c.intermediate_size, E = c.num_experts, K = c.experts_per_token;
+  const double Q = c.q_dim(), KV = c.kv_dim(), V = c.vocab_size;
+  const double dense = 2 * ((Q + 2 * KV) * H + Q + 2 * KV + H * Q + H + E * H + E + 2 * H + c.num_heads);
+  const double expert = 2 * I * H / 2 + 2 * I * H / 32 + 2 * 2 * I + H * I / 2 + H * I / 32 + 2 * H;
+  const double touched = E * (1 - std::pow(1 - K / E, batch));
+  double kv = 0;
+  for (int l = 0; l < c.num_layers; ++l)
+    kv += batch * (c.is_sliding(l) ? std::min(ctx, double(c.sliding_window)) : ctx) * KV * 2 * 2;
+  return c.num_layers * (dense + touched * expert) + kv + 2 * V * H + 2 * H + batch * 2 * H;
+}
+
+// Sequences with contiguous block ids, for benchmarks.
+struct BenchKv {
+  std::vector<std::vector<int32_t>> full, window;
+  BenchKv(ModelRunner& r, int seqs, int ctx) {
+    const int bs = 16, nf = (ctx + bs - 1) / bs;
+    const int nw = window_ring_blocks(r.config().sliding_window, r.max_step_tokens(), bs);
+    r.allocate_kv({bs, seqs * nf, seqs * nw});
+    for (int s = 0; s < seqs; ++s) {
+      full.emplace_back(size_t(nf));
+      window.emplace_back(size_t(nw));
+      std::iota(full.back().begin(), full.back().end(), s * nf);
+      std::iota(window.back().begin(), window.back().end(), s * nw);
+    }
+  }
+  SeqKv seq(int s) const { return SeqKv{full[size_t(s)], window[size_t(s)]}; }
+};
+
+std::vector<int32_t> prompt_tokens(int n, int vocab, int salt) {
+  std::vector<int32_t> t(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) t[size_t(i)] = int32_t((uint64_t(i) * 2654435761u + uint64_t(salt) * 97u) % uint64_t(std::min(vocab, 199998)));
+  return t;
+}
+
+// Prefills `seqs` sequences of n tokens each, in steps of at most max_step tokens.
+void prefill(ModelRunner& r, const BenchKv& kv, int seqs, int n) {
+  const int V = r.config().vocab_size, step = r.max_step_tokens();
+  std::vector<float> logits;
+  for (int s = 0; s < seqs; ++s) {
+    auto toks = prompt_tokens(n, V, s);
+    for (int p = 0; p < n; p += step) {
+      ForwardBatch b;
+      const int m = std::min(step, n - p);
+      b.tokens.assign(toks.begin() + p, toks.begin() + p + m);
+      b.seqs.push_back({kv.seq(s), p, m, false});
+      logits.resize(size_t(V));
+      r.forward(b, logits.data());
+    }
+  }
+}
+
+// Times `steps` decode steps of `seqs` sequences starting at position pos0.
+double decode(ModelRunner& r, const BenchKv& kv, int seqs, int pos0, int steps) {
+  const int V = r.config().vocab_size;
+  std::vector<float> logits(size_t(seqs) * V);
+  ForwardBatch b;
+  for (int s = 0; s < seqs; ++s) {
+    b.tokens.push_back((s * 31 + 7) % V);
+    b.seqs.push_back({kv.seq(s), pos0, 1, false});
+  }
+  r.forward(b, logits.data());  // warm-up (and graph capture)
+  auto t0 = Clock::now();
+  for (int i = 1; i <= steps; ++i) {
+    for (int s = 0; s < seqs; ++s) {
+      b.seqs[size_t(s)].pos0 = pos0 + i;
+      b.tokens[size_t(s)] = int32_t(std::max_element(&logits[size_t(s) * V], &logits[size_t(s) * V] + V) - &logits[size_t(s) * V]);
+    }
+    r.forward(b, logits.data());
+  }
+  return seconds_since(t0);
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("bench", "measure prefill and decode throughput (like llama-bench / batched-bench)");
+  auto f = std::make_shared<BenchFlags>();
+  f->model.add_to(*cmd, true);
+  f->model.ctx_size = 0;
+  cmd->add_option("-p,--pp", f->pp, "prompt lengths to time (prefill)")->delimiter(',')->capture_default_str();
+  cmd->add_option("-g,--tg", f->tg, "generation lengths to time (batch 1 decode)")->delimiter(',')->capture_default_str();
+  cmd->add_option("-b,--batch", f->batch, "concurrent sequences for batched decode")->delimiter(',')->capture_default_str();
+  cmd->add_option("--batch-prompt", f->batch_prompt, "prompt tokens per sequence in batched decode")->capture_default_str();
+  cmd->add_option("--batch-gen", f->batch_gen, "generated tokens per sequence in batched decode")->capture_default_str();
+  cmd->add_option("-r,--repeat", f->repeat, "repetitions of each measurement")->capture_default_str();
+  cmd->add_option("--max-step-tokens", f->max_step, "largest prefill step")->capture_default_str();
+  cmd->add_option("--json", f->json_out, "write results as JSON to this file");
+  cmd->add_option("--markdown", f->md_out, "write results as a markdown table to this file");
+  cmd->callback([f] {
+    ModelSource src = load_model(f->model);
+    RunnerOptions o;
+    o.device = f->model.device;
+    o.threads = f->model.threads;
+    o.max_step_tokens = f->max_step;
+    auto runner = make_runner(src, o);
+    const ModelConfig& c = src.config;
+    double peak = 0, copy_bw = 0;
+#ifdef GPTOSS_WITH_CUDA
+    if (f->model.device != "cpu") {
+      int dev = f->model.device == "cuda" ? 0 : std::stoi(f->model.device.substr(5));
+      peak = datasheet_bandwidth(dev);
+      copy_bw = measure_copy_bandwidth(dev);
+    }
+#endif
+    nlohmann::json results = nlohmann::json::array();
+    std::ostringstream md;
+    md << "| model | device | test | t/s | ± | % of bandwidth |\n|---|---|---|---:|---:|---:|\n";
+    auto report = [&](const std::string& test, const std::vector<double>& tps, double bytes_per_s) {
+      Stat s = stats(tps);
+      double pct = peak > 0 && bytes_per_s > 0 ? 100.0 * bytes_per_s / peak : 0;
+      char line[256];
+      std::snprintf(line, sizeof line, "%-14s %10.1f t/s ± %6.1f", test.c_str(), s.mean, s.sd);
+      std::string extra;
+      if (bytes_per_s > 0) {
+        char b[160];
+        std::snprintf(b, sizeof b, "   %.0f GB/s read", bytes_per_s / 1e9);
+        extra = b;
+        if (peak > 0) {
+          std::snprintf(b, sizeof b, " = %.0f%% of %.2f TB/s peak", pct, peak / 1e12);
+          extra += b;
+        }
+      }
+      std::printf("%s%s\n", line, extra.c_str());
+      std::fflush(stdout);
+      results.push_back({{"test", test}, {"tokens_per_s", s.mean}, {"stddev", s.sd}, {"runs", tps},
+                         {"bytes_per_s", bytes_per_s}, {"pct_of_peak_bandwidth", pct}});
+      char row[256];
+      std::snprintf(row, sizeof row, "| %s | %s | %s | %.1f | %.1f | %s |\n", src.name.c_str(),
+                    runner->device_name().c_str(), test.c_str(), s.mean, s.sd,
+                    pct > 0 ? (std::to_string(int(std::lround(pct))) + "%").c_str() : "");
+      md << row;
+    };
+    std::printf("model %s on %s", src.name.c_str(), runner->device_name().c_str());
+    if (peak > 0) std::printf(", datasheet bandwidth %.2f TB/s", peak / 1e12);
+    if (copy_bw > 0) std::printf(", measured copy %.2f TB/s", copy_bw / 1e12);
+    std::printf("\n");
+
+    for (int n : f->pp) {
+      if (n > f->max_step) {
+        std::fprintf(stderr, "skipping pp%d: larger than --max-step-tokens %d\n", n, f->max_step);
+        continue;
+      }
+      BenchKv kv(*runner, 1, n + 1);
+      std::vector<double> tps;
+      for (int r = 0; r <= f->repeat; ++r) {
+        auto t0 = Clock::now();
+        prefill(*runner, kv, 1, n);
+        double s = seconds_since(t0);
+        if (r > 0) tps.push_back(n / s);  // the first run warms up
+      }
+      report("pp" + std::to_string(n), tps, 0);
+    }
+    for (int n : f->tg) {
+      BenchKv kv(*runner, 1, std::max(n + 2, f->model.ctx_size));  // --ctx-size: KV capacity to reserve
+      std::vector<double> tps;
+      double bytes = 0;
+      for (int r = 0; r < f->repeat; ++r) {
+        double s = decode(*runner, kv, 1, 0, n);
+        tps.push_back(n / s);
+        bytes = decode_bytes(c, 1, n / 2.0) * n / s;
+      }
+      report("tg" + std::to_string(n), tps, bytes);
+    }
+    for (int b : f->batch) {
+      BenchKv kv(*runner, b, f->batch_prompt + f->batch_gen + 2);
+      std::fprintf(stderr, "batched decode: prefilling %d x %d tokens...\n", b, f->batch_prompt);
+      prefill(*runner, kv, b, f->batch_prompt);
+      std::vector<double> tps;
+      double bytes = 0;
+      for (int r = 0; r < f->repeat; ++r) {
+        double s = decode(*runner, kv, b, f->batch_prompt, f->batch_gen);
+        tps.push_back(double(b) * f->batch_gen / s);
+        bytes = decode_bytes(c, b, f->batch_prompt + f->batch_gen / 2.0) * f->batch_gen / s;
+      }
+      report("decode b" + std::to_string(b) + " (" + std::to_string(f->batch_prompt) + "+" + std::to_string(f->batch_gen) + ")",
+             tps, bytes);
+    }
+    std::printf("decode step reads %s at batch 1 (weights + KV)\n", format_mem_size(uint64_t(decode_bytes(c, 1, 64))).c_str());
+    if (!f->json_out.empty()) {
+      nlohmann::json j = {{"model", src.name}, {"device", runner->device_name()}, {"peak_bandwidth", peak},
+                          {"copy_bandwidth", copy_bw}, {"results", results}};
+      std::ofstream(f->json_out) << j.dump(2) << "\n";
+    }
+    if (!f->md_out.empty()) std::ofstream(f->md_out) << md.str();
+  });
+}
+
+}  // namespace gptoss::cli

@@ -1,0 +1,451 @@
+#include "model/cuda_runner.h"
+
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <vector>
+
+#include "backend/cpu/cpu_kernels.h"
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/cuda_kernels.h"
+#include "core/log.h"
+#include "core/mem_size.h"
+#include "model/model_weights.h"
+
+namespace gptoss {
+
+namespace {
+
+using cuda::bf16_raw;
+
+constexpr int kMaxSeqs = 256;     // sequences in one step
+constexpr int kGemvMaxTokens = 64;  // steps up to this many tokens use the MXFP4 GEMV path
+
+struct DeviceLayer {
+  bf16_raw *attn_norm, *qkv_w, *qkv_b, *o_w, *o_b, *sinks, *mlp_norm, *router_w, *router_b;
+  uint8_t *gu_blocks, *gu_scales, *dn_blocks, *dn_scales;
+  bf16_raw *gu_bias, *dn_bias;
+};
+
+class CudaRunner : public ModelRunner {
+ public:
+  CudaRunner(const ModelSource& src, int device, int max_step_tokens);
+  ~CudaRunner() override;
+
+  const ModelConfig& config() const override { return cfg_; }
+  std::string device_name() const override { return name_; }
+  size_t full_block_bytes(int bs) const override { return size_t(n_full_) * 2 * bs * cfg_.kv_dim() * 2; }
+  size_t window_block_bytes(int bs) const override { return size_t(n_window_) * 2 * bs * cfg_.kv_dim() * 2; }
+  void allocate_kv(const KvCacheConfig& kv) override;
+  const KvCacheConfig& kv_config() const override { return kv_cfg_; }
+  int max_step_tokens() const override { return max_tokens_; }
+  void forward(const ForwardBatch& batch, float* logits, const LayerTrace& trace) override;
+
+ private:
+  template <typename T>
+  T* alloc(size_t count) {
+    void* p = nullptr;
+    GPTOSS_CUDA_CHECK(cudaMalloc(&p, count * sizeof(T)));
+    allocations_.push_back(p);
+    return static_cast<T*>(p);
+  }
+  template <typename T>
+  T* upload(const T* host, size_t count) {
+    T* d = alloc<T>(count);
+    GPTOSS_CUDA_CHECK(cudaMemcpy(d, host, count * sizeof(T), cudaMemcpyHostToDevice));
+    weight_bytes_ += count * sizeof(T);
+    return d;
+  }
+  void gemm(const bf16_raw* x, int T, int K, const bf16_raw* W, int N, float* y, bool accumulate);
+  void run_layers(int T, int n_rows, bool gemv_path, const LayerTrace& trace);
+  void moe_prefill(int layer, int T);
+
+  ModelConfig cfg_;
+  std::string name_;
+  int device_;
+  int max_tokens_;
+  int n_full_ = 0, n_window_ = 0;
+  std::vector<int> slot_in_kind_;
+  std::vector<void*> allocations_;
+  size_t weight_bytes_ = 0;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t cublas_ = nullptr;
+  void* cublas_workspace_ = nullptr;
+
+  bf16_raw *embed_ = nullptr, *final_norm_ = nullptr, *lm_head_ = nullptr;
+  std::vector<DeviceLayer> layers_;
+  float* inv_freq_ = nullptr;
+  float attention_factor_ = 1.0f;
+
+  // activations
+  float *x_, *h32_, *qkv_, *router_, *topk_w_, *act_, *y_, *logits_;
+  bf16_raw *h_, *q_, *attn_;
+  int32_t *topk_ids_, *offsets_, *slots_;
+  // prefill scratch
+  bf16_raw *w_gu_, *w_dn_, *gath_, *actb_;
+  float *gu32_, *dn32_;
+  // step inputs: device and pinned host mirrors
+  int32_t *d_tokens_, *d_pos_, *d_seq_, *d_rows_, *d_full_, *d_window_, *d_window_len_;
+  int32_t *h_tokens_, *h_pos_, *h_seq_, *h_rows_, *h_full_, *h_window_, *h_window_len_;
+  float* h_logits_ = nullptr;
+  int full_pitch_ = 1, window_pitch_ = 1;
+
+  KvCacheConfig kv_cfg_;
+  bf16_raw *full_kv_ = nullptr, *window_kv_ = nullptr;
+  std::map<int, cudaGraphExec_t> graphs_;  // decode graphs by batch size
+};
+
+CudaRunner::CudaRunner(const ModelSource& src, int device, int max_step_tokens)
+    : cfg_(src.config), device_(device), max_tokens_(max_step_tokens) {
+  const ModelConfig& c = cfg_;
+  if (c.head_dim != 64) throw Error("the CUDA backend supports head_dim 64 (gpt-oss); this model has " + std::to_string(c.head_dim));
+  if (c.num_experts > 128 || c.experts_per_token > 8)
+    throw Error("the CUDA backend supports up to 128 experts and top-8 routing");
+  if (c.num_heads / c.num_kv_heads > 32) throw Error("the CUDA backend supports GQA groups of up to 32 heads");
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0)
+    throw Error("no CUDA GPU found: use --device cpu, or check the NVIDIA driver (nvidia-smi)");
+  if (device < 0 || device >= count)
+    throw Error("--device cuda:" + std::to_string(device) + " does not exist: this machine has " + std::to_string(count) + " GPU(s)");
+  GPTOSS_CUDA_CHECK(cudaSetDevice(device));
+  cudaDeviceProp prop{};
+  GPTOSS_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+  name_ = "cuda:" + std::to_string(device) + " (" + prop.name + ")";
+  GPTOSS_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  GPTOSS_CUBLAS_CHECK(cublasCreate(&cublas_));
+  GPTOSS_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
+  const size_t ws = 64ull << 20;  // a fixed workspace keeps cuBLAS graph-capturable
+  GPTOSS_CUDA_CHECK(cudaMalloc(&cublas_workspace_, ws));
+  GPTOSS_CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_workspace_, ws));
+
+  for (int l = 0; l < c.num_layers; ++l) slot_in_kind_.push_back(c.is_sliding(l) ? n_window_++ : n_full_++);
+
+  // Weights: copied once from the mapped checkpoint; q, k, v fused into one GEMM.
+  ModelWeights w = bind_model_weights(c, *src.weights);
+  const size_t H = size_t(c.hidden_size), I = size_t(c.intermediate_size), E = size_t(c.num_experts);
+  const size_t Q = size_t(c.q_dim()), KV = size_t(c.kv_dim()), V = size_t(c.vocab_size);
+  embed_ = upload(w.embed, V * H);
+  for (int l = 0; l < c.num_layers; ++l) {
+    const LayerWeights& L = w.layers[size_t(l)];
+    DeviceLayer d;
+    d.attn_norm = upload(L.attn_norm, H);
+    d.qkv_w = alloc<bf16_raw>((Q + 2 * KV) * H);
+    GPTOSS_CUDA_CHECK(cudaMemcpy(d.qkv_w, L.q_w, Q * H * 2, cudaMemcpyHostToDevice));
+    GPTOSS_CUDA_CHECK(cudaMemcpy(d.qkv_w + Q * H, L.k_w, KV * H * 2, cudaMemcpyHostToDevice));
+    GPTOSS_CUDA_CHECK(cudaMemcpy(d.qkv_w + (Q + KV) * H, L.v_w, KV * H * 2, cudaMemcpyHostToDevice));
+    d.qkv_b = alloc<bf16_raw>(Q + 2 * KV);
+    GPTOSS_CUDA_CHECK(cudaMemcpy(d.qkv_b, L.q_b, Q * 2, cudaMemcpyHostToDevice));
+    GPTOSS_CUDA_CHECK(cudaMemcpy(d.qkv_b + Q, L.k_b, KV * 2, cudaMemcpyHostToDevice));
+    GPTOSS_CUDA_CHECK(cudaMemcpy(d.qkv_b + Q + KV, L.v_b, KV * 2, cudaMemcpyHostToDevice));
+    weight_bytes_ += (Q + 2 * KV) * (H + 1) * 2;
+    d.o_w = upload(L.o_w, H * Q);
+    d.o_b = upload(L.o_b, H);
+    d.sinks = upload(L.sinks, size_t(c.num_heads));
+    d.mlp_norm = upload(L.mlp_norm, H);
+    d.router_w = upload(L.router_w, E * H);
+    d.router_b = upload(L.router_b, E);
+    d.gu_blocks = upload(L.gate_up_blocks, E * 2 * I * H / 2);
+    d.gu_scales = upload(L.gate_up_scales, E * 2 * I * H / 32);
+    d.gu_bias = upload(L.gate_up_bias, E * 2 * I);
+    d.dn_blocks = upload(L.down_blocks, E * H * I / 2);
+    d.dn_scales = upload(L.down_scales, E * H * I / 32);
+    d.dn_bias = upload(L.down_bias, E * H);
+    layers_.push_back(d);
+    std::fprintf(stderr, "\ruploading weights to %s: layer %d/%d", name_.c_str(), l + 1, c.num_layers);
+  }
+  std::fprintf(stderr, "\n");
+  final_norm_ = upload(w.final_norm, H);
+  lm_head_ = upload(w.lm_head, V * H);
+  cpu::YarnRope rope(c.head_dim, c.rope_theta, c.rope.factor, c.rope.beta_fast, c.rope.beta_slow,
+                     c.rope.original_max_position, c.rope.truncate);
+  inv_freq_ = upload(rope.inv_freq, size_t(c.head_dim / 2));
+  attention_factor_ = rope.attention_factor;
+
+  const size_t T = size_t(max_tokens_), K = size_t(c.experts_per_token);
+  const size_t before = [] { size_t f, t; cudaMemGetInfo(&f, &t); return f; }();
+  x_ = alloc<float>(T * H);
+  h32_ = alloc<float>(T * H);
+  h_ = alloc<bf16_raw>(T * H);
+  qkv_ = alloc<float>(T * (Q + 2 * KV));
+  q_ = alloc<bf16_raw>(T * Q);
+  attn_ = alloc<bf16_raw>(T * Q);
+  router_ = alloc<float>(T * E);
+  topk_ids_ = alloc<int32_t>(T * K);
+  topk_w_ = alloc<float>(T * K);
+  offsets_ = alloc<int32_t>(E + 1);
+  slots_ = alloc<int32_t>(T * K);
+  act_ = alloc<float>(std::min<size_t>(T, kGemvMaxTokens) * K * I);
+  y_ = alloc<float>(T * K * H);
+  logits_ = alloc<float>(T * V);
+  w_gu_ = alloc<bf16_raw>(2 * I * H);
+  w_dn_ = alloc<bf16_raw>(H * I);
+  gath_ = alloc<bf16_raw>(T * H);
+  actb_ = alloc<bf16_raw>(T * I);
+  gu32_ = alloc<float>(T * 2 * I);
+  dn32_ = alloc<float>(T * H);
+  d_tokens_ = alloc<int32_t>(T);
+  d_pos_ = alloc<int32_t>(T);
+  d_seq_ = alloc<int32_t>(T);
+  d_rows_ = alloc<int32_t>(T);
+  d_window_len_ = alloc<int32_t>(kMaxSeqs);
+  GPTOSS_CUDA_CHECK(cudaMallocHost(&h_tokens_, T * 4 * 4 + kMaxSeqs * 4));
+  h_pos_ = h_tokens_ + T;
+  h_seq_ = h_pos_ + T;
+  h_rows_ = h_seq_ + T;
+  h_window_len_ = h_rows_ + T;
+  GPTOSS_CUDA_CHECK(cudaMallocHost(&h_logits_, T * V * sizeof(float)));
+  const size_t after = [] { size_t f, t; cudaMemGetInfo(&f, &t); return f; }();
+  size_t free_b = 0, total_b = 0;
+  cudaMemGetInfo(&free_b, &total_b);
+  log_info("model on " + name_ + ": weights " + format_mem_size(weight_bytes_) + ", activations " +
+           format_mem_size(before - after) + " (" + std::to_string(max_tokens_) + " tokens/step), " +
+           format_mem_size(free_b) + " of " + format_mem_size(total_b) + " free for the KV cache");
+}
+
+CudaRunner::~CudaRunner() {
+  cudaSetDevice(device_);
+  for (auto& [_, g] : graphs_) cudaGraphExecDestroy(g);
+  for (void* p : allocations_) cudaFree(p);
+  if (full_kv_) cudaFree(full_kv_);
+  if (window_kv_) cudaFree(window_kv_);
+  if (d_full_) cudaFree(d_full_);
+  if (d_window_) cudaFree(d_window_);
+  if (h_full_) cudaFreeHost(h_full_);
+  if (h_window_) cudaFreeHost(h_window_);
+  cudaFreeHost(h_tokens_);
+  cudaFreeHost(h_logits_);
+  if (cublas_) cublasDestroy(cublas_);
+  if (cublas_workspace_) cudaFree(cublas_workspace_);
+  if (stream_) cudaStreamDestroy(stream_);
+}
+
+void CudaRunner::allocate_kv(const KvCacheConfig& kv) {
+  GPTOSS_CUDA_CHECK(cudaSetDevice(device_));
+  for (auto& [_, g] : graphs_) cudaGraphExecDestroy(g);
+  graphs_.clear();
+  for (void* p : {(void*)full_kv_, (void*)window_kv_, (void*)d_full_, (void*)d_window_}) if (p) cudaFree(p);
+  if (h_full_) cudaFreeHost(h_full_);
+  if (h_window_) cudaFreeHost(h_window_);
+  kv_cfg_ = kv;
+  const size_t full = full_block_bytes(kv.block_size) * size_t(kv.num_full_blocks);
+  const size_t window = window_block_bytes(kv.block_size) * size_t(kv.num_window_blocks);
+  size_t free_b = 0, total_b = 0;
+  cudaMemGetInfo(&free_b, &total_b);
+  if (full + window > free_b)
+    throw Error("KV cache needs " + format_mem_size(full + window) + " but " + name_ + " has " +
+                format_mem_size(free_b) + " free: lower --ctx-size or --kv-cache-size");
+  GPTOSS_CUDA_CHECK(cudaMalloc(&full_kv_, std::max<size_t>(full, 16)));
+  GPTOSS_CUDA_CHECK(cudaMalloc(&window_kv_, std::max<size_t>(window, 16)));
+  full_pitch_ = std::max(1, kv.num_full_blocks);
+  window_pitch_ = std::max(1, std::min(kv.num_window_blocks, window_ring_blocks(cfg_.sliding_window, max_tokens_, kv.block_size)));
+  GPTOSS_CUDA_CHECK(cudaMalloc(&d_full_, size_t(kMaxSeqs) * full_pitch_ * 4));
+  GPTOSS_CUDA_CHECK(cudaMalloc(&d_window_, size_t(kMaxSeqs) * window_pitch_ * 4));
+  GPTOSS_CUDA_CHECK(cudaMallocHost(&h_full_, size_t(kMaxSeqs) * full_pitch_ * 4));
+  GPTOSS_CUDA_CHECK(cudaMallocHost(&h_window_, size_t(kMaxSeqs) * window_pitch_ * 4));
+}
+
+void CudaRunner::gemm(const bf16_raw* x, int T, int K, const bf16_raw* W, int N, float* y, bool accumulate) {
+  const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+  GPTOSS_CUBLAS_CHECK(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, N, T, K, &alpha, W, CUDA_R_16BF, K, x,
+                                   CUDA_R_16BF, K, &beta, y, CUDA_R_32F, N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+
+void CudaRunner::moe_prefill(int l, int T) {
+  const ModelConfig& c = cfg_;
+  const DeviceLayer& d = layers_[size_t(l)];
+  const int E = c.num_experts, K = c.experts_per_token, H = c.hidden_size, I = c.intermediate_size;
+  std::vector<int32_t> offsets(size_t(E) + 1);
+  GPTOSS_CUDA_CHECK(cudaMemcpyAsync(offsets.data(), offsets_, (E + 1) * 4, cudaMemcpyDeviceToHost, stream_));
+  GPTOSS_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  (void)T;
+  for (int e = 0; e < E; ++e) {
+    const int n = offsets[size_t(e) + 1] - offsets[size_t(e)];
+    if (n == 0) continue;
+    const int32_t* slots = slots_ + offsets[size_t(e)];
+    cuda::dequant_mxfp4_bf16(d.gu_blocks + size_t(e) * 2 * I * H / 2, d.gu_scales + size_t(e) * 2 * I * H / 32, 2 * I, H,
+                             w_gu_, stream_);
+    cuda::gather_slots_bf16(h32_, slots, n, K, H, gath_, stream_);
+    gemm(gath_, n, H, w_gu_, 2 * I, gu32_, false);
+    cuda::bias_swiglu_bf16(gu32_, d.gu_bias + size_t(e) * 2 * I, n, I, c.swiglu_alpha, c.swiglu_limit, actb_, stream_);
+    cuda::dequant_mxfp4_bf16(d.dn_blocks + size_t(e) * H * I / 2, d.dn_scales + size_t(e) * H * I / 32, H, I, w_dn_,
+                             stream_);
+    gemm(actb_, n, I, w_dn_, H, dn32_, false);
+    cuda::scatter_slots_bias(dn32_, d.dn_bias + size_t(e) * H, slots, n, H, y_, stream_);
+  }
+}
+
+void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace& trace) {
+  const ModelConfig& c = cfg_;
+  const int H = c.hidden_size, Q = c.q_dim(), KVD = c.kv_dim(), E = c.num_experts, K = c.experts_per_token;
+  const int I = c.intermediate_size;
+  cuda::TokenKv tk{d_pos_, d_seq_, d_full_, full_pitch_, d_window_, d_window_len_, window_pitch_, kv_cfg_.block_size};
+  cuda::embed(d_tokens_, T, embed_, H, x_, stream_);
+  std::vector<float> host_x;
+  for (int l = 0; l < c.num_layers; ++l) {
+    const DeviceLayer& d = layers_[size_t(l)];
+    const bool sliding = c.is_sliding(l);
+    const size_t kind_blocks = size_t(sliding ? kv_cfg_.num_window_blocks : kv_cfg_.num_full_blocks);
+    bf16_raw* cache = (sliding ? window_kv_ : full_kv_) +
+                      size_t(slot_in_kind_[size_t(l)]) * kind_blocks * 2 * kv_cfg_.block_size * KVD;
+    cuda::add_bias_rmsnorm(x_, nullptr, d.attn_norm, h_, nullptr, T, H, c.rms_norm_eps, nullptr, stream_);
+    gemm(h_, T, H, d.qkv_w, Q + 2 * KVD, qkv_, false);
+    cuda::rope_store_kv(qkv_, d.qkv_b, inv_freq_, attention_factor_, T, c.num_heads, c.num_kv_heads, c.head_dim, tk,
+                        sliding, cache, int(kind_blocks), q_, stream_);
+    cuda::attention(q_, cache, int(kind_blocks), d.sinks, T, c.num_heads, c.num_kv_heads, c.head_dim, tk, sliding,
+                    c.sliding_window, attn_, stream_);
+    gemm(attn_, T, Q, d.o_w, H, x_, true);
+    cuda::add_bias_rmsnorm(x_, d.o_b, d.mlp_norm, h_, h32_, T, H, c.rms_norm_eps, nullptr, stream_);
+    gemm(h_, T, H, d.router_w, E, router_, false);
+    cuda::route_topk(router_, d.router_b, T, E, K, topk_ids_, topk_w_, offsets_, slots_, stream_);
+    if (gemv_path) {
+      cuda::moe_gate_up_gemv(h32_, d.gu_blocks, d.gu_scales, d.gu_bias, E, H, I, K, offsets_, slots_, c.swiglu_alpha,
+                             c.swiglu_limit, act_, stream_);
+      cuda::moe_down_gemv(act_, d.dn_blocks, d.dn_scales, d.dn_bias, E, H, I, offsets_, slots_, y_, stream_);
+    } else {
+      moe_prefill(l, T);
+    }
+    cuda::moe_combine(y_, topk_w_, T, K, H, x_, stream_);
+    if (trace && l + 1 < c.num_layers) {
+      host_x.resize(size_t(T) * H);
+      GPTOSS_CUDA_CHECK(cudaMemcpyAsync(host_x.data(), x_, host_x.size() * 4, cudaMemcpyDeviceToHost, stream_));
+      GPTOSS_CUDA_CHECK(cudaStreamSynchronize(stream_));
+      trace(l, host_x.data(), T);
+    }
+  }
+  if (trace) {
+    // The final norm of every row, for the test's per-layer comparison.
+    cuda::add_bias_rmsnorm(x_, nullptr, final_norm_, nullptr, h32_, T, H, c.rms_norm_eps, nullptr, stream_);
+    host_x.resize(size_t(T) * H);
+    GPTOSS_CUDA_CHECK(cudaMemcpyAsync(host_x.data(), h32_, host_x.size() * 4, cudaMemcpyDeviceToHost, stream_));
+    GPTOSS_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    trace(c.num_layers, host_x.data(), T);
+  }
+  cuda::add_bias_rmsnorm(x_, nullptr, final_norm_, h_, nullptr, n_rows, H, c.rms_norm_eps, d_rows_, stream_);
+  gemm(h_, n_rows, H, lm_head_, c.vocab_size, logits_, false);
+}
+
+void CudaRunner::forward(const ForwardBatch& batch, float* logits, const LayerTrace& trace) {
+  const int T = batch.total_tokens(), nseq = int(batch.seqs.size()), V = cfg_.vocab_size;
+  if (T == 0) return;
+  if (T > max_tokens_)
+    throw Error("a step of " + std::to_string(T) + " tokens exceeds the runner's limit of " + std::to_string(max_tokens_));
+  if (nseq > kMaxSeqs) throw Error("a step may hold at most " + std::to_string(kMaxSeqs) + " sequences");
+  GPTOSS_CUDA_CHECK(cudaSetDevice(device_));
+  const int bs = kv_cfg_.block_size;
+  int t = 0, rows = 0, used_full = 1, used_window = 1;
+  bool all_single = true;
+  for (int s = 0; s < nseq; ++s) {
+    const BatchSeq& sq = batch.seqs[size_t(s)];
+    const int last = sq.pos0 + sq.n_tokens - 1;
+    if (n_full_ > 0 && size_t(last / bs) >= sq.kv.full_blocks.size())
+      throw Error("sequence " + std::to_string(s) + " has too few KV blocks for position " + std::to_string(last));
+    if (sq.kv.full_blocks.size() > size_t(full_pitch_) || sq.kv.window_blocks.size() > size_t(window_pitch_))
+      throw Error("a sequence's block table is larger than the KV cache allows");
+    all_single = all_single && sq.n_tokens == 1;
+    const int nfull = std::min<int>(int(sq.kv.full_blocks.size()), last / bs + 1);
+    used_full = std::max(used_full, nfull);
+    used_window = std::max(used_window, int(sq.kv.window_blocks.size()));
+    std::memcpy(h_full_ + size_t(s) * full_pitch_, sq.kv.full_blocks.data(), size_t(nfull) * 4);
+    std::memcpy(h_window_ + size_t(s) * window_pitch_, sq.kv.window_blocks.data(), sq.kv.window_blocks.size() * 4);
+    h_window_len_[s] = int(std::max<size_t>(1, sq.kv.window_blocks.size()));
+    for (int i = 0; i < sq.n_tokens; ++i, ++t) {
+      const int32_t id = batch.tokens[size_t(t)];
+      if (id < 0 || id >= V)
+        throw Error("token id " + std::to_string(id) + " is outside the vocabulary (0.." + std::to_string(V - 1) + ")");
+      h_tokens_[t] = id;
+      h_pos_[t] = sq.pos0 + i;
+      h_seq_[t] = s;
+      if (sq.all_logits || i + 1 == sq.n_tokens) h_rows_[rows++] = t;
+    }
+  }
+  auto cp = [&](int32_t* d, const int32_t* h, size_t n) {
+    GPTOSS_CUDA_CHECK(cudaMemcpyAsync(d, h, n * 4, cudaMemcpyHostToDevice, stream_));
+  };
+  cp(d_tokens_, h_tokens_, size_t(T));
+  cp(d_pos_, h_pos_, size_t(T));
+  cp(d_seq_, h_seq_, size_t(T));
+  cp(d_rows_, h_rows_, size_t(rows));
+  cp(d_window_len_, h_window_len_, size_t(nseq));
+  GPTOSS_CUDA_CHECK(cudaMemcpy2DAsync(d_full_, size_t(full_pitch_) * 4, h_full_, size_t(full_pitch_) * 4,
+                                      size_t(used_full) * 4, size_t(nseq), cudaMemcpyHostToDevice, stream_));
+  GPTOSS_CUDA_CHECK(cudaMemcpy2DAsync(d_window_, size_t(window_pitch_) * 4, h_window_, size_t(window_pitch_) * 4,
+                                      size_t(used_window) * 4, size_t(nseq), cudaMemcpyHostToDevice, stream_));
+
+  const bool gemv = T <= kGemvMaxTokens;
+  if (all_single && gemv && !trace) {
+    // Decode: the whole step as one graph launch per batch size.
+    auto it = graphs_.find(T);
+    if (it == graphs_.end()) {
+      cudaGraph_t graph;
+      GPTOSS_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+      run_layers(T, rows, true, {});
+      GPTOSS_CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
+      cudaGraphExec_t exec;
+      GPTOSS_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+      cudaGraphDestroy(graph);
+      it = graphs_.emplace(T, exec).first;
+    }
+    GPTOSS_CUDA_CHECK(cudaGraphLaunch(it->second, stream_));
+  } else {
+    run_layers(T, rows, gemv, trace);
+  }
+  GPTOSS_CUDA_CHECK(cudaMemcpyAsync(h_logits_, logits_, size_t(rows) * V * 4, cudaMemcpyDeviceToHost, stream_));
+  GPTOSS_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  std::memcpy(logits, h_logits_, size_t(rows) * V * 4);
+}
+
+}  // namespace
+
+int cuda_device_count() {
+  int n = 0;
+  return cudaGetDeviceCount(&n) == cudaSuccess ? n : 0;
+}
+
+std::unique_ptr<ModelRunner> make_cuda_runner(const ModelSource& source, int device_index, int max_step_tokens) {
+  return std::make_unique<CudaRunner>(source, device_index, max_step_tokens);
+}
+
+}  // namespace gptoss
+
+namespace gptoss {
+
+double measure_copy_bandwidth(int device) {
+  GPTOSS_CUDA_CHECK(cudaSetDevice(device));
+  const size_t n = 1ull << 30;
+  void *a, *b;
+  GPTOSS_CUDA_CHECK(cudaMalloc(&a, n));
+  GPTOSS_CUDA_CHECK(cudaMalloc(&b, n));
+  cudaEvent_t e0, e1;
+  cudaEventCreate(&e0);
+  cudaEventCreate(&e1);
+  cudaMemcpy(b, a, n, cudaMemcpyDeviceToDevice);
+  cudaEventRecord(e0);
+  for (int i = 0; i < 10; ++i) cudaMemcpy(b, a, n, cudaMemcpyDeviceToDevice);
+  cudaEventRecord(e1);
+  cudaEventSynchronize(e1);
+  float ms = 0;
+  cudaEventElapsedTime(&ms, e0, e1);
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  cudaFree(a);
+  cudaFree(b);
+  return 2.0 * n * 10 / (ms / 1e3);
+}
+
+double datasheet_bandwidth(int device) {
+  cudaDeviceProp p{};
+  if (cudaGetDeviceProperties(&p, device) != cudaSuccess) return 0;
+  std::string name = p.name;
+  auto has = [&](const char* s) { return name.find(s) != std::string::npos; };
+  if (has("H200")) return 4.8e12;
+  if (has("H100") && has("PCIe")) return 2.0e12;
+  if (has("H100")) return 3.35e12;
+  if (has("A100")) return p.totalGlobalMem > (50ull << 30) ? 2.039e12 : 1.555e12;
+  if (has("V100")) return 0.9e12;
+  if (has("RTX 4090")) return 1.008e12;
+  if (has("RTX 3090")) return 0.936e12;
+  if (has("A6000")) return 0.768e12;
+  return 0;
+}
+
+}  // namespace gptoss
