@@ -20,6 +20,9 @@ int main(int argc, char** argv) {
 #ifdef GPTOSS_CMD_RENDER
   add_render_command(app);
 #endif
+#ifdef GPTOSS_CMD_SERVE
+  add_serve_command(app);
+#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -9,6 +9,7 @@
 #include "core/bf16.h"
 #include "core/thread_pool.h"
 #include "format/model_source.h"
+#include "format/tensor_plan.h"
 
 namespace gptoss {
 
@@ -61,41 +62,21 @@ ModelSource make_synthetic_model(const ModelConfig& c, const std::string& name, 
   src.weights->origin = name;
   auto& w = *src.weights;
   uint64_t tensor_seed = seed * 1000003ull + 17;
-  auto add = [&](const std::string& n, DType t, std::vector<int64_t> shape, Fill f, float std = 0.02f) {
-    uint8_t* p = w.add_owned(n, t, shape, name);
-    int64_t count = 1;
-    for (auto d : shape) count *= d;
-    fill_tensor(p, count, f, std, ++tensor_seed);
-  };
-  const int64_t H = c.hidden_size, I = c.intermediate_size, E = c.num_experts, V = c.vocab_size;
-  const int64_t q = c.q_dim(), kv = c.kv_dim();
-  add("model.embed_tokens.weight", DType::BF16, {V, H}, Fill::Normal);
-  for (int l = 0; l < c.num_layers; ++l) {
-    std::string p = "model.layers." + std::to_string(l) + ".";
-    add(p + "input_layernorm.weight", DType::BF16, {H}, Fill::Ones);
-    add(p + "post_attention_layernorm.weight", DType::BF16, {H}, Fill::Ones);
-    add(p + "self_attn.q_proj.weight", DType::BF16, {q, H}, Fill::Normal);
-    add(p + "self_attn.q_proj.bias", DType::BF16, {q}, Fill::Normal);
-    add(p + "self_attn.k_proj.weight", DType::BF16, {kv, H}, Fill::Normal);
-    add(p + "self_attn.k_proj.bias", DType::BF16, {kv}, Fill::Normal);
-    add(p + "self_attn.v_proj.weight", DType::BF16, {kv, H}, Fill::Normal);
-    add(p + "self_attn.v_proj.bias", DType::BF16, {kv}, Fill::Normal);
-    add(p + "self_attn.o_proj.weight", DType::BF16, {H, q}, Fill::Normal);
-    add(p + "self_attn.o_proj.bias", DType::BF16, {H}, Fill::Normal);
-    add(p + "self_attn.sinks", DType::BF16, {c.num_heads}, Fill::Normal, 1.0f);
-    add(p + "mlp.router.weight", DType::BF16, {E, H}, Fill::Normal, 0.05f);
-    add(p + "mlp.router.bias", DType::BF16, {E}, Fill::Normal, 0.05f);
-    add(p + "mlp.experts.gate_up_proj_blocks", DType::U8, {E, 2 * I, H / 32, 16}, Fill::Nibbles);
-    add(p + "mlp.experts.gate_up_proj_scales", DType::U8, {E, 2 * I, H / 32}, Fill::Scales);
-    add(p + "mlp.experts.gate_up_proj_bias", DType::BF16, {E, 2 * I}, Fill::Normal);
-    add(p + "mlp.experts.down_proj_blocks", DType::U8, {E, H, I / 32, 16}, Fill::Nibbles);
-    add(p + "mlp.experts.down_proj_scales", DType::U8, {E, H, I / 32}, Fill::Scales);
-    add(p + "mlp.experts.down_proj_bias", DType::BF16, {E, H}, Fill::Normal);
-    if (progress) progress(size_t(l + 1), size_t(c.num_layers + 1));
+  auto plan = plan_tensors(c);
+  for (size_t i = 0; i < plan.size(); ++i) {
+    const PlannedTensor& t = plan[i];
+    uint8_t* p = w.add_owned(t.name, t.dtype, t.shape, name);
+    const int64_t count = int64_t(t.bytes() / dtype_size(t.dtype));
+    switch (t.role) {
+      case TensorRole::Norm: fill_tensor(p, count, Fill::Ones, 0, ++tensor_seed); break;
+      case TensorRole::Sink: fill_tensor(p, count, Fill::Normal, 1.0f, ++tensor_seed); break;
+      case TensorRole::Router: fill_tensor(p, count, Fill::Normal, 0.05f, ++tensor_seed); break;
+      case TensorRole::ExpertBlocks: fill_tensor(p, count, Fill::Nibbles, 0, ++tensor_seed); break;
+      case TensorRole::ExpertScales: fill_tensor(p, count, Fill::Scales, 0, ++tensor_seed); break;
+      default: fill_tensor(p, count, Fill::Normal, 0.02f, ++tensor_seed);
+    }
+    if (progress) progress(i + 1, plan.size());
   }
-  add("model.norm.weight", DType::BF16, {H}, Fill::Ones);
-  add("lm_head.weight", DType::BF16, {V, H}, Fill::Normal);
-  if (progress) progress(size_t(c.num_layers + 1), size_t(c.num_layers + 1));
   return src;
 }
 

@@ -237,7 +237,7 @@ void CudaRunner::allocate_kv(const KvCacheConfig& kv) {
   GPTOSS_CUDA_CHECK(cudaMalloc(&full_kv_, std::max<size_t>(full, 16)));
   GPTOSS_CUDA_CHECK(cudaMalloc(&window_kv_, std::max<size_t>(window, 16)));
   full_pitch_ = std::max(1, kv.num_full_blocks);
-  window_pitch_ = std::max(1, std::min(kv.num_window_blocks, window_ring_blocks(cfg_.sliding_window, max_tokens_, kv.block_size)));
+  window_pitch_ = std::max(1, kv.num_window_blocks);
   GPTOSS_CUDA_CHECK(cudaMalloc(&d_full_, size_t(kMaxSeqs) * full_pitch_ * 4));
   GPTOSS_CUDA_CHECK(cudaMalloc(&d_window_, size_t(kMaxSeqs) * window_pitch_ * 4));
   GPTOSS_CUDA_CHECK(cudaMallocHost(&h_full_, size_t(kMaxSeqs) * full_pitch_ * 4));

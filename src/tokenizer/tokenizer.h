@@ -10,14 +10,38 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace gptoss {
+
+// What a byte-level BPE tokenizer is made of, independent of the file it came
+// from (tokenizer.json today, GGUF metadata later). Strings in `vocab` and
+// `merges` use the GPT-2 byte-to-unicode mapping, exactly as tokenizer.json
+// and GGUF store them.
+struct TokenizerSpec {
+  struct AddedToken {
+    int32_t id = 0;
+    std::string content;  // e.g. "<|start|>"
+    bool special = true;  // special: recognised only with allow_special; else always
+    bool lstrip = false;  // swallow whitespace on the left / right when matched
+    bool rstrip = false;
+  };
+  std::vector<std::pair<std::string, int32_t>> vocab;              // token -> id
+  std::vector<std::pair<std::string, std::string>> merges;         // in rank order
+  std::vector<AddedToken> added;
+  std::string pattern;        // pre-tokenizer Split regex (empty: whole text is one piece)
+  bool ignore_merges = true;  // a piece that is itself a token skips the merges
+};
 
 class Tokenizer {
  public:
   // Throws Error naming the file on any problem (missing, not JSON, not BPE...).
   static std::shared_ptr<const Tokenizer> load(const std::string& tokenizer_json_path);
+  // The same from the text of a tokenizer.json; `origin` names it in errors.
+  static std::shared_ptr<const Tokenizer> from_json_text(std::string_view json_text, const std::string& origin);
+  // From parts already read (e.g. GGUF). Throws Error mentioning `origin`.
+  static std::shared_ptr<const Tokenizer> from_spec(const TokenizerSpec& spec, const std::string& origin);
   virtual ~Tokenizer() = default;
 
   // allow_special=false: text like "<|start|>" is encoded as ordinary text
@@ -33,6 +57,17 @@ class Tokenizer {
   virtual bool is_special(int32_t id) const = 0;
   virtual int32_t vocab_size() const = 0;  // one past the largest id
 };
+
+// Text with every invalid UTF-8 sequence replaced by U+FFFD, one per maximal
+// invalid subpart (what a browser's TextDecoder and Python's
+// bytes.decode(errors="replace") do). encode() applies this to its input, so
+// invalid UTF-8 is tokenized as the JS/HF tokenizers tokenize the decoded
+// string. Useful wherever decoded bytes must become valid JSON.
+std::string to_valid_utf8(std::string_view bytes);
+bool is_valid_utf8(std::string_view bytes);
+// How many bytes at the end of `bytes` are an unfinished but so far valid
+// UTF-8 character (0..3): what a streaming decoder must hold back.
+size_t incomplete_utf8_tail(std::string_view bytes);
 
 // Turns a stream of token ids into UTF-8 text pieces, never splitting a
 // multi-byte character: bytes of an unfinished character are held back until

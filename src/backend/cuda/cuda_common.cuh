@@ -31,6 +31,53 @@ __device__ __forceinline__ float fp4_value(uint32_t nib) {
   return (nib & 8) ? -v : v;
 }
 
+// c += A(16x16, row-major) * B(16x8, col-major), bf16 in, float32 accumulate,
+// with the PTX fragment layout of mma.m16n8k16 (g = lane / 4, t = lane % 4):
+// a0 (row g, k 2t..2t+1), a1 (row g+8, same k), a2 (row g, k 2t+8..2t+9),
+// a3 (row g+8, k 2t+8..); b0 (k 2t..2t+1, col g), b1 (k 2t+8.., col g);
+// c0, c1 (row g, cols 2t, 2t+1), c2, c3 (row g+8, same cols).
+// Before sm_80 (no bf16 tensor cores) the same product through shuffles: slow,
+// but it keeps every architecture we build for correct.
+__device__ __forceinline__ void mma_bf16_16816(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+                                               uint32_t b0, uint32_t b1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+#else
+  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  auto lo = [](uint32_t v) { return __uint_as_float(v << 16); };
+  auto hi = [](uint32_t v) { return __uint_as_float(v & 0xffff0000u); };
+  for (int q = 0; q < 4; ++q) {
+    const uint32_t ra0 = __shfl_sync(0xffffffffu, a0, 4 * g + q), ra1 = __shfl_sync(0xffffffffu, a1, 4 * g + q);
+    const uint32_t ra2 = __shfl_sync(0xffffffffu, a2, 4 * g + q), ra3 = __shfl_sync(0xffffffffu, a3, 4 * g + q);
+    const uint32_t x0 = __shfl_sync(0xffffffffu, b0, 8 * t + q), x1 = __shfl_sync(0xffffffffu, b1, 8 * t + q);
+    const uint32_t y0 = __shfl_sync(0xffffffffu, b0, 8 * t + 4 + q), y1 = __shfl_sync(0xffffffffu, b1, 8 * t + 4 + q);
+    c[0] += lo(ra0) * lo(x0) + hi(ra0) * hi(x0) + lo(ra2) * lo(x1) + hi(ra2) * hi(x1);
+    c[1] += lo(ra0) * lo(y0) + hi(ra0) * hi(y0) + lo(ra2) * lo(y1) + hi(ra2) * hi(y1);
+    c[2] += lo(ra1) * lo(x0) + hi(ra1) * hi(x0) + lo(ra3) * lo(x1) + hi(ra3) * hi(x1);
+    c[3] += lo(ra1) * lo(y0) + hi(ra1) * hi(y0) + lo(ra3) * lo(y1) + hi(ra3) * hi(y1);
+  }
+#endif
+}
+
+// Elementwise bf16x2 product (exact for the powers of two it is used with).
+__device__ __forceinline__ uint32_t bf16x2_mul(uint32_t a, uint32_t b) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  uint32_t d;
+  asm("fma.rn.bf16x2 %0, %1, %2, %3;\n" : "=r"(d) : "r"(a), "r"(b), "r"(0x80008000u));
+  return d;
+#else
+  const float l = __uint_as_float(a << 16) * __uint_as_float(b << 16);
+  const float h = __uint_as_float(a & 0xffff0000u) * __uint_as_float(b & 0xffff0000u);
+  return uint32_t(f2bf(l)) | (uint32_t(f2bf(h)) << 16);
+#endif
+}
+
+__device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
+  return uint32_t(f2bf(lo)) | (uint32_t(f2bf(hi)) << 16);
+}
+
 inline int ceil_div(int a, int b) { return (a + b - 1) / b; }
 
 }  // namespace gptoss::cuda

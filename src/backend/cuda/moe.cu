@@ -3,6 +3,8 @@
 // dequantised in registers; each expert's weights are read once per step
 // however many tokens chose it), and the gather/dequant/scatter helpers of the
 // prefill path, which runs each expert through cuBLAS.
+#include <algorithm>
+
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_kernels.h"
 
@@ -45,14 +47,16 @@ __global__ void topk_kernel(const float* logits, const uint16_t* bias, int T, in
   }
   if (lane == 0) {
     float sum = 0.0f;
-    for (int j = 0; j < k; ++j) sum += (chosen[j] = __expf(chosen[j] - chosen[0]));
+    const float top = chosen[0];
+    for (int j = 0; j < k; ++j) sum += (chosen[j] = __expf(chosen[j] - top));
     for (int j = 0; j < k; ++j) weights[size_t(t) * k + j] = chosen[j] / sum;
   }
 }
 
 // One block: counts slots per expert, scans, fills the per-expert slot lists
 // in slot order (a stable counting sort, so results do not depend on timing).
-__global__ void build_expert_lists_kernel(const int32_t* ids, int n_slots, int E, int32_t* offsets, int32_t* slots) {
+__global__ void build_expert_lists_kernel(const int32_t* ids, int n_slots, int E, int32_t* offsets, int32_t* slots,
+                                          int32_t* active) {
   extern __shared__ int32_t sh[];
   int32_t* count = sh;        // [E]
   int32_t* cursor = sh + E;   // [E]
@@ -61,13 +65,15 @@ __global__ void build_expert_lists_kernel(const int32_t* ids, int n_slots, int E
   for (int i = threadIdx.x; i < n_slots; i += blockDim.x) atomicAdd(&count[ids[i]], 1);
   __syncthreads();
   if (threadIdx.x == 0) {
-    int run = 0;
+    int run = 0, n_active = 0;
     for (int e = 0; e < E; ++e) {
       offsets[e] = run;
       cursor[e] = run;
       run += count[e];
+      if (count[e] > 0) active[n_active++] = e;
     }
     offsets[E] = run;
+    for (int j = n_active; j < E; ++j) active[j] = -1;
   }
   __syncthreads();
   // Stable fill: each thread owns a contiguous range of slots, processed in
@@ -77,142 +83,182 @@ __global__ void build_expert_lists_kernel(const int32_t* ids, int n_slots, int E
   }
 }
 
-// ---- MXFP4 GEMV ----------------------------------------------------------
+// ---- MXFP4 expert GEMMs on tensor cores (decode-sized steps) ----------------
+//
+// Weights stream from memory once per step; the slots routed to an expert are
+// the N dimension of mma.m16n8k16 (16 per sweep, two n8 tiles), so the same
+// kernel serves batch 1 (one slot, 15 columns idle: the tensor cores have
+// time to spare) and batch 64 (about 8 slots per expert). A block is 4 warps
+// over the same 32 weight rows, each warp a quarter of K (split-K: enough
+// loads in flight at batch 1), reduced through shared memory.
+//
+// The reduction index k of an MMA may be permuted freely as long as A and B
+// agree. Thread (g, t) takes the whole 16-byte MXFP4 block t of each of its
+// rows (one scale per register set), and the activations are stored
+// pre-permuted (bf16, "MMA layout": within each 8 values, the order
+// 0 4 1 5 2 6 3 7) so that each 32-bit word of B pairs the same two k as the
+// A word dequantised from nibbles m and m + 4 of one weight word.
+//
+// Dequantisation without tables: nibble s e1 e0 m placed as bf16 bits
+// (s << 15) | (e1 e0 m << 6) is exactly value * 2^-126 (e = 0 gives the
+// subnormal m * 0.5 * 2^-126). One bf16x2 multiply by 2^(scale - 1 - kShift)
+// applies the block scale; the accumulators are multiplied by 2^kShift at the
+// end. kShift moves the exactly-handled scale range to 2^-111 .. 2^17 (all
+// real checkpoints sit near 2^-7): MXFP4 weights smaller than 2^-111 round to
+// zero, and none larger than 6 * 2^17 exist.
 
-__device__ __forceinline__ float e8m0(uint8_t s) { return __uint_as_float(uint32_t(s) << 23); }
+constexpr int kMoeWarps = 4;
+constexpr int kShift = 16;
+constexpr float kUnshift = 65536.0f;  // 2^kShift
 
-constexpr int kWarps = 8;
-constexpr int kMaxTok = 4;  // slots per pass: weights dequantised once, used kMaxTok times
+__device__ __forceinline__ uint32_t scale_bf16x2(uint8_t s) {
+  const uint32_t f = uint32_t(min(max(int(s) + 126 - kShift, 0), 254));
+  return (f << 7) | (f << 23);
+}
 
-// acc[n] += dot(one 32-value MXFP4 block, x[n][0..31]) (unscaled)
-__device__ __forceinline__ void block_dot(uint4 w, const float* lut, const float* const* xs, int n, float* acc) {
-  const uint32_t words[4] = {w.x, w.y, w.z, w.w};
+// bf16x2 of nibbles (m, m + 4) of w, times the scale.
+template <int m>
+__device__ __forceinline__ uint32_t fp4_pair(uint32_t w, uint32_t scale) {
+  const uint32_t v = w >> (4 * m);
+  return bf16x2_mul(((v << 6) & 0x01C001C0u) | ((v << 12) & 0x80008000u), scale);
+}
+
+// Permuted position of value i within the MMA layout.
+__device__ __forceinline__ int mma_pos(int i) { return (i & ~7) | ((i & 3) << 1) | ((i >> 2) & 1); }
+
+// acc[mt][nt] += W rows (tile mt) x slots (tile nt) for one 32-value block per thread.
+__device__ __forceinline__ void moe_block_mma(const uint4 (&w)[2][2], const uint32_t (&sc)[2][2],
+                                              const uint4 (&x)[2][4], bool two_tiles, float (&acc)[2][2][4]) {
+  const uint32_t* wv[2][2];
+#pragma unroll
+  for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+    for (int rr = 0; rr < 2; ++rr) wv[mt][rr] = reinterpret_cast<const uint32_t*>(&w[mt][rr]);
 #pragma unroll
   for (int q = 0; q < 4; ++q) {
-    float wv[8];
 #pragma unroll
-    for (int j = 0; j < 8; ++j) wv[j] = lut[(words[q] >> (4 * j)) & 0xf];
+    for (int h = 0; h < 2; ++h) {
+      uint32_t a[2][4];
 #pragma unroll
-    for (int tok = 0; tok < kMaxTok; ++tok) {
-      if (tok >= n) break;
-      const float4 a = reinterpret_cast<const float4*>(xs[tok])[2 * q];
-      const float4 b = reinterpret_cast<const float4*>(xs[tok])[2 * q + 1];
-      acc[tok] += wv[0] * a.x + wv[1] * a.y + wv[2] * a.z + wv[3] * a.w + wv[4] * b.x + wv[5] * b.y + wv[6] * b.z +
-                  wv[7] * b.w;
-    }
-  }
-}
-
-// Each warp computes rows (2i, 2i+1) = (gate_i, up_i) of one expert for up to
-// kMaxTok slots at a time and writes the SwiGLU activation.
-__global__ void __launch_bounds__(kWarps * 32) gate_up_kernel(const float* h, const uint8_t* blocks,
-                                                              const uint8_t* scales, const uint16_t* bias, int H,
-                                                              int I, int k, const int32_t* offsets,
-                                                              const int32_t* slots, float alpha, float limit,
-                                                              float* act) {
-  __shared__ float lut[16];
-  if (threadIdx.x < 16) {
-    const float mag[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};
-    lut[threadIdx.x] = threadIdx.x < 8 ? mag[threadIdx.x] : -mag[threadIdx.x - 8];
-  }
-  __syncthreads();
-  const int e = blockIdx.y;
-  const int begin = offsets[e], end = offsets[e + 1];
-  const int i = blockIdx.x * kWarps + (threadIdx.x >> 5), lane = threadIdx.x & 31;
-  if (begin == end || i >= I) return;
-  const int nb = H / 32;
-  const size_t row_g = size_t(e) * 2 * I + 2 * i, row_u = row_g + 1;
-  const uint4* wg = reinterpret_cast<const uint4*>(blocks + row_g * nb * 16);
-  const uint4* wu = reinterpret_cast<const uint4*>(blocks + row_u * nb * 16);
-  const uint8_t* sg = scales + row_g * nb;
-  const uint8_t* su = scales + row_u * nb;
-  const float bg = bf2f(bias[row_g]), bu = bf2f(bias[row_u]);
-  for (int s0 = begin; s0 < end; s0 += kMaxTok) {
-    const int n = min(kMaxTok, end - s0);
-    int slot[kMaxTok];
-    float accg[kMaxTok], accu[kMaxTok];
-#pragma unroll
-    for (int tok = 0; tok < kMaxTok; ++tok) {
-      slot[tok] = tok < n ? slots[s0 + tok] : 0;
-      accg[tok] = accu[tok] = 0.0f;
-    }
-    for (int blk = lane; blk < nb; blk += 32) {
-      const float* xs[kMaxTok];
-#pragma unroll
-      for (int tok = 0; tok < kMaxTok; ++tok) xs[tok] = h + size_t(slot[tok] / k) * H + blk * 32;
-      float pg[kMaxTok] = {}, pu[kMaxTok] = {};
-      block_dot(__ldg(wg + blk), lut, xs, n, pg);
-      block_dot(__ldg(wu + blk), lut, xs, n, pu);
-      const float scg = e8m0(sg[blk]), scu = e8m0(su[blk]);
-#pragma unroll
-      for (int tok = 0; tok < kMaxTok; ++tok) {
-        accg[tok] += pg[tok] * scg;
-        accu[tok] += pu[tok] * scu;
+      for (int mt = 0; mt < 2; ++mt) {
+        a[mt][0] = h ? fp4_pair<2>(wv[mt][0][q], sc[mt][0]) : fp4_pair<0>(wv[mt][0][q], sc[mt][0]);
+        a[mt][1] = h ? fp4_pair<2>(wv[mt][1][q], sc[mt][1]) : fp4_pair<0>(wv[mt][1][q], sc[mt][1]);
+        a[mt][2] = h ? fp4_pair<3>(wv[mt][0][q], sc[mt][0]) : fp4_pair<1>(wv[mt][0][q], sc[mt][0]);
+        a[mt][3] = h ? fp4_pair<3>(wv[mt][1][q], sc[mt][1]) : fp4_pair<1>(wv[mt][1][q], sc[mt][1]);
       }
-    }
 #pragma unroll
-    for (int tok = 0; tok < kMaxTok; ++tok) {
-      const float g = warp_sum(accg[tok]) + bg, u = warp_sum(accu[tok]) + bu;
-      if (lane == 0 && tok < n) {
-        const float gc = fminf(g, limit), uc = fminf(fmaxf(u, -limit), limit);
-        act[size_t(slot[tok]) * I + i] = (uc + 1.0f) * (gc / (1.0f + __expf(-alpha * gc)));
+      for (int nt = 0; nt < 2; ++nt) {
+        if (nt == 1 && !two_tiles) break;
+        const uint32_t b0 = h ? x[nt][q].z : x[nt][q].x, b1 = h ? x[nt][q].w : x[nt][q].y;
+#pragma unroll
+        for (int mt = 0; mt < 2; ++mt) mma_bf16_16816(acc[mt][nt], a[mt][0], a[mt][1], a[mt][2], a[mt][3], b0, b1);
       }
     }
   }
 }
 
-// Each warp computes two output rows of the down projection for up to kMaxTok slots.
-__global__ void __launch_bounds__(kWarps * 32) down_kernel(const float* act, const uint8_t* blocks,
-                                                           const uint8_t* scales, const uint16_t* bias, int H, int I,
-                                                           const int32_t* offsets, const int32_t* slots, float* y) {
-  __shared__ float lut[16];
-  if (threadIdx.x < 16) {
-    const float mag[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};
-    lut[threadIdx.x] = threadIdx.x < 8 ? mag[threadIdx.x] : -mag[threadIdx.x - 8];
-  }
-  __syncthreads();
-  const int e = blockIdx.y;
+// kGateUp: rows are the expert's 2I interleaved gate/up rows; a block's 32 rows
+// are 16 (gate, up) pairs, arranged so that each thread's accumulators hold a
+// gate and its up (MMA row g = gate, g + 8 = up), and SwiGLU is fused.
+// Otherwise: the H rows of the down projection, float32 out with the bias.
+template <bool kGateUp>
+__global__ void __launch_bounds__(kMoeWarps * 32) moe_mma_kernel(
+    const uint16_t* xq, const uint8_t* blocks, const uint8_t* scales, const uint16_t* bias, int rows, int K,
+    int k_route, const int32_t* offsets, const int32_t* slots, const int32_t* active, float alpha, float limit,
+    uint16_t* act_out, float* y_out) {
+  __shared__ float red[kMoeWarps][16][32];
+  const int e = active[blockIdx.y];
+  if (e < 0) return;
   const int begin = offsets[e], end = offsets[e + 1];
-  const int r0 = (blockIdx.x * kWarps + (threadIdx.x >> 5)) * 2, lane = threadIdx.x & 31;
-  if (begin == end || r0 >= H) return;
-  const int nb = I / 32;
-  const bool two = r0 + 1 < H;
-  const size_t ra = size_t(e) * H + r0, rb = two ? ra + 1 : ra;
-  const uint4* wa = reinterpret_cast<const uint4*>(blocks + ra * nb * 16);
-  const uint4* wb = reinterpret_cast<const uint4*>(blocks + rb * nb * 16);
-  const float ba = bf2f(bias[ra]), bb = bf2f(bias[rb]);
-  for (int s0 = begin; s0 < end; s0 += kMaxTok) {
-    const int n = min(kMaxTok, end - s0);
-    int slot[kMaxTok];
-    float acca[kMaxTok], accb[kMaxTok];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int row0 = blockIdx.x * 32, nb = K / 32;
+  const uint4* wrow[2][2];
+  const uint8_t* srow[2][2];
+  bool row_ok[2][2];
 #pragma unroll
-    for (int tok = 0; tok < kMaxTok; ++tok) {
-      slot[tok] = tok < n ? slots[s0 + tok] : 0;
-      acca[tok] = accb[tok] = 0.0f;
+  for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+    for (int rr = 0; rr < 2; ++rr) {
+      const int r = kGateUp ? row0 + 2 * (mt * 8 + g) + rr : row0 + mt * 16 + rr * 8 + g;
+      row_ok[mt][rr] = r < rows;
+      const size_t gr = size_t(e) * rows + min(r, rows - 1);
+      wrow[mt][rr] = reinterpret_cast<const uint4*>(blocks + gr * nb * 16);
+      srow[mt][rr] = scales + gr * nb;
     }
-    for (int blk = lane; blk < nb; blk += 32) {
-      const float* xs[kMaxTok];
+  for (int s0 = begin; s0 < end; s0 += 16) {
+    const int n = min(16, end - s0);
+    const bool two_tiles = n > 8;
+    const uint4* xrow[2];
 #pragma unroll
-      for (int tok = 0; tok < kMaxTok; ++tok) xs[tok] = act + size_t(slot[tok]) * I + blk * 32;
-      float pa[kMaxTok] = {}, pb[kMaxTok] = {};
-      block_dot(__ldg(wa + blk), lut, xs, n, pa);
-      block_dot(__ldg(wb + blk), lut, xs, n, pb);
-      const float sca = e8m0(scales[ra * nb + blk]), scb = e8m0(scales[rb * nb + blk]);
-#pragma unroll
-      for (int tok = 0; tok < kMaxTok; ++tok) {
-        acca[tok] += pa[tok] * sca;
-        accb[tok] += pb[tok] * scb;
-      }
+    for (int nt = 0; nt < 2; ++nt) {
+      const int j = nt * 8 + g;
+      const int src = j < n ? (kGateUp ? slots[s0 + j] / k_route : slots[s0 + j]) : -1;
+      xrow[nt] = src >= 0 ? reinterpret_cast<const uint4*>(xq + size_t(src) * K) : nullptr;
     }
+    float acc[2][2][4] = {};
+    for (int it = warp * 4; it < nb; it += kMoeWarps * 4) {
+      const int blk = it + t;
+      const bool ok = blk < nb;
+      uint4 w[2][2];
+      uint32_t sc[2][2];
+      uint4 x[2][4];
 #pragma unroll
-    for (int tok = 0; tok < kMaxTok; ++tok) {
-      const float a = warp_sum(acca[tok]) + ba, b = warp_sum(accb[tok]) + bb;
-      if (lane == 0 && tok < n) {
-        y[size_t(slot[tok]) * H + r0] = a;
-        if (two) y[size_t(slot[tok]) * H + r0 + 1] = b;
+      for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+        for (int rr = 0; rr < 2; ++rr) {
+          const bool v = ok && row_ok[mt][rr];
+          w[mt][rr] = v ? __ldg(wrow[mt][rr] + blk) : make_uint4(0, 0, 0, 0);
+          sc[mt][rr] = v ? scale_bf16x2(__ldg(srow[mt][rr] + blk)) : 0u;
+        }
+#pragma unroll
+      for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+        for (int c = 0; c < 4; ++c)
+          x[nt][c] = (ok && xrow[nt]) ? xrow[nt][blk * 4 + c] : make_uint4(0, 0, 0, 0);
+      moe_block_mma(w, sc, x, two_tiles, acc);
+    }
+    // Split-K reduction; warp w then finishes accumulator tile (mt, nt) = (w / 2, w % 2).
+#pragma unroll
+    for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+        for (int c = 0; c < 4; ++c) red[warp][(mt * 2 + nt) * 4 + c][lane] = acc[mt][nt][c];
+    __syncthreads();
+    const int mt = warp >> 1, nt = warp & 1;
+    float v[4];
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      v[c] = 0.0f;
+#pragma unroll
+      for (int w = 0; w < kMoeWarps; ++w) v[c] += red[w][warp * 4 + c][lane];
+      v[c] *= kUnshift;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int c = 0; c < 2; ++c) {
+      const int j = nt * 8 + 2 * t + c;
+      if (j >= n) continue;
+      const int slot = slots[s0 + j];
+      if (kGateUp) {
+        const int i = blockIdx.x * 16 + mt * 8 + g;  // intermediate index
+        if (2 * i >= rows) continue;
+        const size_t r = size_t(e) * rows + 2 * i;
+        const float gt = fminf(v[c] + bf2f(bias[r]), limit);
+        const float up = fminf(fmaxf(v[2 + c] + bf2f(bias[r + 1]), -limit), limit);
+        act_out[size_t(slot) * (rows / 2) + mma_pos(i)] = f2bf((up + 1.0f) * (gt / (1.0f + __expf(-alpha * gt))));
+      } else {
+        const int r = row0 + mt * 16 + g;
+        if (r < rows) y_out[size_t(slot) * rows + r] = v[c] + bf2f(bias[size_t(e) * rows + r]);
+        if (r + 8 < rows) y_out[size_t(slot) * rows + r + 8] = v[2 + c] + bf2f(bias[size_t(e) * rows + r + 8]);
       }
     }
   }
+}
+
+__global__ void to_mma_layout_kernel(const float* src, int cols, uint16_t* dst) {
+  const int r = blockIdx.x;
+  for (int i = threadIdx.x; i < cols; i += blockDim.x) dst[size_t(r) * cols + mma_pos(i)] = f2bf(src[size_t(r) * cols + i]);
 }
 
 __global__ void combine_kernel(const float* y, const float* w, int k, int H, float* x) {
@@ -270,24 +316,31 @@ __global__ void scatter_kernel(const float* src, const uint16_t* bias, const int
 }  // namespace
 
 void route_topk(const float* logits, const bf16_raw* bias, int T, int E, int k, int32_t* topk_ids,
-                float* topk_weights, int32_t* expert_offsets, int32_t* expert_slots, cudaStream_t s) {
+                float* topk_weights, int32_t* expert_offsets, int32_t* expert_slots, int32_t* active_experts,
+                cudaStream_t s) {
   topk_kernel<<<ceil_div(T, 8), 256, 0, s>>>(logits, bias, T, E, k, topk_ids, topk_weights);
-  build_expert_lists_kernel<<<1, 256, 2 * E * sizeof(int32_t), s>>>(topk_ids, T * k, E, expert_offsets, expert_slots);
+  build_expert_lists_kernel<<<1, 256, 2 * E * sizeof(int32_t), s>>>(topk_ids, T * k, E, expert_offsets, expert_slots,
+                                                                    active_experts);
 }
 
-void moe_gate_up_gemv(const float* h, const uint8_t* blocks, const uint8_t* scales, const bf16_raw* bias, int E,
-                      int H, int I, int k, const int32_t* expert_offsets, const int32_t* expert_slots, float alpha,
-                      float limit, float* act, cudaStream_t s) {
-  dim3 grid(ceil_div(I, kWarps), E);
-  gate_up_kernel<<<grid, kWarps * 32, 0, s>>>(h, blocks, scales, bias, H, I, k, expert_offsets, expert_slots, alpha,
-                                              limit, act);
+void moe_gate_up_mma(const bf16_raw* hq, int T, const uint8_t* blocks, const uint8_t* scales, const bf16_raw* bias,
+                     int E, int H, int I, int k, const int32_t* expert_offsets, const int32_t* expert_slots,
+                     const int32_t* active_experts, float alpha, float limit, bf16_raw* actq, cudaStream_t s) {
+  dim3 grid(ceil_div(2 * I, 32), std::min(E, T * k));
+  moe_mma_kernel<true><<<grid, kMoeWarps * 32, 0, s>>>(hq, blocks, scales, bias, 2 * I, H, k, expert_offsets,
+                                                       expert_slots, active_experts, alpha, limit, actq, nullptr);
 }
 
-void moe_down_gemv(const float* act, const uint8_t* blocks, const uint8_t* scales, const bf16_raw* bias, int E,
-                   int H, int I, const int32_t* expert_offsets, const int32_t* expert_slots, float* y,
-                   cudaStream_t s) {
-  dim3 grid(ceil_div(H, kWarps * 2), E);
-  down_kernel<<<grid, kWarps * 32, 0, s>>>(act, blocks, scales, bias, H, I, expert_offsets, expert_slots, y);
+void moe_down_mma(const bf16_raw* actq, int T, const uint8_t* blocks, const uint8_t* scales, const bf16_raw* bias,
+                  int E, int H, int I, int k, const int32_t* expert_offsets, const int32_t* expert_slots,
+                  const int32_t* active_experts, float* y, cudaStream_t s) {
+  dim3 grid(ceil_div(H, 32), std::min(E, T * k));
+  moe_mma_kernel<false><<<grid, kMoeWarps * 32, 0, s>>>(actq, blocks, scales, bias, H, I, k, expert_offsets,
+                                                        expert_slots, active_experts, 0.0f, 0.0f, nullptr, y);
+}
+
+void to_mma_layout_bf16(const float* src, int rows, int cols, bf16_raw* dst, cudaStream_t s) {
+  if (rows > 0) to_mma_layout_kernel<<<rows, 256, 0, s>>>(src, cols, dst);
 }
 
 void moe_combine(const float* y, const float* topk_weights, int T, int k, int H, float* x, cudaStream_t s) {

