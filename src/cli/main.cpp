@@ -17,11 +17,14 @@ int main(int argc, char** argv) {
 #ifdef GPTOSS_CMD_TOKENIZE
   add_tokenize_command(app);
 #endif
-#ifdef GPTOSS_CMD_RENDER
-  add_render_command(app);
+#ifdef GPTOSS_CMD_CHAT
+  add_chat_command(app);
 #endif
 #ifdef GPTOSS_CMD_SERVE
   add_serve_command(app);
+#endif
+#ifdef GPTOSS_CMD_RENDER
+  add_render_command(app);
 #endif
   try {
     app.parse(argc, argv);
