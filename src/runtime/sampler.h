@@ -19,6 +19,9 @@ struct SamplingParams {
   std::optional<uint64_t> seed;
   int top_logprobs = 0;      // alternatives to report per token (0..20)
   bool logprobs = false;
+  // Test-only (the server allows it with --debug-allow-forced-output): these
+  // tokens are emitted first, whatever the model says; then sampling resumes.
+  std::vector<int32_t> forced_tokens;
 };
 
 struct TokenLogprob {
@@ -45,6 +48,7 @@ class Sampler {
   std::mt19937_64 rng_;
   std::unordered_map<int32_t, int> counts_;
   std::vector<int32_t> idx_;
+  size_t forced_done_ = 0;
 };
 
 }  // namespace gptoss

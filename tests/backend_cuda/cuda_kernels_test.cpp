@@ -57,19 +57,28 @@ std::vector<uint8_t> randbytes(size_t n, int lo = 0, int hi = 255) {
 // max |a - b| relative to max |b|
 float rel_err(const std::vector<float>& a, const std::vector<float>& b) {
   float m = 0, s = 0;
-  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(a[i] - b[i])), s = std::max(s, std::fabs(b[i]));
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!std::isfinite(a[i])) return INFINITY;  // unwritten (NaN-poisoned) or broken output
+    m = std::max(m, std::fabs(a[i] - b[i])), s = std::max(s, std::fabs(b[i]));
+  }
   return m / std::max(s, 1e-20f);
 }
 
-TEST(CudaKernels, MoeGemvAndPrefillPathsMatchCpuExpert) {
+// The decode MoE kernels (tensor cores, bf16 activations) at 1, 5 and 19
+// slots per expert (19: two sweeps of 16), against the CPU expert on the same
+// bf16-rounded inputs; then the prefill path (dequantise + cuBLAS).
+TEST(CudaKernels, MoeMmaAndPrefillPathsMatchCpuExpert) {
   REQUIRE_GPU();
-  const int H = 2880, I = 2880, E = 4, K = 4, T = 5;  // 5 tokens, all routed to the same 4 experts
+  for (int T : {1, 5, 19}) {
+  const int H = 2880, I = 2880, E = 4, K = 4;  // T tokens, all routed to the same 4 experts
   auto gu_blocks = randbytes(size_t(E) * 2 * I * H / 2), dn_blocks = randbytes(size_t(E) * H * I / 2);
   auto gu_scales = randbytes(size_t(E) * 2 * I * H / 32, 119, 123), dn_scales = randbytes(size_t(E) * H * I / 32, 119, 123);
   auto gu_bias = to_bf16(randn(size_t(E) * 2 * I, 0.02f)), dn_bias = to_bf16(randn(size_t(E) * H, 0.02f));
   auto h = randn(size_t(T) * H);
+  for (auto& v : h) v = bf16_to_f32(f32_to_bf16(v));  // the MMA path reads bf16 activations
   // slot t*K + j goes to expert j
-  std::vector<int32_t> offsets = {0, T, 2 * T, 3 * T, 4 * T}, slots;
+  std::vector<int32_t> offsets, slots, active = {0, 1, 2, 3};
+  for (int e = 0; e <= E; ++e) offsets.push_back(e * T);
   for (int e = 0; e < E; ++e)
     for (int t = 0; t < T; ++t) slots.push_back(t * K + e);
   // CPU reference, per expert
@@ -84,14 +93,16 @@ TEST(CudaKernels, MoeGemvAndPrefillPathsMatchCpuExpert) {
     for (int t = 0; t < T; ++t) std::copy_n(&y[size_t(t) * H], H, &expect[(size_t(t) * K + e) * H]);
   }
   Dev<uint8_t> d_gub(gu_blocks), d_gus(gu_scales), d_dnb(dn_blocks), d_dns(dn_scales);
-  Dev<bf16_t> d_gubias(gu_bias), d_dnbias(dn_bias);
-  Dev<float> d_h(h), d_act(size_t(T) * K * I), d_y(size_t(T) * K * H);
-  Dev<int32_t> d_off(offsets), d_slots(slots);
-  cuda::moe_gate_up_gemv(d_h.p, d_gub.p, d_gus.p, d_gubias.p, E, H, I, K, d_off.p, d_slots.p, 1.702f, 7.0f, d_act.p, 0);
-  cuda::moe_down_gemv(d_act.p, d_dnb.p, d_dns.p, d_dnbias.p, E, H, I, d_off.p, d_slots.p, d_y.p, 0);
+  Dev<bf16_t> d_gubias(gu_bias), d_dnbias(dn_bias), d_hq(size_t(T) * H), d_actq(size_t(T) * K * I);
+  Dev<float> d_h(h), d_y(std::vector<float>(size_t(T) * K * H, NAN));
+  Dev<int32_t> d_off(offsets), d_slots(slots), d_active(active);
+  cuda::to_mma_layout_bf16(d_h.p, T, H, d_hq.p, 0);
+  cuda::moe_gate_up_mma(d_hq.p, T, d_gub.p, d_gus.p, d_gubias.p, E, H, I, K, d_off.p, d_slots.p, d_active.p, 1.702f,
+                        7.0f, d_actq.p, 0);
+  cuda::moe_down_mma(d_actq.p, T, d_dnb.p, d_dns.p, d_dnbias.p, E, H, I, K, d_off.p, d_slots.p, d_active.p, d_y.p, 0);
   GPTOSS_CUDA_CHECK(cudaDeviceSynchronize());
   float gemv_err = rel_err(d_y.get(), expect);
-  EXPECT_LT(gemv_err, 1e-4f) << "GEMV path (float32 math) should match the CPU closely";
+  EXPECT_LT(gemv_err, 1e-2f) << "MMA path at " << T << " slots/expert (activations rounded to bf16 between the GEMMs)";
 
   // Prefill path: dequantise to bf16, GEMM through cuBLAS, as the runner does.
   Dev<bf16_t> w_gu(size_t(2) * I * H), w_dn(size_t(H) * I), gath(size_t(T) * H), actb(size_t(T) * I);
@@ -115,7 +126,39 @@ TEST(CudaKernels, MoeGemvAndPrefillPathsMatchCpuExpert) {
   cublasDestroy(cb);
   float gemm_err = rel_err(y2.get(), expect);
   EXPECT_LT(gemm_err, 2e-2f) << "prefill path rounds activations to bf16";
-  std::printf("moe expert rel err: gemv %.2e, dequant+cublas %.2e\n", gemv_err, gemm_err);
+  std::printf("moe expert rel err, %d slots/expert: mma %.2e, dequant+cublas %.2e\n", T, gemv_err, gemm_err);
+  }
+}
+
+// The small-step dense GEMM (tensor cores) against a float64 reference, with
+// row counts that are not multiples of the 32-row tile, and accumulation.
+TEST(CudaKernels, SmallGemmMatchesReference) {
+  REQUIRE_GPU();
+  for (int T : {1, 3, 8, 9, 16}) {
+    for (auto [K, N] : {std::pair{2880, 5120}, std::pair{4096, 2880}, std::pair{2880, 37}}) {
+      auto W = to_bf16(randn(size_t(N) * K, 0.05f));
+      auto x = to_bf16(randn(size_t(T) * K));
+      auto y0 = randn(size_t(T) * N);
+      ASSERT_TRUE(cuda::small_gemm_supported(T, K));
+      Dev<bf16_t> dW(W), dx(x);
+      Dev<float> dy(y0), dz(std::vector<float>(size_t(T) * N, NAN));
+      cuda::small_gemm_bf16(dx.p, T, K, dW.p, N, dy.p, true, 0);
+      cuda::small_gemm_bf16(dx.p, T, K, dW.p, N, dz.p, false, 0);
+      GPTOSS_CUDA_CHECK(cudaDeviceSynchronize());
+      std::vector<float> ref(size_t(T) * N), refacc(size_t(T) * N);
+      for (int t = 0; t < T; ++t)
+        for (int n = 0; n < N; ++n) {
+          double acc = 0;
+          for (int k = 0; k < K; ++k)
+            acc += double(bf16_to_f32(W[size_t(n) * K + k])) * double(bf16_to_f32(x[size_t(t) * K + k]));
+          ref[size_t(t) * N + n] = float(acc);
+          refacc[size_t(t) * N + n] = float(acc + y0[size_t(t) * N + n]);
+        }
+      const float e1 = rel_err(dz.get(), ref), e2 = rel_err(dy.get(), refacc);
+      EXPECT_LT(e1, 1e-5f) << "T " << T << " K " << K << " N " << N;
+      EXPECT_LT(e2, 1e-5f) << "T " << T << " K " << K << " N " << N << " (accumulate)";
+    }
+  }
 }
 
 TEST(CudaKernels, RouterTopkMatchesCpu) {
@@ -125,13 +168,19 @@ TEST(CudaKernels, RouterTopkMatchesCpu) {
   std::vector<bf16_t> bias = to_bf16(randn(E, 0.1f));
   Dev<float> d_logits(logits), d_w(size_t(T) * K);
   Dev<bf16_t> d_bias(bias);
-  Dev<int32_t> d_ids(size_t(T) * K), d_off(E + 1), d_slots(size_t(T) * K);
-  cuda::route_topk(d_logits.p, d_bias.p, T, E, K, d_ids.p, d_w.p, d_off.p, d_slots.p, 0);
+  Dev<int32_t> d_ids(size_t(T) * K), d_off(E + 1), d_slots(size_t(T) * K), d_active(E);
+  cuda::route_topk(d_logits.p, d_bias.p, T, E, K, d_ids.p, d_w.p, d_off.p, d_slots.p, d_active.p, 0);
   GPTOSS_CUDA_CHECK(cudaDeviceSynchronize());
   auto ids = d_ids.get();
   auto w = d_w.get();
   auto off = d_off.get();
   auto slots = d_slots.get();
+  auto active = d_active.get();
+  int n_active = 0;
+  for (int e = 0; e < E; ++e) {
+    if (off[size_t(e) + 1] > off[size_t(e)]) { EXPECT_EQ(active[size_t(n_active++)], e); }
+  }
+  for (int j = n_active; j < E; ++j) { EXPECT_EQ(active[size_t(j)], -1); }
   for (int t = 0; t < T; ++t) {
     std::vector<float> l(E);
     for (int e = 0; e < E; ++e) l[size_t(e)] = logits[size_t(t) * E + e] + bf16_to_f32(bias[size_t(e)]);

@@ -17,11 +17,18 @@ using bf16_raw = uint16_t;
 // x[t] = float(embed[tokens[t]])
 void embed(const int32_t* tokens, int T, const bf16_raw* embed, int H, float* x, cudaStream_t s);
 
-// If bias: x[t] += bias first. Then y[t] = rmsnorm(x[t]) * w, as bf16 into y
-// and/or float32 into y32 (either may be null). Rows picked by `rows` (null:
-// all T rows; outputs have one row per picked row).
-void add_bias_rmsnorm(float* x, const bf16_raw* bias, const bf16_raw* w, bf16_raw* y, float* y32, int T, int H,
-                      float eps, const int32_t* rows, cudaStream_t s);
+// If bias: x[t] += bias first. Then y[t] = rmsnorm(x[t]) * w, as bf16 into y,
+// float32 into y32 and/or bf16 in the MMA layout (see moe_gate_up_mma) into
+// y_mma (any may be null). Rows picked by `rows` (null: all T rows; outputs
+// have one row per picked row).
+void add_bias_rmsnorm(float* x, const bf16_raw* bias, const bf16_raw* w, bf16_raw* y, float* y32, bf16_raw* y_mma,
+                      int T, int H, float eps, const int32_t* rows, cudaStream_t s);
+
+// y[t, n] (+)= sum_k W[n, k] x[t, k] for steps of up to 16 tokens, on tensor
+// cores; x bf16 [T, K], W bf16 [N, K], y float32 [T, N]. Deterministic.
+bool small_gemm_supported(int T, int K);
+void small_gemm_bf16(const bf16_raw* x, int T, int K, const bf16_raw* W, int N, float* y, bool accumulate,
+                     cudaStream_t s);
 
 // Per-token view of the batch for attention and the KV cache.
 struct TokenKv {
@@ -49,19 +56,26 @@ void attention(const bf16_raw* q, const bf16_raw* layer_cache, int num_blocks, c
 
 // Router: logits [T, E] (+bias) -> top-k ids and softmax weights; also builds
 // per-expert slot lists: slot = t * k + j, grouped by expert
-// (expert_offsets [E + 1], expert_slots [T * k]).
+// (expert_offsets [E + 1], expert_slots [T * k]) and the list of experts with
+// at least one slot (active_experts [E], ascending, padded with -1).
 void route_topk(const float* logits, const bf16_raw* bias, int T, int E, int k, int32_t* topk_ids,
-                float* topk_weights, int32_t* expert_offsets, int32_t* expert_slots, cudaStream_t s);
+                float* topk_weights, int32_t* expert_offsets, int32_t* expert_slots, int32_t* active_experts,
+                cudaStream_t s);
 
-// MXFP4 gate_up for routed slots, SwiGLU fused: act[slot, i] for i < I.
-// h: [T, H] float32 inputs (token = slot / k).
-void moe_gate_up_gemv(const float* h, const uint8_t* blocks, const uint8_t* scales, const bf16_raw* bias, int E,
-                      int H, int I, int k, const int32_t* expert_offsets, const int32_t* expert_slots,
-                      float alpha, float limit, float* act, cudaStream_t s);
-// MXFP4 down for routed slots: y[slot, r] = W_down[e] act[slot] + b.
-void moe_down_gemv(const float* act, const uint8_t* blocks, const uint8_t* scales, const bf16_raw* bias, int E,
-                   int H, int I, const int32_t* expert_offsets, const int32_t* expert_slots, float* y,
-                   cudaStream_t s);
+// MXFP4 experts for decode-sized steps, on tensor cores. Activations are bf16
+// in the "MMA layout": each run of 8 values stored in the order
+// 0 4 1 5 2 6 3 7 (to_mma_layout_bf16 or add_bias_rmsnorm's y_mma make it).
+// gate_up with SwiGLU fused: hq [T, H] (token = slot / k) -> actq [T * k, I]
+// (MMA layout, by slot). Weights are read once per step per active expert.
+void moe_gate_up_mma(const bf16_raw* hq, int T, const uint8_t* blocks, const uint8_t* scales, const bf16_raw* bias,
+                     int E, int H, int I, int k, const int32_t* expert_offsets, const int32_t* expert_slots,
+                     const int32_t* active_experts, float alpha, float limit, bf16_raw* actq, cudaStream_t s);
+// down: y[slot, r] = W_down[e] act[slot] + b, float32 [T * k, H].
+void moe_down_mma(const bf16_raw* actq, int T, const uint8_t* blocks, const uint8_t* scales, const bf16_raw* bias,
+                  int E, int H, int I, int k, const int32_t* expert_offsets, const int32_t* expert_slots,
+                  const int32_t* active_experts, float* y, cudaStream_t s);
+// float32 rows -> bf16 rows in the MMA layout (cols a multiple of 8).
+void to_mma_layout_bf16(const float* src, int rows, int cols, bf16_raw* dst, cudaStream_t s);
 // x[t] += sum_j w[t, j] y[t * k + j]
 void moe_combine(const float* y, const float* topk_weights, int T, int k, int H, float* x, cudaStream_t s);
 

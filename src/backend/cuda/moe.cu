@@ -107,6 +107,8 @@ __global__ void build_expert_lists_kernel(const int32_t* ids, int n_slots, int E
 // real checkpoints sit near 2^-7): MXFP4 weights smaller than 2^-111 round to
 // zero, and none larger than 6 * 2^17 exist.
 
+__device__ __forceinline__ float e8m0(uint8_t s) { return __uint_as_float(uint32_t(s) << 23); }
+
 constexpr int kMoeWarps = 4;
 constexpr int kShift = 16;
 constexpr float kUnshift = 65536.0f;  // 2^kShift

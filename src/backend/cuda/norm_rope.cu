@@ -14,7 +14,7 @@ __global__ void embed_kernel(const int32_t* tokens, const uint16_t* table, int H
 
 // One block per output row; 256 threads.
 __global__ void add_bias_rmsnorm_kernel(float* x, const uint16_t* bias, const uint16_t* w, uint16_t* y, float* y32,
-                                        int H, float eps, const int32_t* rows) {
+                                        uint16_t* y_mma, int H, float eps, const int32_t* rows) {
   const int out_row = blockIdx.x;
   const int t = rows ? rows[out_row] : out_row;
   float* xr = x + size_t(t) * H;
@@ -42,6 +42,7 @@ __global__ void add_bias_rmsnorm_kernel(float* x, const uint16_t* bias, const ui
     const float v = (xr[i] * r) * bf2f(w[i]);
     if (y) y[size_t(out_row) * H + i] = f2bf(v);
     if (y32) y32[size_t(out_row) * H + i] = v;
+    if (y_mma) y_mma[size_t(out_row) * H + ((i & ~7) | ((i & 3) << 1) | ((i >> 2) & 1))] = f2bf(v);
   }
 }
 
@@ -87,9 +88,9 @@ void embed(const int32_t* tokens, int T, const bf16_raw* table, int H, float* x,
   embed_kernel<<<T, 256, 0, s>>>(tokens, table, H, x);
 }
 
-void add_bias_rmsnorm(float* x, const bf16_raw* bias, const bf16_raw* w, bf16_raw* y, float* y32, int T, int H,
-                      float eps, const int32_t* rows, cudaStream_t s) {
-  if (T > 0) add_bias_rmsnorm_kernel<<<T, 256, 0, s>>>(x, bias, w, y, y32, H, eps, rows);
+void add_bias_rmsnorm(float* x, const bf16_raw* bias, const bf16_raw* w, bf16_raw* y, float* y32, bf16_raw* y_mma,
+                      int T, int H, float eps, const int32_t* rows, cudaStream_t s) {
+  if (T > 0) add_bias_rmsnorm_kernel<<<T, 256, 0, s>>>(x, bias, w, y, y32, y_mma, H, eps, rows);
 }
 
 void rope_store_kv(const float* qkv, const bf16_raw* bias, const float* inv_freq, float attention_factor, int T,

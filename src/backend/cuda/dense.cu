@@ -1,0 +1,109 @@
+// bf16 weight x activation products for steps of a few tokens (decode), on
+// tensor cores: cuBLAS's choices for N = 1..16 leave much of the memory
+// bandwidth unused, and these products are most of a decode step's bytes.
+//
+// Weight rows are the M dimension of mma.m16n8k16, tokens the N dimension (one
+// or two n8 tiles). A block is 8 warps over the same 32 rows, each warp a
+// strided share of K (split-K: many loads in flight even for 32-row outputs
+// such as the router), reduced through shared memory, so each output has one
+// writer and results do not depend on timing.
+#include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/cuda_kernels.h"
+
+namespace gptoss::cuda {
+
+namespace {
+
+constexpr int kWarps = 8;
+constexpr int kChunk = 64;  // k per warp iteration: two 16-byte loads per row and thread
+
+template <int NT>
+__global__ void __launch_bounds__(kWarps * 32) dense_mma_kernel(const uint16_t* x, int T, int K, const uint16_t* W,
+                                                               int N, float* y, bool accumulate) {
+  __shared__ float red[kWarps][2 * NT * 4][32];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int row0 = blockIdx.x * 32;
+  const uint4* wrow[2][2];
+  bool row_ok[2][2];
+#pragma unroll
+  for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+    for (int rr = 0; rr < 2; ++rr) {
+      const int r = row0 + mt * 16 + rr * 8 + g;
+      row_ok[mt][rr] = r < N;
+      wrow[mt][rr] = reinterpret_cast<const uint4*>(W + size_t(min(r, N - 1)) * K) + t;
+    }
+  const uint4* xrow[NT];
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+    const int tok = nt * 8 + g;
+    xrow[nt] = tok < T ? reinterpret_cast<const uint4*>(x + size_t(tok) * K) + t : nullptr;
+  }
+  float acc[2][NT][4] = {};
+  for (int kc = warp * kChunk; kc < K; kc += kWarps * kChunk) {
+    const int k8 = kc / 8;  // in uint4 units
+    uint4 w[2][2][2], xv[NT][2];
+#pragma unroll
+    for (int u = 0; u < 2; ++u) {
+#pragma unroll
+      for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+        for (int rr = 0; rr < 2; ++rr)
+          w[mt][rr][u] = row_ok[mt][rr] ? __ldg(wrow[mt][rr] + k8 + 4 * u) : make_uint4(0, 0, 0, 0);
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) xv[nt][u] = xrow[nt] ? xrow[nt][k8 + 4 * u] : make_uint4(0, 0, 0, 0);
+    }
+    // Thread t holds k = 8t..8t+7 of each 32: words .x .y feed one MMA, .z .w the next.
+#pragma unroll
+    for (int u = 0; u < 2; ++u)
+#pragma unroll
+      for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) {
+          mma_bf16_16816(acc[mt][nt], w[mt][0][u].x, w[mt][1][u].x, w[mt][0][u].y, w[mt][1][u].y, xv[nt][u].x,
+                         xv[nt][u].y);
+          mma_bf16_16816(acc[mt][nt], w[mt][0][u].z, w[mt][1][u].z, w[mt][0][u].w, w[mt][1][u].w, xv[nt][u].z,
+                         xv[nt][u].w);
+        }
+  }
+#pragma unroll
+  for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) red[warp][(mt * NT + nt) * 4 + c][lane] = acc[mt][nt][c];
+  __syncthreads();
+  if (warp >= 2 * NT) return;
+  const int mt = warp / NT, nt = warp % NT;
+  float v[4];
+#pragma unroll
+  for (int c = 0; c < 4; ++c) {
+    v[c] = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) v[c] += red[w][warp * 4 + c][lane];
+  }
+  const int r = row0 + mt * 16 + g;
+#pragma unroll
+  for (int c = 0; c < 2; ++c) {
+    const int tok = nt * 8 + 2 * t + c;
+    if (tok >= T) continue;
+    float* out = y + size_t(tok) * N;
+    if (r < N) out[r] = accumulate ? out[r] + v[c] : v[c];
+    if (r + 8 < N) out[r + 8] = accumulate ? out[r + 8] + v[2 + c] : v[2 + c];
+  }
+}
+
+}  // namespace
+
+bool small_gemm_supported(int T, int K) { return T >= 1 && T <= 16 && K % kChunk == 0; }
+
+void small_gemm_bf16(const bf16_raw* x, int T, int K, const bf16_raw* W, int N, float* y, bool accumulate,
+                     cudaStream_t s) {
+  const unsigned blocks = unsigned((N + 31) / 32);
+  if (T <= 8)
+    dense_mma_kernel<1><<<blocks, kWarps * 32, 0, s>>>(x, T, K, W, N, y, accumulate);
+  else
+    dense_mma_kernel<2><<<blocks, kWarps * 32, 0, s>>>(x, T, K, W, N, y, accumulate);
+}
+
+}  // namespace gptoss::cuda

@@ -1,0 +1,95 @@
+// gptoss serve: the OpenAI-compatible HTTP server (chat completions,
+// completions, responses, models, health, metrics) on one loaded model.
+#include <csignal>
+#include <pthread.h>
+#include <thread>
+
+#include "cli/commands.h"
+#include "cli/model_loading.h"
+#include "cli/tokenizer_lookup.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/mem_size.h"
+#include "runtime/engine.h"
+#include "server/http_server.h"
+
+namespace gptoss::cli {
+
+namespace {
+struct ServeFlags {
+  ModelFlags model;
+  server::ServerOptions server;
+  EngineOptions engine;
+  std::string kv_cache_size;
+  std::string tokenizer;
+  bool no_prefix_caching = false;
+};
+}  // namespace
+
+void add_serve_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("serve", "serve the OpenAI API over HTTP (chat/completions, completions, responses)");
+  auto f = std::make_shared<ServeFlags>();
+  f->model.add_to(*cmd);
+  cmd->add_option("--host", f->server.host, "address to listen on (0.0.0.0 exposes the server to the network)")
+      ->capture_default_str();
+  cmd->add_option("--port", f->server.port, "TCP port (0: any free port, printed at start)")->capture_default_str();
+  cmd->add_option("--api-key", f->server.api_key, "require 'Authorization: Bearer KEY' (default: $GPTOSS_API_KEY)");
+  cmd->add_option("--served-model-name", f->server.model_name, "model id in the API (default: the --model name)");
+  cmd->add_option("--cors", f->server.cors_origins, "allowed browser origins: '*' or a comma-separated list (default: none)");
+  cmd->add_option("--max-num-seqs", f->engine.max_num_seqs, "sequences in the running batch")->capture_default_str();
+  cmd->add_option("--max-num-batched-tokens", f->engine.max_num_batched_tokens, "new tokens per step (prompt chunks + decodes)")
+      ->capture_default_str();
+  cmd->add_option("--kv-cache-size", f->kv_cache_size, "KV cache memory, e.g. 2GiB (default: what --ctx-size x --max-num-seqs needs, at most 1 GiB)");
+  cmd->add_flag("--no-prefix-caching", f->no_prefix_caching, "do not reuse KV blocks across requests with a common prefix");
+  cmd->add_option("--tokenizer", f->tokenizer, "tokenizer.json (default: found next to the model, $GPTOSS_TOKENIZER, or the test oracle's copy)");
+  cmd->add_option("--drain-seconds", f->server.drain_seconds, "on SIGINT/SIGTERM, how long in-flight requests may finish")
+      ->capture_default_str();
+  cmd->add_flag("--debug-allow-forced-output", f->server.allow_forced_output,
+                "TESTS ONLY: honour gptoss_debug.force_output in requests (replaces sampling)");
+  cmd->callback([f] {
+    // Signals are taken by one thread (below); every thread started from here inherits the mask.
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+    if (f->server.api_key.empty())
+      if (const char* k = std::getenv("GPTOSS_API_KEY")) f->server.api_key = k;
+
+    auto tok = Tokenizer::load(find_tokenizer_json(f->model.model, f->tokenizer));
+    ModelSource src = load_model(f->model);
+    if (f->server.model_name == "gpt-oss") f->server.model_name = src.name;
+    RunnerOptions ro;
+    ro.device = f->model.device;
+    ro.threads = f->model.threads;
+    ro.max_step_tokens = std::min(2048, f->engine.max_num_batched_tokens);
+    auto runner = make_runner(src, ro);
+    if (tok->vocab_size() > src.config.vocab_size)
+      log_warn("the tokenizer has " + std::to_string(tok->vocab_size()) + " tokens but the model only " +
+               std::to_string(src.config.vocab_size) + ": prompts using the others will be refused");
+    f->engine.max_model_len = f->model.ctx_size;
+    f->engine.prefix_caching = !f->no_prefix_caching;
+    if (!f->kv_cache_size.empty()) f->engine.kv_cache_bytes = parse_mem_size(f->kv_cache_size);
+    Engine engine(*runner, f->engine);
+
+    server::ServerContext ctx{engine, tok, f->server};
+    server::HttpServer http(ctx);
+    const int port = http.bind();
+    std::thread([&http, sigs] {
+      int sig = 0;
+      sigwait(&sigs, &sig);
+      log_info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
+      http.stop();
+    }).detach();
+    log_info("serving " + f->server.model_name + " on http://" + f->server.host + ":" + std::to_string(port) +
+             "/v1 (max " + std::to_string(f->engine.max_num_seqs) + " sequences, context " +
+             std::to_string(f->engine.max_model_len) + " tokens" + (f->server.api_key.empty() ? "" : ", API key required") + ")");
+    std::printf("listening on %s:%d\n", f->server.host.c_str(), port);
+    std::fflush(stdout);
+    http.serve();
+    log_info("server stopped");
+  });
+}
+
+}  // namespace gptoss::cli

@@ -1,0 +1,219 @@
+#include "runtime/engine.h"
+
+#include <algorithm>
+
+#include "core/log.h"
+#include "runtime/kv_sizing.h"
+
+namespace gptoss {
+
+namespace {
+double seconds_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+}  // namespace
+
+Engine::Engine(ModelRunner& runner, const EngineOptions& o) : runner_(runner), opt_(o) {
+  if (opt_.max_num_seqs < 1) throw Error("--max-num-seqs must be at least 1");
+  if (opt_.max_num_batched_tokens < 1) throw Error("--max-num-batched-tokens must be at least 1");
+  if (opt_.max_model_len < 2) throw Error("the context length must be at least 2 tokens");
+  const int step_tokens = std::min(runner.max_step_tokens(), opt_.max_num_batched_tokens);
+  KvSizingInput in;
+  in.block_size = opt_.block_size;
+  in.max_num_seqs = opt_.max_num_seqs;
+  in.max_num_batched_tokens = opt_.max_num_batched_tokens;
+  in.max_step_tokens = step_tokens;
+  in.budget_bytes = opt_.kv_cache_bytes;
+  if (in.budget_bytes == 0) {
+    const uint64_t full = uint64_t(runner.full_block_bytes(opt_.block_size)) *
+                          uint64_t((opt_.max_model_len + opt_.block_size - 1) / opt_.block_size) *
+                          uint64_t(opt_.max_num_seqs);
+    KvSizingInput probe = in;
+    probe.budget_bytes = ~uint64_t(0) >> 2;
+    const KvCacheConfig w = plan_kv_cache(runner, probe);
+    in.budget_bytes = std::min<uint64_t>(full, 1ull << 30) +
+                      uint64_t(w.num_window_blocks) * runner.window_block_bytes(opt_.block_size);
+  }
+  kv_ = plan_kv_cache(runner, in);
+  runner_.allocate_kv(kv_);
+  blocks_ = std::make_unique<KvBlockManager>(kv_, runner.config().sliding_window, step_tokens, opt_.prefix_caching);
+  scheduler_ = std::make_unique<Scheduler>(
+      *blocks_, SchedulerConfig{opt_.max_num_seqs, opt_.max_num_batched_tokens, step_tokens});
+  log_info("KV cache: " + describe_kv_cache(runner, kv_));
+  stats_.kv = blocks_->usage();
+  thread_ = std::thread([this] { loop(); });
+}
+
+Engine::~Engine() { stop(); }
+
+std::shared_ptr<RequestStream> Engine::submit(GenerateRequest r) {
+  const int V = runner_.config().vocab_size;
+  const int plen = int(r.prompt.size());
+  auto reject = [&](const std::string& why) {
+    metrics_.requests_rejected++;
+    throw RequestError(why);
+  };
+  if (plen == 0) reject("the prompt is empty");
+  for (int32_t t : r.prompt)
+    if (t < 0 || t >= V) reject("token id " + std::to_string(t) + " is outside the vocabulary (0.." + std::to_string(V - 1) + ")");
+  if (r.max_tokens < 1) reject("max_tokens must be at least 1");
+  if (plen >= opt_.max_model_len)
+    reject("the prompt has " + std::to_string(plen) + " tokens but the context length is " +
+           std::to_string(opt_.max_model_len) + " (shorten the prompt, or start the server with a larger --ctx-size)");
+  if (plen + r.max_tokens > opt_.max_model_len)
+    reject("max_tokens " + std::to_string(r.max_tokens) + " plus the prompt's " + std::to_string(plen) +
+           " tokens exceed the context length " + std::to_string(opt_.max_model_len) + " (ask for at most " +
+           std::to_string(opt_.max_model_len - plen) + ")");
+  if (!blocks_->fits(plen + r.max_tokens))
+    reject("the KV cache holds " + std::to_string(kv_.num_full_blocks * kv_.block_size) + " tokens, fewer than the " +
+           std::to_string(plen + r.max_tokens) + " this request may need (lower max_tokens, or raise --kv-cache-size)");
+  auto stream = std::make_shared<RequestStream>();
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) throw RequestError("the server is shutting down");
+    incoming_.push_back(std::make_unique<Sequence>(next_id_++, std::move(r), stream));
+    in_flight_++;
+  }
+  metrics_.requests_submitted++;
+  cv_.notify_one();
+  return stream;
+}
+
+bool Engine::drain(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  return idle_cv_.wait_for(lock, timeout, [&] { return in_flight_ == 0; });
+}
+
+void Engine::stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+EngineStats Engine::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+void Engine::loop() {
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !incoming_.empty() || !live_.empty(); });
+      for (auto& s : incoming_) {
+        scheduler_->add(s.get());
+        live_.emplace(s->id, std::move(s));
+      }
+      incoming_.clear();
+      if (stopping_) break;
+    }
+    try {
+      step();
+    } catch (const std::exception& e) {  // never let one bad step take the server down
+      log_error(std::string("engine step failed: ") + e.what());
+      std::vector<Sequence*> all;
+      for (auto& [id, s] : live_) all.push_back(s.get());
+      for (Sequence* s : all) finish(s, FinishReason::Error, e.what());
+    }
+    std::lock_guard lock(mu_);
+    stats_.running = int(scheduler_->running().size());
+    stats_.waiting = int(scheduler_->waiting().size());
+    stats_.kv = blocks_->usage();
+  }
+  std::vector<Sequence*> all;
+  for (auto& [id, s] : live_) all.push_back(s.get());
+  for (Sequence* s : all) finish(s, FinishReason::Cancelled, "the server is shutting down");
+}
+
+void Engine::step() {
+  std::vector<Sequence*> cancelled;
+  for (auto& [id, s] : live_)
+    if (s->stream->cancelled()) cancelled.push_back(s.get());
+  for (Sequence* s : cancelled) finish(s, FinishReason::Cancelled);
+  if (live_.empty()) return;
+
+  StepPlan plan = scheduler_->schedule();
+  metrics_.preemptions += int64_t(plan.preempted.size());
+  for (Sequence* s : plan.preempted)
+    log_debug("preempted request " + std::to_string(s->id) + " (KV cache full); it will be recomputed");
+  if (plan.empty()) {  // only possible while memory is being freed by others
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return;
+  }
+  ForwardBatch batch;
+  for (const ScheduledSeq& it : plan.items) {
+    Sequence& s = *it.seq;
+    batch.tokens.insert(batch.tokens.end(), s.tokens.begin() + s.num_computed,
+                        s.tokens.begin() + s.num_computed + it.n_tokens);
+    BatchSeq b;
+    b.kv = s.blocks.kv();
+    b.pos0 = s.num_computed;
+    b.n_tokens = it.n_tokens;
+    batch.seqs.push_back(b);
+  }
+  const int V = runner_.config().vocab_size;
+  logits_.resize(size_t(batch.logits_rows()) * size_t(V));
+  runner_.forward(batch, logits_.data());
+  metrics_.steps++;
+  metrics_.step_tokens += batch.total_tokens();
+
+  const auto now = Sequence::Clock::now();
+  for (size_t i = 0; i < plan.items.size(); ++i) {
+    const ScheduledSeq& it = plan.items[i];
+    Sequence& s = *it.seq;
+    if (!s.prompt_counted) {
+      s.prompt_counted = true;
+      metrics_.prompt_tokens += s.prompt_len;
+      metrics_.cached_prompt_tokens += s.cached_prompt_tokens;
+    }
+    s.num_computed += it.n_tokens;
+    blocks_->commit(s.blocks, s.tokens, s.num_computed);
+    if (!it.sample) continue;
+    SampledToken tok = s.sampler.sample(&logits_[i * size_t(V)], V);
+    s.sampler.observe(tok.token);
+    s.tokens.push_back(tok.token);
+    metrics_.generation_tokens++;
+    if (!s.has_output_time) metrics_.ttft_seconds.observe(seconds_between(s.arrival, now));
+    else metrics_.inter_token_seconds.observe(seconds_between(s.last_token, now));
+    s.has_output_time = true;
+    s.last_token = now;
+    StreamEvent e;
+    e.token = tok;
+    s.stream->push(std::move(e));
+    if (s.is_stop_token(tok.token)) finish(&s, FinishReason::Stop);
+    else if (s.num_output() >= s.max_tokens || int(s.tokens.size()) >= opt_.max_model_len) finish(&s, FinishReason::Length);
+  }
+}
+
+void Engine::finish(Sequence* s, FinishReason reason, const std::string& error) {
+  scheduler_->remove(s);
+  s->state = SeqState::Finished;
+  s->finish = reason;
+  switch (reason) {
+    case FinishReason::Stop: metrics_.finished_stop++; break;
+    case FinishReason::Length: metrics_.finished_length++; break;
+    case FinishReason::Cancelled: metrics_.finished_cancelled++; break;
+    default: metrics_.finished_error++; break;
+  }
+  metrics_.e2e_seconds.observe(seconds_between(s->arrival, Sequence::Clock::now()));
+  StreamEvent e;
+  e.kind = StreamEvent::Kind::Finished;
+  e.reason = reason;
+  e.error = error;
+  e.prompt_tokens = s->prompt_len;
+  e.cached_tokens = s->cached_prompt_tokens;
+  e.completion_tokens = s->num_output();
+  s->stream->push(std::move(e));
+  live_.erase(s->id);  // destroys s
+  std::lock_guard lock(mu_);
+  stats_.running = int(scheduler_->running().size());
+  stats_.waiting = int(scheduler_->waiting().size());
+  stats_.kv = blocks_->usage();
+  if (--in_flight_ == 0) idle_cv_.notify_all();
+}
+
+}  // namespace gptoss

@@ -1,0 +1,85 @@
+#pragma once
+// The serving loop: a thread that repeatedly asks the scheduler for a step,
+// runs it on the model, samples, and streams tokens to each request.
+// submit() and RequestStream::cancel() are safe from any thread.
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "core/error.h"
+#include "model/model_runner.h"
+#include "runtime/engine_metrics.h"
+#include "runtime/kv_block_manager.h"
+#include "runtime/scheduler.h"
+#include "runtime/sequence.h"
+
+namespace gptoss {
+
+struct EngineOptions {
+  int max_num_seqs = 64;
+  int max_num_batched_tokens = 2048;
+  int max_model_len = 4096;       // prompt + output tokens of one sequence
+  uint64_t kv_cache_bytes = 0;    // 0: enough for max_model_len x max_num_seqs, at most 1 GiB
+  int block_size = 16;
+  bool prefix_caching = true;
+};
+
+// A request that can never be served as asked (too long, bad ids...); the
+// message says why. Servers answer it with 400.
+class RequestError : public Error {
+ public:
+  using Error::Error;
+};
+
+struct EngineStats {
+  int running = 0, waiting = 0;
+  KvUsage kv;
+};
+
+class Engine {
+ public:
+  Engine(ModelRunner& runner, const EngineOptions& options);
+  ~Engine();  // stop()
+
+  // Queues a request; tokens arrive on the returned stream. Throws RequestError.
+  std::shared_ptr<RequestStream> submit(GenerateRequest request);
+  // Waits until no request is left or `timeout` passes; true when idle.
+  bool drain(std::chrono::milliseconds timeout);
+  // Cancels whatever is left and joins the loop thread.
+  void stop();
+
+  EngineStats stats() const;
+  const EngineMetrics& metrics() const { return metrics_; }
+  const EngineOptions& options() const { return opt_; }
+  const KvCacheConfig& kv_config() const { return kv_; }
+  const ModelConfig& model_config() const { return runner_.config(); }
+
+ private:
+  void loop();
+  void step();
+  void finish(Sequence* seq, FinishReason reason, const std::string& error = {});
+
+  ModelRunner& runner_;
+  EngineOptions opt_;
+  KvCacheConfig kv_;
+  std::unique_ptr<KvBlockManager> blocks_;
+  std::unique_ptr<Scheduler> scheduler_;
+  EngineMetrics metrics_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_, idle_cv_;
+  std::vector<std::unique_ptr<Sequence>> incoming_;  // under mu_
+  bool stopping_ = false;                            // under mu_
+  int in_flight_ = 0;                                // under mu_
+  EngineStats stats_;                                // under mu_, refreshed each step
+  uint64_t next_id_ = 1;                             // under mu_
+
+  std::unordered_map<uint64_t, std::unique_ptr<Sequence>> live_;  // loop thread only
+  std::vector<float> logits_;
+  std::thread thread_;
+};
+
+}  // namespace gptoss

@@ -1,0 +1,47 @@
+#pragma once
+// What a request sees of its sequence: a thread-safe queue of sampled tokens
+// ending with one Finished event. The engine thread pushes; the consumer (an
+// HTTP handler, a CLI loop, a test) pops, and may cancel at any time.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "runtime/sampler.h"
+
+namespace gptoss {
+
+enum class FinishReason { None, Stop, Length, Cancelled, Error };
+const char* to_string(FinishReason r);
+
+struct StreamEvent {
+  enum class Kind { Token, Finished };
+  Kind kind = Kind::Token;
+  SampledToken token;                         // Kind::Token
+  FinishReason reason = FinishReason::None;   // Kind::Finished
+  std::string error;                          // FinishReason::Error: what went wrong
+  int prompt_tokens = 0, cached_tokens = 0;   // Kind::Finished: usage
+  int completion_tokens = 0;
+};
+
+class RequestStream {
+ public:
+  // Waits up to `timeout` for the next event; nullopt on timeout.
+  std::optional<StreamEvent> next(std::chrono::milliseconds timeout);
+  // Asks the engine to stop this sequence; a Finished(Cancelled) follows.
+  void cancel() { cancelled_ = true; }
+  bool cancelled() const { return cancelled_; }
+
+  void push(StreamEvent e);  // engine side
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<StreamEvent> events_;
+  std::atomic<bool> cancelled_{false};
+};
+
+}  // namespace gptoss

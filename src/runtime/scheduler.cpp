@@ -1,0 +1,84 @@
+#include "runtime/scheduler.h"
+
+#include <algorithm>
+
+namespace gptoss {
+
+Scheduler::Scheduler(KvBlockManager& blocks, const SchedulerConfig& cfg) : blocks_(blocks), cfg_(cfg) {}
+
+void Scheduler::add(Sequence* seq) {
+  seq->state = SeqState::Waiting;
+  waiting_.push_back(seq);
+}
+
+void Scheduler::remove(Sequence* seq) {
+  blocks_.release(seq->blocks);
+  std::erase(running_, seq);
+  std::erase(waiting_, seq);
+}
+
+void Scheduler::preempt(Sequence* seq) {
+  blocks_.release(seq->blocks);
+  seq->num_computed = 0;
+  seq->state = SeqState::Waiting;
+  seq->preemptions++;
+  preemptions_++;
+  std::erase(running_, seq);
+  waiting_.push_front(seq);
+}
+
+StepPlan Scheduler::schedule() {
+  StepPlan plan;
+  int budget = cfg_.max_num_batched_tokens;
+  // Running sequences first: decoding ones (one token each) before prompt
+  // chunks, so a long prompt never stalls the others; oldest first within each.
+  std::vector<Sequence*> order;
+  for (Sequence* s : running_) if (s->pending() == 1) order.push_back(s);
+  for (Sequence* s : running_) if (s->pending() != 1) order.push_back(s);
+  for (Sequence* seq : order) {
+    if (budget <= 0) break;
+    if (seq->state != SeqState::Running) continue;  // preempted earlier in this loop
+    const int n = std::min({seq->pending(), budget, cfg_.max_step_tokens});
+    bool self_preempted = false;
+    while (!blocks_.prepare_step(seq->blocks, seq->num_computed, n)) {
+      // The newest sequence that has no place in this step yet makes room.
+      Sequence* victim = nullptr;
+      for (auto it = running_.rbegin(); it != running_.rend() && !victim; ++it) {
+        bool scheduled = std::any_of(plan.items.begin(), plan.items.end(), [&](auto& x) { return x.seq == *it; });
+        if (!scheduled) victim = *it;
+      }
+      plan.preempted.push_back(victim);
+      preempt(victim);
+      if (victim == seq) {
+        self_preempted = true;
+        break;
+      }
+    }
+    if (self_preempted) continue;
+    plan.items.push_back({seq, n, seq->num_computed + n == int(seq->tokens.size())});
+    budget -= n;
+  }
+  // Then waiting ones, in order, while there is room (not after a preemption:
+  // memory is short, and the preempted must go first).
+  while (plan.preempted.empty() && !waiting_.empty() && budget > 0 && int(running_.size()) < cfg_.max_num_seqs) {
+    Sequence* seq = waiting_.front();
+    if (seq->num_computed == 0 && seq->blocks.empty()) {
+      seq->num_computed = blocks_.match_prefix(seq->tokens, seq->blocks);
+      if (seq->preemptions == 0) seq->cached_prompt_tokens = seq->num_computed;
+    }
+    const int n = std::min({seq->pending(), budget, cfg_.max_step_tokens});
+    if (!blocks_.prepare_step(seq->blocks, seq->num_computed, n)) {
+      blocks_.release(seq->blocks);
+      seq->num_computed = 0;
+      break;
+    }
+    waiting_.pop_front();
+    seq->state = SeqState::Running;
+    running_.push_back(seq);
+    plan.items.push_back({seq, n, seq->num_computed + n == int(seq->tokens.size())});
+    budget -= n;
+  }
+  return plan;
+}
+
+}  // namespace gptoss

@@ -1,0 +1,57 @@
+#pragma once
+// Continuous batching: each step, running sequences bring their next tokens
+// (one when decoding, a chunk of the prompt when prefilling), then waiting
+// sequences join while --max-num-seqs, the --max-num-batched-tokens budget
+// and free KV blocks allow. When a running sequence cannot get a block, the
+// most recently admitted one is preempted: its blocks are freed and it waits
+// at the front of the queue to be recomputed (the prefix cache usually gives
+// most of its blocks back). Nothing here runs the model.
+#include <deque>
+#include <vector>
+
+#include "runtime/kv_block_manager.h"
+#include "runtime/sequence.h"
+
+namespace gptoss {
+
+struct SchedulerConfig {
+  int max_num_seqs = 64;
+  int max_num_batched_tokens = 2048;  // new tokens per step, all sequences together
+  int max_step_tokens = 2048;         // new tokens per step for one sequence
+};
+
+struct ScheduledSeq {
+  Sequence* seq;
+  int n_tokens;  // tokens [seq->num_computed, + n_tokens) go into this step
+  bool sample;   // the step reaches the end of the sequence: sample a token
+};
+
+struct StepPlan {
+  std::vector<ScheduledSeq> items;
+  std::vector<Sequence*> preempted;
+  bool empty() const { return items.empty(); }
+};
+
+class Scheduler {
+ public:
+  Scheduler(KvBlockManager& blocks, const SchedulerConfig& cfg);
+
+  void add(Sequence* seq);       // joins the back of the waiting queue
+  StepPlan schedule();
+  void remove(Sequence* seq);    // finished or cancelled: frees its blocks
+
+  const std::deque<Sequence*>& waiting() const { return waiting_; }
+  const std::vector<Sequence*>& running() const { return running_; }
+  int64_t total_preemptions() const { return preemptions_; }
+
+ private:
+  void preempt(Sequence* seq);
+
+  KvBlockManager& blocks_;
+  SchedulerConfig cfg_;
+  std::deque<Sequence*> waiting_;
+  std::vector<Sequence*> running_;  // in admission order
+  int64_t preemptions_ = 0;
+};
+
+}  // namespace gptoss

@@ -1,0 +1,53 @@
+#pragma once
+// One request inside the engine: its tokens (prompt, then sampled ones), how
+// many of them have keys and values in the cache, its blocks, its sampler and
+// when it must stop.
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "runtime/kv_block_manager.h"
+#include "runtime/request_stream.h"
+#include "runtime/sampler.h"
+
+namespace gptoss {
+
+// What a caller asks the engine for.
+struct GenerateRequest {
+  std::vector<int32_t> prompt;
+  SamplingParams sampling;
+  int max_tokens = 256;
+  std::vector<int32_t> stop_token_ids;  // e.g. <|return|> 200002, <|call|> 200012
+};
+
+enum class SeqState { Waiting, Running, Finished };
+
+class Sequence {
+ public:
+  using Clock = std::chrono::steady_clock;
+  Sequence(uint64_t id, GenerateRequest request, std::shared_ptr<RequestStream> stream);
+
+  uint64_t id;
+  std::vector<int32_t> tokens;  // prompt then output
+  int prompt_len;
+  int num_computed = 0;         // leading tokens whose KV is in the cache
+  int cached_prompt_tokens = 0; // of the prompt, found in the prefix cache (first admission)
+  SeqBlockTable blocks;
+  SeqState state = SeqState::Waiting;
+  FinishReason finish = FinishReason::None;
+  int max_tokens;
+  std::vector<int32_t> stop_token_ids;
+  Sampler sampler;
+  std::shared_ptr<RequestStream> stream;
+  Clock::time_point arrival, last_token;
+  bool has_output_time = false;
+  int preemptions = 0;
+  bool prompt_counted = false;  // for metrics
+
+  int num_output() const { return int(tokens.size()) - prompt_len; }
+  int pending() const { return int(tokens.size()) - num_computed; }
+  bool is_stop_token(int32_t t) const;
+};
+
+}  // namespace gptoss

@@ -1,0 +1,37 @@
+#pragma once
+// Small pieces every endpoint uses: JSON output that survives odd bytes,
+// server-sent events, submitting to the engine, OpenAI token log-probs.
+#include <httplib.h>
+
+#include <memory>
+#include <string>
+
+#include "runtime/request_stream.h"
+#include "runtime/sequence.h"
+#include "server/request_fields.h"
+#include "server/server_context.h"
+
+namespace gptoss::server {
+
+// dump() that replaces invalid UTF-8 instead of throwing.
+std::string dump_json(const Json& j);
+// "data: {...}\n\n" (with "event: NAME\n" first when a name is given).
+bool sse_send(httplib::DataSink& sink, const Json& j, const std::string& event = {});
+bool sse_done(httplib::DataSink& sink);  // "data: [DONE]\n\n"
+bool sse_comment(httplib::DataSink& sink);  // ": keep-alive\n\n"
+
+// Engine::submit with its RequestError turned into ApiError 400.
+std::shared_ptr<RequestStream> submit(ServerContext& ctx, GenerateRequest gen);
+
+// {"token","logprob","bytes","top_logprobs":[...]} as chat completions report it.
+Json chat_logprob(const Tokenizer& tok, const SampledToken& t);
+
+// Cancels a stream when it goes out of scope unless released.
+struct CancelGuard {
+  std::shared_ptr<RequestStream> stream;
+  ~CancelGuard() {
+    if (stream) stream->cancel();
+  }
+};
+
+}  // namespace gptoss::server

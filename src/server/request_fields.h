@@ -1,0 +1,46 @@
+#pragma once
+// Reading request JSON field by field, with the errors an OpenAI client
+// expects: which parameter, what type it should have, what range.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "runtime/sampler.h"
+
+namespace gptoss::server {
+
+using Json = nlohmann::ordered_json;
+
+// The request body as a JSON object, or ApiError 400 saying what is wrong.
+Json parse_body(const std::string& body);
+
+std::optional<bool> opt_bool(const Json& j, const char* key);
+std::optional<int64_t> opt_int(const Json& j, const char* key, int64_t lo, int64_t hi);
+std::optional<double> opt_number(const Json& j, const char* key, double lo, double hi);
+std::optional<std::string> opt_string(const Json& j, const char* key);
+// A string or an array of strings (as "stop" is); at most `max_items`.
+std::vector<std::string> opt_string_list(const Json& j, const char* key, size_t max_items);
+
+// What chat, completions and responses share.
+struct CommonParams {
+  SamplingParams sampling;
+  std::optional<int> max_tokens;
+  std::vector<std::string> stop;
+  bool stream = false;
+  bool include_usage = false;  // stream_options.include_usage
+  int n = 1;
+  std::string user;
+};
+
+// Reads temperature, top_p, top_k, min_p, frequency/presence_penalty, seed,
+// stop, stream, stream_options, n, and the max-tokens field named `max_key`
+// (and max_completion_tokens for chat).
+CommonParams parse_common(const Json& body, const char* max_key);
+
+// Test-only: token text the sampler must produce ("gptoss_debug":
+// {"force_output": "..."}), honoured only when the server allows it.
+std::optional<std::string> forced_output(const Json& body);
+
+}  // namespace gptoss::server

@@ -1,0 +1,41 @@
+#pragma once
+// What every endpoint handler shares: the engine, the tokenizer, options and
+// HTTP counters. One per server.
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "runtime/engine.h"
+#include "tokenizer/tokenizer.h"
+
+namespace gptoss::server {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8000;
+  std::string api_key;              // empty: no authentication
+  std::string cors_origins;         // empty: no CORS headers; "*" or a comma list
+  std::string model_name = "gpt-oss";
+  bool allow_forced_output = false; // test-only "gptoss_debug.force_output"
+  int http_threads = 256;           // concurrent connections (streams hold one each)
+  int drain_seconds = 10;           // on shutdown, in-flight requests get this long
+};
+
+struct ServerContext {
+  Engine& engine;
+  std::shared_ptr<const Tokenizer> tokenizer;
+  ServerOptions options;
+  std::time_t started = std::time(nullptr);
+  std::atomic<bool> draining{false};  // shutting down: refuse new work
+
+  std::mutex http_mu;
+  std::map<std::pair<std::string, int>, int64_t> http_requests;  // (path, status) -> count
+  void count_http(const std::string& path, int status) {
+    std::lock_guard lock(http_mu);
+    http_requests[{path, status}]++;
+  }
+};
+
+}  // namespace gptoss::server

