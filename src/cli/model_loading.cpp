@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "core/mem_size.h"
+#include "core/progress.h"
 
 namespace gptoss::cli {
 
@@ -19,10 +20,8 @@ void ModelFlags::add_to(CLI::App& cmd, bool with_ctx) {
 
 ModelSource load_model(const ModelFlags& f) {
   auto t0 = std::chrono::steady_clock::now();
-  ModelSource src = open_model(f.model, f.seed, [&](size_t done, size_t total) {
-    std::fprintf(stderr, "\rloading %s: %zu/%zu", f.model.c_str(), done, total);
-    if (done == total) std::fprintf(stderr, "\n");
-  });
+  Progress progress("loading " + f.model);
+  ModelSource src = open_model(f.model, f.seed, [&](size_t done, size_t total) { progress.update(done, total); });
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::fprintf(stderr, "model %s: %d layers, %d experts (top-%d), %.2fB params (%.2fB active), %s weights, %.1f s\n",
                src.name.c_str(), src.config.num_layers, src.config.num_experts, src.config.experts_per_token,

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backend/cpu/cpu_kernels.h"
+#include "core/progress.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
 #include "core/log.h"
@@ -144,6 +145,7 @@ CudaRunner::CudaRunner(const ModelSource& src, int device, int max_step_tokens)
   const size_t H = size_t(c.hidden_size), I = size_t(c.intermediate_size), E = size_t(c.num_experts);
   const size_t Q = size_t(c.q_dim()), KV = size_t(c.kv_dim()), V = size_t(c.vocab_size);
   embed_ = upload(w.embed, V * H);
+  Progress progress("uploading weights to " + name_);
   for (int l = 0; l < c.num_layers; ++l) {
     const LayerWeights& L = w.layers[size_t(l)];
     DeviceLayer d;
@@ -170,9 +172,8 @@ CudaRunner::CudaRunner(const ModelSource& src, int device, int max_step_tokens)
     d.dn_scales = upload(L.down_scales, E * H * I / 32);
     d.dn_bias = upload(L.down_bias, E * H);
     layers_.push_back(d);
-    std::fprintf(stderr, "\ruploading weights to %s: layer %d/%d", name_.c_str(), l + 1, c.num_layers);
+    progress.update(size_t(l) + 1, size_t(c.num_layers));
   }
-  std::fprintf(stderr, "\n");
   final_norm_ = upload(w.final_norm, H);
   lm_head_ = upload(w.lm_head, V * H);
   cpu::YarnRope rope(c.head_dim, c.rope_theta, c.rope.factor, c.rope.beta_fast, c.rope.beta_slow,
@@ -368,10 +369,10 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
     mark("attention");
     gemm(attn_, T, Q, d.o_w, H, x_, true);
     mark("o_proj");
-    cuda::add_bias_rmsnorm(x_, d.o_b, d.mlp_norm, h_, gemv_path ? nullptr : h32_, gemv_path ? hq_ : nullptr, T, H,
-                           c.rms_norm_eps, nullptr, stream_);
+    cuda::add_bias_rmsnorm(x_, d.o_b, d.mlp_norm, nullptr, h32_, gemv_path ? hq_ : nullptr, T, H, c.rms_norm_eps,
+                           nullptr, stream_);
     mark("norm");
-    gemm(h_, T, H, d.router_w, E, router_, false);
+    cuda::router_logits_f32(h32_, T, H, d.router_w, E, router_, stream_);
     mark("router");
     cuda::route_topk(router_, d.router_b, T, E, K, topk_ids_, topk_w_, offsets_, slots_, active_, stream_);
     mark("topk");

@@ -161,6 +161,25 @@ TEST(CudaKernels, SmallGemmMatchesReference) {
   }
 }
 
+TEST(CudaKernels, RouterLogitsAreFloat32Exact) {
+  REQUIRE_GPU();
+  const int T = 37, H = 2880, E = 32;
+  auto W = to_bf16(randn(size_t(E) * H, 0.05f));
+  auto h = randn(size_t(T) * H);
+  Dev<bf16_t> dW(W);
+  Dev<float> dh(h), dy(std::vector<float>(size_t(T) * E, NAN));
+  cuda::router_logits_f32(dh.p, T, H, dW.p, E, dy.p, 0);
+  GPTOSS_CUDA_CHECK(cudaDeviceSynchronize());
+  std::vector<float> ref(size_t(T) * E);
+  for (int t = 0; t < T; ++t)
+    for (int e = 0; e < E; ++e) {
+      double acc = 0;
+      for (int k = 0; k < H; ++k) acc += double(h[size_t(t) * H + k]) * double(bf16_to_f32(W[size_t(e) * H + k]));
+      ref[size_t(t) * E + e] = float(acc);
+    }
+  EXPECT_LT(rel_err(dy.get(), ref), 1e-6f);
+}
+
 TEST(CudaKernels, RouterTopkMatchesCpu) {
   REQUIRE_GPU();
   const int T = 37, E = 128, K = 4;

