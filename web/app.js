@@ -15,6 +15,20 @@ const state = {
   busy: null,           // {controller, convId} while a reply streams
 };
 
+// Inline SVG icons: no icon font to fetch, and no reliance on the system
+// having emoji or symbol glyphs.
+const ICONS = {
+  menu: '<path d="M4 6h16M4 12h16M4 18h16"/>',
+  plus: '<path d="M12 5v14M5 12h14"/>',
+  theme: '<circle cx="12" cy="12" r="8"/><path d="M12 4a8 8 0 0 1 0 16z" fill="currentColor"/>',
+  settings: '<path d="M4 7h9M17 7h3M4 17h3M11 17h9"/><circle cx="15" cy="7" r="2"/><circle cx="9" cy="17" r="2"/>',
+  rename: '<path d="M4 20h4L19 9l-4-4L4 16z"/>',
+  export: '<path d="M12 4v11M7 10l5 5 5-5M5 20h14"/>',
+  delete: '<path d="M4 7h16M9 7V4h6v3M6 7l1 13h10l1-13M10 11v6M14 11v6"/>',
+};
+const icon = (name) => `<svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true" focusable="false" fill="none" ` +
+  `stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round">${ICONS[name]}</svg>`;
+
 // ---------- storage ----------
 function load(key, fallback) {
   try {
@@ -262,18 +276,18 @@ function renderSidebar() {
     open.addEventListener('click', () => selectConversation(c.id));
     const actions = document.createElement('span');
     actions.className = 'conv-actions';
-    const mk = (label, text, fn) => {
+    const mk = (label, name, fn) => {
       const b = document.createElement('button');
       b.type = 'button';
-      b.textContent = text;
+      b.innerHTML = icon(name);
       b.title = label;
       b.setAttribute('aria-label', `${label} “${c.title}”`);
       b.addEventListener('click', fn);
       actions.appendChild(b);
     };
-    mk('Rename', '✎', () => startRename(li, c));
-    mk('Export', '⤓', () => download(`${slug(c.title)}.json`, c));
-    mk('Delete', '🗑', () => deleteConversation(c.id));
+    mk('Rename', 'rename', () => startRename(li, c));
+    mk('Export', 'export', () => download(`${slug(c.title)}.json`, c));
+    mk('Delete', 'delete', () => deleteConversation(c.id));
     li.append(open, actions);
     list.appendChild(li);
   }
@@ -670,6 +684,7 @@ function autosize(ta) {
 }
 
 function init() {
+  for (const b of document.querySelectorAll('[data-icon]')) b.innerHTML = icon(b.dataset.icon);
   state.convs = load(STORE.convs, []);
   if (!Array.isArray(state.convs)) state.convs = [];
   state.currentId = load(STORE.current, null);

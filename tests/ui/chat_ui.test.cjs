@@ -97,12 +97,16 @@ test('asks for the API key, then shows the server status', async () => {
 });
 
 test('streams a reply, with the reasoning in a collapsible block and markdown rendered safely', async () => {
-  // Count how many different lengths the reply had while it streamed.
+  // Count how many different lengths the reply had while it streamed, and
+  // whether the reasoning block was open, saying "Thinking…", meanwhile.
   await page.evaluate(() => {
     window.__seen = new Set();
+    window.__thinking = false;
     new MutationObserver(() => {
-      const c = document.querySelector('.msg.assistant:last-of-type .content');
+      const c = document.querySelector('.msg.assistant.streaming .content');
       if (c) window.__seen.add(c.textContent.length);
+      const d = document.querySelector('.msg.assistant.streaming details.reasoning[open] summary');
+      if (d && d.textContent === 'Thinking…') window.__thinking = true;
     }).observe(document.getElementById('messages'), { childList: true, subtree: true, characterData: true });
   });
   await sendMessage('Hi! Show me some code.', harmony(REASONING, `${ANSWER}\n\n${LONG_ANSWER}`));
@@ -110,6 +114,7 @@ test('streams a reply, with the reasoning in a collapsible block and markdown re
   assert.equal(await page.locator('.msg-error').count(), 0, await page.locator('.msg-error').allTextContents().then(String));
   const seen = await page.evaluate(() => window.__seen.size);
   assert.ok(seen >= 3, `the reply appeared in ${seen} steps, not streamed`);
+  assert.ok(await page.evaluate(() => window.__thinking), 'the reasoning was not shown while it streamed');
 
   const reasoning = assistant().locator('details.reasoning');
   assert.equal(await reasoning.locator('.reasoning-body').textContent(), REASONING);
