@@ -37,15 +37,15 @@ struct ServerContext {
   std::time_t started = std::time(nullptr);
   std::atomic<bool> draining{false};  // shutting down: refuse new work
 
-  std::mutex http_mu;
-  std::map<std::pair<std::string, int>, int64_t> http_requests;  // (path, status) -> count
+  std::mutex http_mu{};
+  std::map<std::pair<std::string, int>, int64_t> http_requests{};  // (path, status) -> count
   void count_http(const std::string& path, int status) {
     std::lock_guard lock(http_mu);
     http_requests[{path, status}]++;
   }
 
-  std::mutex reply_mu;
-  std::optional<ReplyTiming> last_reply;  // under reply_mu
+  std::mutex reply_mu{};
+  std::optional<ReplyTiming> last_reply{};  // under reply_mu
   void record_reply(const ReplyTiming& t) {
     std::lock_guard lock(reply_mu);
     last_reply = t;
