@@ -537,7 +537,8 @@ async function generate(conv) {
     if (view && view.isConnected) fillMessage(view, conv, index);
     else if (conv.id === state.currentId) renderMessages();
     lastClientTps = reply.meta && reply.meta.tps;
-    refreshStatus();
+    // The engine's counters catch up a moment after the stream ends.
+    setTimeout(refreshStatus, 300);
   }
 }
 
