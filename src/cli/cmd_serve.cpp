@@ -1,5 +1,6 @@
 // gptoss serve: the OpenAI-compatible HTTP server (chat completions,
-// completions, responses, models, health, metrics) on one loaded model.
+// completions, responses, models, health, metrics, status) and the web chat
+// UI on one loaded model.
 #include <csignal>
 #include <pthread.h>
 #include <thread>
@@ -83,7 +84,7 @@ void add_serve_command(CLI::App& app) {
       http.stop();
     }).detach();
     log_info("serving " + f->server.model_name + " on http://" + f->server.host + ":" + std::to_string(port) +
-             "/v1 (max " + std::to_string(f->engine.max_num_seqs) + " sequences, context " +
+             "/v1, chat UI at / (max " + std::to_string(f->engine.max_num_seqs) + " sequences, context " +
              std::to_string(f->engine.max_model_len) + " tokens" + (f->server.api_key.empty() ? "" : ", API key required") + ")");
     std::printf("listening on %s:%d\n", f->server.host.c_str(), port);
     std::fflush(stdout);

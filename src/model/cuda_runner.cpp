@@ -38,6 +38,12 @@ class CudaRunner : public ModelRunner {
 
   const ModelConfig& config() const override { return cfg_; }
   std::string device_name() const override { return name_; }
+  std::vector<DeviceMemory> device_memory() const override {
+    // Called from HTTP threads, whose current device is not ours.
+    size_t free_b = 0, total_b = 0;
+    if (cudaSetDevice(device_) != cudaSuccess || cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) return {};
+    return {{total_b - free_b, total_b}};
+  }
   size_t full_block_bytes(int bs) const override { return size_t(n_full_) * 2 * bs * cfg_.kv_dim() * 2; }
   size_t window_block_bytes(int bs) const override { return size_t(n_window_) * 2 * bs * cfg_.kv_dim() * 2; }
   void allocate_kv(const KvCacheConfig& kv) override;

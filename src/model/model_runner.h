@@ -4,6 +4,7 @@
 // runner is the fast one; tests hold them to each other and to the fixture.
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "format/model_config.h"
 #include "model/forward_batch.h"
@@ -19,6 +20,13 @@ class ModelRunner {
   virtual ~ModelRunner() = default;
   virtual const ModelConfig& config() const = 0;
   virtual std::string device_name() const = 0;
+
+  struct DeviceMemory {
+    size_t used = 0, total = 0;  // bytes, as the driver reports them (all processes)
+  };
+  // One entry per device the model lives on; empty when it runs on the host.
+  // Must be cheap: the server's status endpoint calls it on every poll.
+  virtual std::vector<DeviceMemory> device_memory() const { return {}; }
 
   // Bytes one KV block takes across all layers of its kind.
   virtual size_t full_block_bytes(int block_size) const = 0;

@@ -56,6 +56,7 @@ class Engine {
   const EngineOptions& options() const { return opt_; }
   const KvCacheConfig& kv_config() const { return kv_; }
   const ModelConfig& model_config() const { return runner_.config(); }
+  const ModelRunner& runner() const { return runner_; }
 
  private:
   void loop();

@@ -98,7 +98,7 @@ struct ChatRun {
       }
       ok = ok && sse_done(sink);
     }
-    log_request(id, "/v1/chat/completions", g);
+    report_request(ctx, id, "/v1/chat/completions", g);
     return ok && !g.client_gone;
   }
 
@@ -113,7 +113,7 @@ struct ChatRun {
         },
         {}, [&] { return assembler.stop_string_hit(); });
     assembler.finish();
-    log_request(id, "/v1/chat/completions", g);
+    report_request(ctx, id, "/v1/chat/completions", g);
     if (g.reason == FinishReason::Error)
       throw ApiError(500, "generation failed: " + g.error, "", "internal_error", "server_error");
     Json msg = {{"role", "assistant"}, {"content", assembler.content()}};

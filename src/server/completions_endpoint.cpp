@@ -106,7 +106,7 @@ void handle_completions(ServerContext& ctx, const httplib::Request& req, httplib
     auto g = run_generation(*stream, [&](const SampledToken& t) { run->take(t); return true; }, {},
                             [&] { return run->stops.hit(); });
     run->flush();
-    log_request(run->id, "/v1/completions", g);
+    report_request(run->ctx, run->id, "/v1/completions", g);
     if (g.reason == FinishReason::Error) throw ApiError(500, "generation failed: " + g.error, "", "internal_error", "server_error");
     Json out = run->body(run->text, CompletionRun::finish(g), run->lp_json());
     out["usage"] = CompletionRun::usage(g);
@@ -134,7 +134,7 @@ void handle_completions(ServerContext& ctx, const httplib::Request& req, httplib
           }
           ok = ok && sse_done(sink);
         }
-        log_request(run->id, "/v1/completions", g);
+        report_request(run->ctx, run->id, "/v1/completions", g);
         if (ok && !g.client_gone) sink.done();
         return ok && !g.client_gone;
       },

@@ -12,5 +12,8 @@ void handle_completions(ServerContext& ctx, const httplib::Request& req, httplib
 void handle_responses(ServerContext& ctx, const httplib::Request& req, httplib::Response& res);
 void handle_models(ServerContext& ctx, const httplib::Request& req, httplib::Response& res);
 void handle_metrics(ServerContext& ctx, const httplib::Request& req, httplib::Response& res);
+void handle_status(ServerContext& ctx, const httplib::Request& req, httplib::Response& res);
+// The embedded web UI (no API key needed: the page asks for it).
+void handle_web_asset(ServerContext& ctx, const httplib::Request& req, httplib::Response& res);
 
 }  // namespace gptoss::server

@@ -48,9 +48,14 @@ GenerationOutcome run_generation(RequestStream& stream, const std::function<bool
   return g;
 }
 
-void log_request(const std::string& id, const std::string& path, const GenerationOutcome& g) {
+double decode_tokens_per_second(const GenerationOutcome& g) {
   const double decode_s = g.total_s - g.ttft_s;
-  const double tps = g.completion_tokens > 1 && decode_s > 0 ? (g.completion_tokens - 1) / decode_s : 0.0;
+  return g.completion_tokens > 1 && decode_s > 0 ? (g.completion_tokens - 1) / decode_s : 0.0;
+}
+
+void report_request(ServerContext& ctx, const std::string& id, const std::string& path, const GenerationOutcome& g) {
+  const double tps = decode_tokens_per_second(g);
+  if (g.completion_tokens > 0) ctx.record_reply({g.completion_tokens, g.ttft_s, tps});
   char buf[512];
   std::snprintf(buf, sizeof buf, "%s %s in=%d (cached %d) out=%d ttft=%.3fs %.1f tok/s total=%.3fs finish=%s%s", id.c_str(),
                 path.c_str(), g.prompt_tokens, g.cached_tokens, g.completion_tokens, g.ttft_s, tps, g.total_s,

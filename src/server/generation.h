@@ -7,6 +7,7 @@
 #include <string>
 
 #include "runtime/request_stream.h"
+#include "server/server_context.h"
 
 namespace gptoss::server {
 
@@ -25,7 +26,11 @@ struct GenerationOutcome {
 GenerationOutcome run_generation(RequestStream& stream, const std::function<bool(const SampledToken&)>& on_token,
                                  const std::function<bool()>& keepalive, const std::function<bool()>& stop);
 
-// "id=chatcmpl-.. POST /v1/chat/completions in=12 out=34 ttft=0.050s 41.2 tok/s finish=stop"
-void log_request(const std::string& id, const std::string& path, const GenerationOutcome& g);
+// Decode speed: tokens after the first over the time after the first (0 when unknown).
+double decode_tokens_per_second(const GenerationOutcome& g);
+
+// Logs a finished request ("chatcmpl-.. /v1/chat/completions in=12 out=34
+// ttft=0.050s 41.2 tok/s finish=stop") and keeps its timing for /v1/status.
+void report_request(ServerContext& ctx, const std::string& id, const std::string& path, const GenerationOutcome& g);
 
 }  // namespace gptoss::server

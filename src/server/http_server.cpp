@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <regex>
 #include <sstream>
 
 #include "core/error.h"
@@ -9,6 +10,7 @@
 #include "server/api_error.h"
 #include "server/endpoints.h"
 #include "server/http_util.h"
+#include "server/web_assets.h"
 
 namespace gptoss::server {
 
@@ -63,7 +65,9 @@ HttpServer::HttpServer(ServerContext& ctx) : ctx_(ctx), http_(std::make_unique<h
       send_error(res, ApiError(503, "the server is shutting down: retry on another instance", "", "unavailable", "server_error"));
       return httplib::Server::HandlerResponse::Handled;
     }
-    if (!ctx_.options.api_key.empty() && req.path != "/health") {
+    // The UI's files are public (the page asks for the key); the API is not.
+    const bool is_public = req.path == "/health" || (req.method == "GET" && find_web_asset(req.path));
+    if (!ctx_.options.api_key.empty() && !is_public) {
       const std::string auth = req.get_header_value("Authorization");
       const std::string prefix = "Bearer ";
       const bool ok = auth.rfind(prefix, 0) == 0 && same_secret(auth.substr(prefix.size()), ctx_.options.api_key);
@@ -96,6 +100,14 @@ HttpServer::HttpServer(ServerContext& ctx) : ctx_(ctx), http_(std::make_unique<h
   s.Post("/v1/responses", route(handle_responses));
   s.Get("/v1/models", route(handle_models));
   s.Get("/metrics", route(handle_metrics));
+  s.Get("/v1/status", route(handle_status));
+  // One exact route per embedded file (httplib patterns are regexes: escape).
+  s.Get("/", route(handle_web_asset));
+  for (const WebAsset& a : web_assets()) {
+    std::string path = "/";
+    path += a.name;
+    s.Get(std::regex_replace(path, std::regex(R"([.^$|()\[\]{}*+?])"), R"(\$&)"), route(handle_web_asset));
+  }
   s.Get("/health", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("{\"status\":\"ok\"}", "application/json");
   });

@@ -142,7 +142,7 @@ struct ResponseRun {
         keepalive, [&] { return assembler.stop_string_hit(); });
     items.add(assembler.finish());
     items.close();
-    log_request(id, "/v1/responses", g);
+    report_request(ctx, id, "/v1/responses", g);
     const std::string status = g.reason == FinishReason::Length ? "incomplete"
                                : g.reason == FinishReason::Error ? "failed"
                                                                  : "completed";

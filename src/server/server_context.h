@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "runtime/engine.h"
@@ -23,6 +24,12 @@ struct ServerOptions {
   int drain_seconds = 10;           // on shutdown, in-flight requests get this long
 };
 
+// The most recent finished generation, for the UI's status panel.
+struct ReplyTiming {
+  int completion_tokens = 0;
+  double ttft_s = 0, tokens_per_s = 0;
+};
+
 struct ServerContext {
   Engine& engine;
   std::shared_ptr<const Tokenizer> tokenizer;
@@ -30,11 +37,18 @@ struct ServerContext {
   std::time_t started = std::time(nullptr);
   std::atomic<bool> draining{false};  // shutting down: refuse new work
 
-  std::mutex http_mu;
-  std::map<std::pair<std::string, int>, int64_t> http_requests;  // (path, status) -> count
+  std::mutex http_mu{};
+  std::map<std::pair<std::string, int>, int64_t> http_requests{};  // (path, status) -> count
   void count_http(const std::string& path, int status) {
     std::lock_guard lock(http_mu);
     http_requests[{path, status}]++;
+  }
+
+  std::mutex reply_mu{};
+  std::optional<ReplyTiming> last_reply{};  // under reply_mu
+  void record_reply(const ReplyTiming& t) {
+    std::lock_guard lock(reply_mu);
+    last_reply = t;
   }
 };
 
