@@ -96,30 +96,33 @@ void prefill(ModelRunner& r, const BenchKv& kv, int seqs, int n) {
       ForwardBatch b;
       const int m = std::min(step, n - p);
       b.tokens.assign(toks.begin() + p, toks.begin() + p + m);
-      b.seqs.push_back({kv.seq(s), p, m, false});
+      b.seqs.push_back({kv.seq(s), p, m, false, false});
       logits.resize(size_t(V));
-      r.forward(b, logits.data());
+      int32_t next = 0;
+      r.forward_greedy(b, logits.data(), &next);
     }
   }
 }
 
-// Times `steps` decode steps of `seqs` sequences starting at position pos0.
+// Times `steps` greedy decode steps of `seqs` sequences starting at position
+// pos0: the runner's own arg-max, as the server uses for greedy requests.
 double decode(ModelRunner& r, const BenchKv& kv, int seqs, int pos0, int steps) {
   const int V = r.config().vocab_size;
   std::vector<float> logits(size_t(seqs) * V);
+  std::vector<int32_t> next(static_cast<size_t>(seqs));
   ForwardBatch b;
   for (int s = 0; s < seqs; ++s) {
     b.tokens.push_back((s * 31 + 7) % V);
-    b.seqs.push_back({kv.seq(s), pos0, 1, false});
+    b.seqs.push_back({kv.seq(s), pos0, 1, false, false});
   }
-  r.forward(b, logits.data());  // warm-up (and graph capture)
+  r.forward_greedy(b, logits.data(), next.data());  // warm-up (and graph capture)
   auto t0 = Clock::now();
   for (int i = 1; i <= steps; ++i) {
     for (int s = 0; s < seqs; ++s) {
       b.seqs[size_t(s)].pos0 = pos0 + i;
-      b.tokens[size_t(s)] = int32_t(std::max_element(&logits[size_t(s) * V], &logits[size_t(s) * V] + V) - &logits[size_t(s) * V]);
+      b.tokens[size_t(s)] = next[size_t(s)];
     }
-    r.forward(b, logits.data());
+    r.forward_greedy(b, logits.data(), next.data());
   }
   return seconds_since(t0);
 }

@@ -50,6 +50,7 @@ class CudaRunner : public ModelRunner {
   const KvCacheConfig& kv_config() const override { return kv_cfg_; }
   int max_step_tokens() const override { return max_tokens_; }
   void forward(const ForwardBatch& batch, float* logits, const LayerTrace& trace) override;
+  void forward_greedy(const ForwardBatch& batch, float* logits, int32_t* argmax) override;
 
  private:
   template <typename T>
@@ -69,6 +70,11 @@ class CudaRunner : public ModelRunner {
   void gemm(const bf16_raw* x, int T, int K, const bf16_raw* W, int N, float* y, bool accumulate);
   void run_layers(int T, int n_rows, bool gemv_path, const LayerTrace& trace);
   void moe_prefill(int layer, int T);
+  // Uploads the batch, runs it (as a graph for decode steps); returns the logits rows.
+  int run_step(const ForwardBatch& batch, const LayerTrace& trace, bool argmax);
+  // Copies logits rows back to `logits`: all, or only those of want_logits sequences.
+  void copy_logits(const ForwardBatch& batch, int rows, float* logits, bool only_wanted);
+  bool want_argmax_ = false;
   // GPTOSS_PROFILE=1: steps run eagerly with an event after each op; the time
   // between events is added to the op's category (per step size) and printed
   // when the runner is destroyed. Launch gaps count towards the op after them.
@@ -101,14 +107,15 @@ class CudaRunner : public ModelRunner {
   bf16_raw *w_gu_, *w_dn_, *gath_, *actb_;
   float *gu32_, *dn32_;
   // step inputs: device and pinned host mirrors
-  int32_t *d_tokens_, *d_pos_, *d_seq_, *d_rows_, *d_full_, *d_window_, *d_window_len_;
+  int32_t *d_tokens_, *d_pos_, *d_seq_, *d_rows_, *d_full_, *d_window_, *d_window_len_, *d_argmax_;
+  int32_t* h_argmax_ = nullptr;
   int32_t *h_tokens_, *h_pos_, *h_seq_, *h_rows_, *h_full_, *h_window_, *h_window_len_;
   float* h_logits_ = nullptr;
   int full_pitch_ = 1, window_pitch_ = 1;
 
   KvCacheConfig kv_cfg_;
   bf16_raw *full_kv_ = nullptr, *window_kv_ = nullptr;
-  std::map<int, cudaGraphExec_t> graphs_;  // decode graphs by batch size
+  std::map<int, cudaGraphExec_t> graphs_;  // decode graphs by 2 * batch size + with argmax
 
   bool profile_ = false;
   std::vector<cudaEvent_t> events_;
@@ -215,6 +222,7 @@ CudaRunner::CudaRunner(const ModelSource& src, int device, int max_step_tokens)
   d_pos_ = alloc<int32_t>(T);
   d_seq_ = alloc<int32_t>(T);
   d_rows_ = alloc<int32_t>(T);
+  d_argmax_ = alloc<int32_t>(T);
   d_window_len_ = alloc<int32_t>(kMaxSeqs);
   GPTOSS_CUDA_CHECK(cudaMallocHost(&h_tokens_, T * 4 * 4 + kMaxSeqs * 4));
   h_pos_ = h_tokens_ + T;
@@ -222,6 +230,7 @@ CudaRunner::CudaRunner(const ModelSource& src, int device, int max_step_tokens)
   h_rows_ = h_seq_ + T;
   h_window_len_ = h_rows_ + T;
   GPTOSS_CUDA_CHECK(cudaMallocHost(&h_logits_, T * V * sizeof(float)));
+  GPTOSS_CUDA_CHECK(cudaMallocHost(&h_argmax_, T * sizeof(int32_t)));
   const size_t after = [] { size_t f, t; cudaMemGetInfo(&f, &t); return f; }();
   size_t free_b = 0, total_b = 0;
   cudaMemGetInfo(&free_b, &total_b);
@@ -251,6 +260,7 @@ CudaRunner::~CudaRunner() {
   if (h_window_) cudaFreeHost(h_window_);
   cudaFreeHost(h_tokens_);
   cudaFreeHost(h_logits_);
+  cudaFreeHost(h_argmax_);
   if (cublas_) cublasDestroy(cublas_);
   if (cublas_workspace_) cudaFree(cublas_workspace_);
   if (stream_) cudaStreamDestroy(stream_);
@@ -363,8 +373,10 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
     const size_t kind_blocks = size_t(sliding ? kv_cfg_.num_window_blocks : kv_cfg_.num_full_blocks);
     bf16_raw* cache = (sliding ? window_kv_ : full_kv_) +
                       size_t(slot_in_kind_[size_t(l)]) * kind_blocks * 2 * kv_cfg_.block_size * KVD;
-    cuda::add_bias_rmsnorm(x_, nullptr, d.attn_norm, h_, nullptr, nullptr, T, H, c.rms_norm_eps, nullptr, stream_);
-    mark("norm");
+    if (l == 0) {  // later layers get their input norm from the previous combine
+      cuda::add_bias_rmsnorm(x_, nullptr, d.attn_norm, h_, nullptr, nullptr, T, H, c.rms_norm_eps, nullptr, stream_);
+      mark("norm");
+    }
     gemm(h_, T, H, d.qkv_w, Q + 2 * KVD, qkv_, false);
     mark("qkv");
     cuda::rope_store_kv(qkv_, d.qkv_b, inv_freq_, attention_factor_, T, c.num_heads, c.num_kv_heads, c.head_dim, tk,
@@ -393,7 +405,9 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
       moe_prefill(l, T);
       mark("moe_prefill");
     }
-    cuda::moe_combine(y_, topk_w_, T, K, H, x_, stream_);
+    const bool last = l + 1 == c.num_layers;
+    cuda::moe_combine(y_, topk_w_, T, K, H, x_, last ? nullptr : layers_[size_t(l) + 1].attn_norm, last ? nullptr : h_,
+                      c.rms_norm_eps, stream_);
     mark("combine");
     if (trace && l + 1 < c.num_layers) {
       host_x.resize(size_t(T) * H);
@@ -414,11 +428,48 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
   mark("norm");
   gemm(h_, n_rows, H, lm_head_, c.vocab_size, logits_, false);
   mark("lm_head");
+  if (want_argmax_) {
+    cuda::row_argmax(logits_, n_rows, c.vocab_size, d_argmax_, stream_);
+    mark("argmax");
+  }
 }
 
 void CudaRunner::forward(const ForwardBatch& batch, float* logits, const LayerTrace& trace) {
+  const int rows = run_step(batch, trace, false);
+  copy_logits(batch, rows, logits, false);
+}
+
+void CudaRunner::forward_greedy(const ForwardBatch& batch, float* logits, int32_t* argmax) {
+  const int rows = run_step(batch, {}, true);
+  if (rows == 0) return;
+  GPTOSS_CUDA_CHECK(cudaMemcpyAsync(h_argmax_, d_argmax_, size_t(rows) * 4, cudaMemcpyDeviceToHost, stream_));
+  copy_logits(batch, rows, logits, true);
+  std::memcpy(argmax, h_argmax_, size_t(rows) * 4);
+}
+
+void CudaRunner::copy_logits(const ForwardBatch& batch, int rows, float* logits, bool only_wanted) {
+  const size_t V = size_t(cfg_.vocab_size);
+  std::vector<std::pair<size_t, size_t>> runs;  // [first row, end row) to copy
+  size_t r = 0;
+  for (const BatchSeq& sq : batch.seqs) {
+    const size_t n = sq.all_logits ? size_t(sq.n_tokens) : (sq.n_tokens > 0 ? 1 : 0);
+    if (n && (!only_wanted || sq.want_logits)) {
+      if (!runs.empty() && runs.back().second == r) runs.back().second = r + n;
+      else runs.push_back({r, r + n});
+    }
+    r += n;
+  }
+  (void)rows;
+  for (auto [a, b] : runs)
+    GPTOSS_CUDA_CHECK(cudaMemcpyAsync(h_logits_ + a * V, logits_ + a * V, (b - a) * V * 4, cudaMemcpyDeviceToHost, stream_));
+  GPTOSS_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  for (auto [a, b] : runs) std::memcpy(logits + a * V, h_logits_ + a * V, (b - a) * V * 4);
+}
+
+int CudaRunner::run_step(const ForwardBatch& batch, const LayerTrace& trace, bool argmax) {
   const int T = batch.total_tokens(), nseq = int(batch.seqs.size()), V = cfg_.vocab_size;
-  if (T == 0) return;
+  if (T == 0) return 0;
+  want_argmax_ = argmax;
   if (T > max_tokens_)
     throw Error("a step of " + std::to_string(T) + " tokens exceeds the runner's limit of " + std::to_string(max_tokens_));
   if (nseq > kMaxSeqs) throw Error("a step may hold at most " + std::to_string(kMaxSeqs) + " sequences");
@@ -466,7 +517,8 @@ void CudaRunner::forward(const ForwardBatch& batch, float* logits, const LayerTr
   const bool gemv = T <= kGemvMaxTokens;
   if (all_single && gemv && !trace && !profile_) {
     // Decode: the whole step as one graph launch per batch size.
-    auto it = graphs_.find(T);
+    const int key = 2 * T + (argmax ? 1 : 0);
+    auto it = graphs_.find(key);
     if (it == graphs_.end()) {
       cudaGraph_t graph;
       GPTOSS_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
@@ -475,16 +527,14 @@ void CudaRunner::forward(const ForwardBatch& batch, float* logits, const LayerTr
       cudaGraphExec_t exec;
       GPTOSS_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
       cudaGraphDestroy(graph);
-      it = graphs_.emplace(T, exec).first;
+      it = graphs_.emplace(key, exec).first;
     }
     GPTOSS_CUDA_CHECK(cudaGraphLaunch(it->second, stream_));
   } else {
     run_layers(T, rows, gemv, trace);
     collect_profile(T);
   }
-  GPTOSS_CUDA_CHECK(cudaMemcpyAsync(h_logits_, logits_, size_t(rows) * V * 4, cudaMemcpyDeviceToHost, stream_));
-  GPTOSS_CUDA_CHECK(cudaStreamSynchronize(stream_));
-  std::memcpy(logits, h_logits_, size_t(rows) * V * 4);
+  return rows;
 }
 
 }  // namespace

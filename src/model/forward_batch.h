@@ -13,6 +13,9 @@ struct BatchSeq {
   int pos0 = 0;          // position of this step's first token
   int n_tokens = 0;
   bool all_logits = false;  // logits for every new token; else only the last
+  // Whether the caller reads this sequence's logits rows, or only their argmax
+  // (forward_greedy): a runner may then skip copying 800 KB per row back.
+  bool want_logits = true;
 };
 
 struct ForwardBatch {

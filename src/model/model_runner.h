@@ -39,6 +39,10 @@ class ModelRunner {
 
   // Runs the batch; writes batch.logits_rows() x vocab float32 logits to `logits` (host).
   virtual void forward(const ForwardBatch& batch, float* logits, const LayerTrace& trace = {}) = 0;
+  // forward(), plus argmax[row] (the greedy token) for every logits row. Rows
+  // of sequences with want_logits false may be left unwritten in `logits`.
+  // The default computes the argmax on the host; the CUDA runner on the GPU.
+  virtual void forward_greedy(const ForwardBatch& batch, float* logits, int32_t* argmax);
 };
 
 }  // namespace gptoss

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/log.h"
+#include "core/thread_pool.h"
 #include "runtime/kv_sizing.h"
 
 namespace gptoss {
@@ -153,13 +154,33 @@ void Engine::step() {
     b.kv = s.blocks.kv();
     b.pos0 = s.num_computed;
     b.n_tokens = it.n_tokens;
+    b.want_logits = it.sample && s.sampler.needs_logits();
     batch.seqs.push_back(b);
   }
   const int V = runner_.config().vocab_size;
   logits_.resize(size_t(batch.logits_rows()) * size_t(V));
-  runner_.forward(batch, logits_.data());
+  argmax_.resize(size_t(batch.logits_rows()));
+  runner_.forward_greedy(batch, logits_.data(), argmax_.data());
   metrics_.steps++;
   metrics_.step_tokens += batch.total_tokens();
+
+  // Sampling over a 200K vocabulary takes about a millisecond per sequence:
+  // done for all sequences of the step at once, on the thread pool.
+  sampled_.assign(plan.items.size(), SampledToken{});
+  std::vector<size_t> full;
+  for (size_t i = 0; i < plan.items.size(); ++i) {
+    const ScheduledSeq& it = plan.items[i];
+    if (!it.sample) continue;
+    if (batch.seqs[i].want_logits) full.push_back(i);
+    else sampled_[i] = it.seq->sampler.sample_greedy(argmax_[i]);
+  }
+  if (!full.empty())
+    ThreadPool::global().parallel_for(full.size(), [&](size_t b, size_t e) {
+      for (size_t j = b; j < e; ++j) {
+        const size_t i = full[j];
+        sampled_[i] = plan.items[i].seq->sampler.sample(&logits_[i * size_t(V)], V);
+      }
+    });
 
   const auto now = Sequence::Clock::now();
   for (size_t i = 0; i < plan.items.size(); ++i) {
@@ -173,7 +194,7 @@ void Engine::step() {
     s.num_computed += it.n_tokens;
     blocks_->commit(s.blocks, s.tokens, s.num_computed);
     if (!it.sample) continue;
-    SampledToken tok = s.sampler.sample(&logits_[i * size_t(V)], V);
+    SampledToken tok = std::move(sampled_[i]);
     s.sampler.observe(tok.token);
     s.tokens.push_back(tok.token);
     metrics_.generation_tokens++;

@@ -80,6 +80,8 @@ class Engine {
 
   std::unordered_map<uint64_t, std::unique_ptr<Sequence>> live_;  // loop thread only
   std::vector<float> logits_;
+  std::vector<int32_t> argmax_;
+  std::vector<SampledToken> sampled_;
   std::thread thread_;
 };
 

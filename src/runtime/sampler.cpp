@@ -8,6 +8,19 @@ namespace gptoss {
 
 Sampler::Sampler(const SamplingParams& p) : p_(p), rng_(p.seed ? *p.seed : std::random_device{}()) {}
 
+bool Sampler::needs_logits() const {
+  if (p_.logprobs || p_.top_logprobs > 0) return true;
+  if (forced_done_ < p_.forced_tokens.size()) return false;
+  if (p_.temperature > 0.0f) return true;
+  return !counts_.empty() && (p_.frequency_penalty != 0.0f || p_.presence_penalty != 0.0f);
+}
+
+SampledToken Sampler::sample_greedy(int32_t argmax) {
+  SampledToken out;
+  out.token = forced_done_ < p_.forced_tokens.size() ? p_.forced_tokens[forced_done_++] : argmax;
+  return out;
+}
+
 SampledToken Sampler::sample(float* logits, int V) {
   SampledToken out;
   // Log-probabilities are reported under the model's own distribution, before

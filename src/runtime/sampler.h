@@ -40,6 +40,12 @@ class Sampler {
   explicit Sampler(const SamplingParams& params);
   // logits are modified in place (penalties, temperature).
   SampledToken sample(float* logits, int vocab);
+  // Whether the next sample() needs the logits at all: not for plain greedy
+  // decoding (or a forced token) without log-probabilities, where the
+  // runner's arg-max is the answer and 800 KB per token need not reach the host.
+  bool needs_logits() const;
+  // The next token when needs_logits() is false; argmax is the runner's.
+  SampledToken sample_greedy(int32_t argmax);
   // Tokens generated so far, for the frequency/presence penalties.
   void observe(int32_t token) { counts_[token]++; }
 

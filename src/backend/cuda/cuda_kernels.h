@@ -17,7 +17,7 @@ using bf16_raw = uint16_t;
 // x[t] = float(embed[tokens[t]])
 void embed(const int32_t* tokens, int T, const bf16_raw* embed, int H, float* x, cudaStream_t s);
 
-// If bias: x[t] += bias first. Then y[t] = rmsnorm(x[t]) * w, as bf16 into y,
+// If bias: x[t] += bias first (H % 4 == 0, H <= 4096). Then y[t] = rmsnorm(x[t]) * w, as bf16 into y,
 // float32 into y32 and/or bf16 in the MMA layout (see moe_gate_up_mma) into
 // y_mma (any may be null). Rows picked by `rows` (null: all T rows; outputs
 // have one row per picked row).
@@ -29,6 +29,9 @@ void add_bias_rmsnorm(float* x, const bf16_raw* bias, const bf16_raw* w, bf16_ra
 bool small_gemm_supported(int T, int K);
 void small_gemm_bf16(const bf16_raw* x, int T, int K, const bf16_raw* W, int N, float* y, bool accumulate,
                      cudaStream_t s);
+
+// out[r] = arg-max of row r of x [rows, n] (the lowest index among equals).
+void row_argmax(const float* x, int rows, int n, int32_t* out, cudaStream_t s);
 
 // Router logits y [T, E] = h [T, H] (float32) x W [E, H]^T (bf16); H % 4 == 0.
 void router_logits_f32(const float* h, int T, int H, const bf16_raw* W, int E, float* y, cudaStream_t s);
@@ -79,8 +82,10 @@ void moe_down_mma(const bf16_raw* actq, int T, const uint8_t* blocks, const uint
                   const int32_t* active_experts, float* y, cudaStream_t s);
 // float32 rows -> bf16 rows in the MMA layout (cols a multiple of 8).
 void to_mma_layout_bf16(const float* src, int rows, int cols, bf16_raw* dst, cudaStream_t s);
-// x[t] += sum_j w[t, j] y[t * k + j]
-void moe_combine(const float* y, const float* topk_weights, int T, int k, int H, float* x, cudaStream_t s);
+// x[t] += sum_j w[t, j] y[t * k + j]; then, if next_norm, normed[t] =
+// rmsnorm(x[t]) * next_norm as bf16 (the next layer's attention input). H % 4 == 0.
+void moe_combine(const float* y, const float* topk_weights, int T, int k, int H, float* x, const bf16_raw* next_norm,
+                 bf16_raw* normed, float eps, cudaStream_t s);
 
 // Prefill path helpers: one expert at a time through cuBLAS.
 void dequant_mxfp4_bf16(const uint8_t* blocks, const uint8_t* scales, int rows, int cols, bf16_raw* out,

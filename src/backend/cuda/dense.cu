@@ -15,7 +15,10 @@ namespace gptoss::cuda {
 namespace {
 
 constexpr int kWarps = 8;
-constexpr int kChunk = 64;  // k per warp iteration: two 16-byte loads per row and thread
+// k per warp iteration: four 16-byte loads per row and thread, so that a
+// warp's whole share of K takes two or three round trips to memory.
+constexpr int kU = 4;
+constexpr int kChunk = 32 * kU;
 
 template <int NT>
 __global__ void __launch_bounds__(kWarps * 32) dense_mma_kernel(const uint16_t* x, int T, int K, const uint16_t* W,
@@ -42,20 +45,21 @@ __global__ void __launch_bounds__(kWarps * 32) dense_mma_kernel(const uint16_t* 
   float acc[2][NT][4] = {};
   for (int kc = warp * kChunk; kc < K; kc += kWarps * kChunk) {
     const int k8 = kc / 8;  // in uint4 units
-    uint4 w[2][2][2], xv[NT][2];
+    uint4 w[2][2][kU], xv[NT][kU];
 #pragma unroll
-    for (int u = 0; u < 2; ++u) {
+    for (int u = 0; u < kU; ++u) {
+      const bool in_k = kc + 32 * u < K;  // K is a multiple of 64, not always of kChunk
 #pragma unroll
       for (int mt = 0; mt < 2; ++mt)
 #pragma unroll
         for (int rr = 0; rr < 2; ++rr)
-          w[mt][rr][u] = row_ok[mt][rr] ? __ldg(wrow[mt][rr] + k8 + 4 * u) : make_uint4(0, 0, 0, 0);
+          w[mt][rr][u] = in_k && row_ok[mt][rr] ? __ldg(wrow[mt][rr] + k8 + 4 * u) : make_uint4(0, 0, 0, 0);
 #pragma unroll
-      for (int nt = 0; nt < NT; ++nt) xv[nt][u] = xrow[nt] ? xrow[nt][k8 + 4 * u] : make_uint4(0, 0, 0, 0);
+      for (int nt = 0; nt < NT; ++nt) xv[nt][u] = in_k && xrow[nt] ? xrow[nt][k8 + 4 * u] : make_uint4(0, 0, 0, 0);
     }
     // Thread t holds k = 8t..8t+7 of each 32: words .x .y feed one MMA, .z .w the next.
 #pragma unroll
-    for (int u = 0; u < 2; ++u)
+    for (int u = 0; u < kU; ++u)
 #pragma unroll
       for (int mt = 0; mt < 2; ++mt)
 #pragma unroll
@@ -114,14 +118,52 @@ __global__ void router_logits_kernel(const float* h, int T, int H, const uint16_
   if (lane == 0) y[size_t(t) * E + e] = acc;
 }
 
+// One block per row: the arg-max (lowest index among equals, as
+// std::max_element) of a float32 row.
+__global__ void row_argmax_kernel(const float* __restrict__ x, int n, int32_t* __restrict__ out) {
+  const float* row = x + size_t(blockIdx.x) * n;
+  float best = -INFINITY;
+  int best_i = 0x7fffffff;
+  for (int i = threadIdx.x; i < n; i += blockDim.x) {
+    const float v = row[i];
+    if (v > best) best = v, best_i = i;  // i grows per thread: keeps the lowest of equals
+  }
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    const float ob = __shfl_xor_sync(0xffffffffu, best, o);
+    const int oi = __shfl_xor_sync(0xffffffffu, best_i, o);
+    if (ob > best || (ob == best && oi < best_i)) best = ob, best_i = oi;
+  }
+  __shared__ float sb[32];
+  __shared__ int si[32];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  if (lane == 0) sb[warp] = best, si[warp] = best_i;
+  __syncthreads();
+  if (warp == 0) {
+    best = lane < int(blockDim.x >> 5) ? sb[lane] : -INFINITY;
+    best_i = lane < int(blockDim.x >> 5) ? si[lane] : 0x7fffffff;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+      const float ob = __shfl_xor_sync(0xffffffffu, best, o);
+      const int oi = __shfl_xor_sync(0xffffffffu, best_i, o);
+      if (ob > best || (ob == best && oi < best_i)) best = ob, best_i = oi;
+    }
+    if (lane == 0) out[blockIdx.x] = best_i == 0x7fffffff ? 0 : best_i;
+  }
+}
+
 }  // namespace
+
+void row_argmax(const float* x, int rows, int n, int32_t* out, cudaStream_t s) {
+  if (rows > 0) row_argmax_kernel<<<rows, 1024, 0, s>>>(x, n, out);
+}
 
 void router_logits_f32(const float* h, int T, int H, const bf16_raw* W, int E, float* y, cudaStream_t s) {
   const int warps = T * E, per_block = 8;
   if (warps > 0) router_logits_kernel<<<(warps + per_block - 1) / per_block, per_block * 32, 0, s>>>(h, T, H, W, E, y);
 }
 
-bool small_gemm_supported(int T, int K) { return T >= 1 && T <= 16 && K % kChunk == 0; }
+bool small_gemm_supported(int T, int K) { return T >= 1 && T <= 16 && K % 64 == 0; }
 
 void small_gemm_bf16(const bf16_raw* x, int T, int K, const bf16_raw* W, int N, float* y, bool accumulate,
                      cudaStream_t s) {

@@ -14,61 +14,69 @@ namespace {
 
 // ---- routing -------------------------------------------------------------
 
-// One warp per token: top-k by repeated arg-max (ties to the lower index, as
-// the CPU reference), then softmax over the chosen logits.
-__global__ void topk_kernel(const float* logits, const uint16_t* bias, int T, int E, int k, int32_t* ids,
-                            float* weights) {
-  const int t = blockIdx.x * (blockDim.x / 32) + (threadIdx.x >> 5), lane = threadIdx.x & 31;
-  if (t >= T) return;
-  float v[4];  // E <= 128
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const int e = lane + 32 * i;
-    v[i] = e < E ? logits[size_t(t) * E + e] + bf2f(bias[e]) : -INFINITY;
-  }
-  float chosen[8];
-  for (int j = 0; j < k; ++j) {
-    float best = -INFINITY;
-    int best_e = 1 << 30;
+// One block of 32 warps does the whole routing, so that a decode step pays
+// one launch: (1) a warp per token, top-k by repeated arg-max (ties to the
+// lower index, as the CPU reference), then softmax over the chosen logits;
+// (2) a warp per expert counts its slots with ballots; (3) offsets and the
+// active list; (4) each expert's slot list in slot order (stable, so results
+// do not depend on timing).
+constexpr int kRouteWarps = 32;
+
+__global__ void __launch_bounds__(kRouteWarps * 32) route_kernel(const float* __restrict__ logits,
+                                                                 const uint16_t* __restrict__ bias, int T, int E,
+                                                                 int k, int32_t* __restrict__ ids,
+                                                                 float* __restrict__ weights, int32_t* offsets,
+                                                                 int32_t* slots, int32_t* active) {
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  for (int t = warp; t < T; t += kRouteWarps) {
+    float v[4];  // E <= 128
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       const int e = lane + 32 * i;
-      if (v[i] > best || (v[i] == best && e < best_e)) best = v[i], best_e = e;
+      v[i] = e < E ? logits[size_t(t) * E + e] + bf2f(bias[e]) : -INFINITY;
     }
+    float chosen[8];
+    for (int j = 0; j < k; ++j) {
+      float best = -INFINITY;
+      int best_e = 1 << 30;
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-      const float ob = __shfl_xor_sync(0xffffffffu, best, o);
-      const int oe = __shfl_xor_sync(0xffffffffu, best_e, o);
-      if (ob > best || (ob == best && oe < best_e)) best = ob, best_e = oe;
+      for (int i = 0; i < 4; ++i) {
+        const int e = lane + 32 * i;
+        if (v[i] > best || (v[i] == best && e < best_e)) best = v[i], best_e = e;
+      }
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1) {
+        const float ob = __shfl_xor_sync(0xffffffffu, best, o);
+        const int oe = __shfl_xor_sync(0xffffffffu, best_e, o);
+        if (ob > best || (ob == best && oe < best_e)) best = ob, best_e = oe;
+      }
+      chosen[j] = best;
+      if (lane == 0) ids[size_t(t) * k + j] = best_e;
+      if ((best_e & 31) == lane) v[best_e >> 5] = -INFINITY;
     }
-    chosen[j] = best;
-    if (lane == 0) ids[size_t(t) * k + j] = best_e;
-    if ((best_e & 31) == lane) v[best_e >> 5] = -INFINITY;
+    if (lane == 0) {
+      float sum = 0.0f;
+      const float top = chosen[0];
+      for (int j = 0; j < k; ++j) sum += (chosen[j] = __expf(chosen[j] - top));
+      for (int j = 0; j < k; ++j) weights[size_t(t) * k + j] = chosen[j] / sum;
+    }
   }
-  if (lane == 0) {
-    float sum = 0.0f;
-    const float top = chosen[0];
-    for (int j = 0; j < k; ++j) sum += (chosen[j] = __expf(chosen[j] - top));
-    for (int j = 0; j < k; ++j) weights[size_t(t) * k + j] = chosen[j] / sum;
+  __shared__ int32_t count[128], start[128];
+  __syncthreads();  // ids are visible to the whole block from here
+  const int n_slots = T * k;
+  for (int e = warp; e < E; e += kRouteWarps) {
+    int c = 0;
+    for (int i0 = 0; i0 < n_slots; i0 += 32) {
+      const int i = i0 + lane;
+      c += __popc(__ballot_sync(0xffffffffu, i < n_slots && ids[i] == e));
+    }
+    if (lane == 0) count[e] = c;
   }
-}
-
-// One block: counts slots per expert, scans, fills the per-expert slot lists
-// in slot order (a stable counting sort, so results do not depend on timing).
-__global__ void build_expert_lists_kernel(const int32_t* ids, int n_slots, int E, int32_t* offsets, int32_t* slots,
-                                          int32_t* active) {
-  extern __shared__ int32_t sh[];
-  int32_t* count = sh;        // [E]
-  int32_t* cursor = sh + E;   // [E]
-  for (int e = threadIdx.x; e < E; e += blockDim.x) count[e] = 0;
-  __syncthreads();
-  for (int i = threadIdx.x; i < n_slots; i += blockDim.x) atomicAdd(&count[ids[i]], 1);
   __syncthreads();
   if (threadIdx.x == 0) {
     int run = 0, n_active = 0;
     for (int e = 0; e < E; ++e) {
-      offsets[e] = run;
-      cursor[e] = run;
+      offsets[e] = start[e] = run;
       run += count[e];
       if (count[e] > 0) active[n_active++] = e;
     }
@@ -76,10 +84,15 @@ __global__ void build_expert_lists_kernel(const int32_t* ids, int n_slots, int E
     for (int j = n_active; j < E; ++j) active[j] = -1;
   }
   __syncthreads();
-  // Stable fill: each thread owns a contiguous range of slots, processed in
-  // order, ranges in thread order.
-  if (threadIdx.x == 0) {
-    for (int i = 0; i < n_slots; ++i) slots[cursor[ids[i]]++] = i;
+  for (int e = warp; e < E; e += kRouteWarps) {
+    int pos = start[e];
+    for (int i0 = 0; i0 < n_slots; i0 += 32) {
+      const int i = i0 + lane;
+      const bool mine = i < n_slots && ids[i] == e;
+      const uint32_t m = __ballot_sync(0xffffffffu, mine);
+      if (mine) slots[pos + __popc(m & ((1u << lane) - 1))] = i;
+      pos += __popc(m);
+    }
   }
 }
 
@@ -198,26 +211,33 @@ __global__ void __launch_bounds__(kMoeWarps * 32) moe_mma_kernel(
       xrow[nt] = src >= 0 ? reinterpret_cast<const uint4*>(xq + size_t(src) * K) : nullptr;
     }
     float acc[2][2][4] = {};
-    for (int it = warp * 4; it < nb; it += kMoeWarps * 4) {
-      const int blk = it + t;
-      const bool ok = blk < nb;
-      uint4 w[2][2];
-      uint32_t sc[2][2];
-      uint4 x[2][4];
+    // Two 32-value blocks per row and thread per round trip (kDepth), loaded
+    // before either is used: at batch 1 this kernel is latency-bound.
+    constexpr int kDepth = 2;
+    for (int it = warp * 4; it < nb; it += kMoeWarps * 4 * kDepth) {
+      uint4 w[kDepth][2][2];
+      uint32_t sc[kDepth][2][2];
+      uint4 x[kDepth][2][4];
 #pragma unroll
-      for (int mt = 0; mt < 2; ++mt)
+      for (int p = 0; p < kDepth; ++p) {
+        const int blk = it + p * kMoeWarps * 4 + t;
+        const bool ok = blk < nb;
 #pragma unroll
-        for (int rr = 0; rr < 2; ++rr) {
-          const bool v = ok && row_ok[mt][rr];
-          w[mt][rr] = v ? __ldg(wrow[mt][rr] + blk) : make_uint4(0, 0, 0, 0);
-          sc[mt][rr] = v ? scale_bf16x2(__ldg(srow[mt][rr] + blk)) : 0u;
-        }
+        for (int mt = 0; mt < 2; ++mt)
 #pragma unroll
-      for (int nt = 0; nt < 2; ++nt)
+          for (int rr = 0; rr < 2; ++rr) {
+            const bool v = ok && row_ok[mt][rr];
+            w[p][mt][rr] = v ? __ldg(wrow[mt][rr] + blk) : make_uint4(0, 0, 0, 0);
+            sc[p][mt][rr] = v ? scale_bf16x2(__ldg(srow[mt][rr] + blk)) : 0u;
+          }
 #pragma unroll
-        for (int c = 0; c < 4; ++c)
-          x[nt][c] = (ok && xrow[nt]) ? xrow[nt][blk * 4 + c] : make_uint4(0, 0, 0, 0);
-      moe_block_mma(w, sc, x, two_tiles, acc);
+        for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+          for (int c = 0; c < 4; ++c)
+            x[p][nt][c] = (ok && xrow[nt]) ? xrow[nt][blk * 4 + c] : make_uint4(0, 0, 0, 0);
+      }
+#pragma unroll
+      for (int p = 0; p < kDepth; ++p) moe_block_mma(w[p], sc[p], x[p], two_tiles, acc);
     }
     // Split-K reduction; warp w then finishes accumulator tile (mt, nt) = (w / 2, w % 2).
 #pragma unroll
@@ -261,15 +281,6 @@ __global__ void __launch_bounds__(kMoeWarps * 32) moe_mma_kernel(
 __global__ void to_mma_layout_kernel(const float* src, int cols, uint16_t* dst) {
   const int r = blockIdx.x;
   for (int i = threadIdx.x; i < cols; i += blockDim.x) dst[size_t(r) * cols + mma_pos(i)] = f2bf(src[size_t(r) * cols + i]);
-}
-
-__global__ void combine_kernel(const float* y, const float* w, int k, int H, float* x) {
-  const int t = blockIdx.x;
-  for (int i = threadIdx.x; i < H; i += blockDim.x) {
-    float s = 0.0f;
-    for (int j = 0; j < k; ++j) s += w[size_t(t) * k + j] * y[(size_t(t) * k + j) * H + i];
-    x[size_t(t) * H + i] += s;
-  }
 }
 
 // ---- prefill helpers -----------------------------------------------------
@@ -320,9 +331,8 @@ __global__ void scatter_kernel(const float* src, const uint16_t* bias, const int
 void route_topk(const float* logits, const bf16_raw* bias, int T, int E, int k, int32_t* topk_ids,
                 float* topk_weights, int32_t* expert_offsets, int32_t* expert_slots, int32_t* active_experts,
                 cudaStream_t s) {
-  topk_kernel<<<ceil_div(T, 8), 256, 0, s>>>(logits, bias, T, E, k, topk_ids, topk_weights);
-  build_expert_lists_kernel<<<1, 256, 2 * E * sizeof(int32_t), s>>>(topk_ids, T * k, E, expert_offsets, expert_slots,
-                                                                    active_experts);
+  route_kernel<<<1, kRouteWarps * 32, 0, s>>>(logits, bias, T, E, k, topk_ids, topk_weights, expert_offsets,
+                                              expert_slots, active_experts);
 }
 
 void moe_gate_up_mma(const bf16_raw* hq, int T, const uint8_t* blocks, const uint8_t* scales, const bf16_raw* bias,
@@ -343,10 +353,6 @@ void moe_down_mma(const bf16_raw* actq, int T, const uint8_t* blocks, const uint
 
 void to_mma_layout_bf16(const float* src, int rows, int cols, bf16_raw* dst, cudaStream_t s) {
   if (rows > 0) to_mma_layout_kernel<<<rows, 256, 0, s>>>(src, cols, dst);
-}
-
-void moe_combine(const float* y, const float* topk_weights, int T, int k, int H, float* x, cudaStream_t s) {
-  if (T > 0) combine_kernel<<<T, 256, 0, s>>>(y, topk_weights, k, H, x);
 }
 
 void dequant_mxfp4_bf16(const uint8_t* blocks, const uint8_t* scales, int rows, int cols, bf16_raw* out,

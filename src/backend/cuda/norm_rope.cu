@@ -2,6 +2,8 @@
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_kernels.h"
 
+#include <algorithm>
+
 namespace gptoss::cuda {
 
 namespace {
@@ -12,44 +14,73 @@ __global__ void embed_kernel(const int32_t* tokens, const uint16_t* table, int H
   for (int i = threadIdx.x; i < H; i += blockDim.x) x[size_t(t) * H + i] = bf2f(row[i]);
 }
 
-// One block per output row; 256 threads.
-__global__ void add_bias_rmsnorm_kernel(float* x, const uint16_t* bias, const uint16_t* w, uint16_t* y, float* y32,
-                                        uint16_t* y_mma, int H, float eps, const int32_t* rows) {
+// One block per output row, a float4 per thread (H <= 4 * 1024): at decode
+// sizes a row is one block's work, and a loop of dependent loads per thread
+// would make these kernels latency-bound. Optionally first adds the bias and
+// the MoE output (x += bias + sum_j w[t, j] y[t * k + j]), so the MoE combine
+// and the next norm are one launch.
+__global__ void residual_rmsnorm_kernel(float* __restrict__ x, const uint16_t* __restrict__ bias,
+                                        const float* __restrict__ moe_y, const float* __restrict__ moe_w, int k,
+                                        const uint16_t* __restrict__ w, uint16_t* __restrict__ y,
+                                        float* __restrict__ y32, uint16_t* __restrict__ y_mma, int H, float eps,
+                                        const int32_t* __restrict__ rows) {
   const int out_row = blockIdx.x;
   const int t = rows ? rows[out_row] : out_row;
-  float* xr = x + size_t(t) * H;
-  float ss = 0.0f;
-  for (int i = threadIdx.x; i < H; i += blockDim.x) {
-    float v = xr[i];
+  const int i4 = threadIdx.x, n4 = H / 4;
+  float4* xr = reinterpret_cast<float4*>(x + size_t(t) * H);
+  float4 v = make_float4(0, 0, 0, 0);
+  if (i4 < n4) {
+    v = xr[i4];
+    bool changed = false;
     if (bias) {
-      v += bf2f(bias[i]);
-      xr[i] = v;
+      const uint2 b = reinterpret_cast<const uint2*>(bias)[i4];
+      v.x += bf2f(uint16_t(b.x)), v.y += bf2f(uint16_t(b.x >> 16)), v.z += bf2f(uint16_t(b.y)), v.w += bf2f(uint16_t(b.y >> 16));
+      changed = true;
     }
-    ss += v * v;
+    for (int j = 0; j < k; ++j) {
+      const float wj = moe_w[size_t(t) * k + j];
+      const float4 u = reinterpret_cast<const float4*>(moe_y + (size_t(t) * k + j) * H)[i4];
+      v.x += wj * u.x, v.y += wj * u.y, v.z += wj * u.z, v.w += wj * u.w;
+      changed = true;
+    }
+    if (changed) xr[i4] = v;
   }
+  float ss = v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
   __shared__ float partial[32];
   ss = warp_sum(ss);
   if ((threadIdx.x & 31) == 0) partial[threadIdx.x >> 5] = ss;
   __syncthreads();
   if (threadIdx.x < 32) {
-    float v = threadIdx.x < (blockDim.x >> 5) ? partial[threadIdx.x] : 0.0f;
-    v = warp_sum(v);
-    if (threadIdx.x == 0) partial[0] = v;
+    float p = threadIdx.x < (blockDim.x >> 5) ? partial[threadIdx.x] : 0.0f;
+    p = warp_sum(p);
+    if (threadIdx.x == 0) partial[0] = p;
   }
   __syncthreads();
+  if (i4 >= n4 || !w) return;
   const float r = rsqrtf(partial[0] / float(H) + eps);
-  for (int i = threadIdx.x; i < H; i += blockDim.x) {
-    const float v = (xr[i] * r) * bf2f(w[i]);
-    if (y) y[size_t(out_row) * H + i] = f2bf(v);
-    if (y32) y32[size_t(out_row) * H + i] = v;
-    if (y_mma) y_mma[size_t(out_row) * H + ((i & ~7) | ((i & 3) << 1) | ((i >> 2) & 1))] = f2bf(v);
+  const uint2 wb = reinterpret_cast<const uint2*>(w)[i4];
+  const float o[4] = {v.x * r * bf2f(uint16_t(wb.x)), v.y * r * bf2f(uint16_t(wb.x >> 16)),
+                      v.z * r * bf2f(uint16_t(wb.y)), v.w * r * bf2f(uint16_t(wb.y >> 16))};
+  const size_t base = size_t(out_row) * H + 4 * size_t(i4);
+  if (y) reinterpret_cast<uint2*>(y + base)[0] = make_uint2(pack_bf16x2(o[0], o[1]), pack_bf16x2(o[2], o[3]));
+  if (y32) reinterpret_cast<float4*>(y32 + base)[0] = make_float4(o[0], o[1], o[2], o[3]);
+  if (y_mma) {
+    // MMA layout: within each 8 values the order 0 4 1 5 2 6 3 7; this thread
+    // holds values 4h..4h+3 of its group of 8 (h = i4 & 1).
+    uint16_t* g8 = y_mma + size_t(out_row) * H + 8 * size_t(i4 >> 1);
+    const int h = i4 & 1;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) g8[2 * j + h] = f2bf(o[j]);
   }
 }
 
+int row_threads(int H) { return std::min(1024, ceil_div(ceil_div(H, 4), 32) * 32); }
+
 // One block per token; a thread per rotation pair (head, i) of q and k, then v.
-__global__ void rope_store_kernel(const float* qkv, const uint16_t* bias, const float* inv_freq, float att_factor,
-                                  int n_heads, int n_kv, int head_dim, TokenKv tk, bool sliding, uint16_t* cache,
-                                  int num_blocks, uint16_t* q_out) {
+__global__ void rope_store_kernel(const float* __restrict__ qkv, const uint16_t* __restrict__ bias,
+                                  const float* __restrict__ inv_freq, float att_factor, int n_heads, int n_kv,
+                                  int head_dim, TokenKv tk, bool sliding, uint16_t* __restrict__ cache, int num_blocks,
+                                  uint16_t* __restrict__ q_out) {
   const int t = blockIdx.x;
   const int half = head_dim / 2, Q = n_heads * head_dim, KV = n_kv * head_dim;
   const float* row = qkv + size_t(t) * (Q + 2 * KV);
@@ -90,13 +121,22 @@ void embed(const int32_t* tokens, int T, const bf16_raw* table, int H, float* x,
 
 void add_bias_rmsnorm(float* x, const bf16_raw* bias, const bf16_raw* w, bf16_raw* y, float* y32, bf16_raw* y_mma,
                       int T, int H, float eps, const int32_t* rows, cudaStream_t s) {
-  if (T > 0) add_bias_rmsnorm_kernel<<<T, 256, 0, s>>>(x, bias, w, y, y32, y_mma, H, eps, rows);
+  if (T > 0)
+    residual_rmsnorm_kernel<<<T, row_threads(H), 0, s>>>(x, bias, nullptr, nullptr, 0, w, y, y32, y_mma, H, eps, rows);
+}
+
+void moe_combine(const float* y, const float* topk_weights, int T, int k, int H, float* x, const bf16_raw* next_norm,
+                 bf16_raw* normed, float eps, cudaStream_t s) {
+  if (T > 0)
+    residual_rmsnorm_kernel<<<T, row_threads(H), 0, s>>>(x, nullptr, y, topk_weights, k, next_norm, normed, nullptr,
+                                                         nullptr, H, eps, nullptr);
 }
 
 void rope_store_kv(const float* qkv, const bf16_raw* bias, const float* inv_freq, float attention_factor, int T,
                    int n_heads, int n_kv, int head_dim, const TokenKv& tk, bool sliding, bf16_raw* layer_cache,
                    int num_blocks, bf16_raw* q_out, cudaStream_t s) {
-  rope_store_kernel<<<T, 256, 0, s>>>(qkv, bias, inv_freq, attention_factor, n_heads, n_kv, head_dim, tk, sliding,
+  // Enough threads that a decode token's (heads + kv heads) x 32 pairs take two or three rounds.
+  rope_store_kernel<<<T, 1024, 0, s>>>(qkv, bias, inv_freq, attention_factor, n_heads, n_kv, head_dim, tk, sliding,
                                       layer_cache, num_blocks, q_out);
 }
 
