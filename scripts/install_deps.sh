@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what building and testing gptoss needs on Debian 12: compilers and
-# C++ libraries from Debian, test oracles (JS tokenizer, openai client) from npm.
+# C++ libraries from Debian (librsvg2-bin: rsvg-convert turns bench charts into
+# PNG), test oracles (JS tokenizer, openai client) from npm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pkgs="build-essential cmake pkg-config git nlohmann-json3-dev libcli11-dev libpcre2-dev libcpp-httplib-dev libgtest-dev libgmock-dev libssl-dev"
+pkgs="build-essential cmake pkg-config git nlohmann-json3-dev libcli11-dev libpcre2-dev libcpp-httplib-dev libgtest-dev libgmock-dev libssl-dev librsvg2-bin"
 missing=""
 for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 # Node may come from outside Debian (NodeSource ships npm inside its nodejs,
