@@ -143,6 +143,7 @@ StreamResult StreamClient::send(const RequestSpec& spec, double temperature) {
   r.http_status = status;
   if (!res) {
     r.error = "HTTP request to " + endpoint_.host + endpoint_.path + " failed: " + httplib::to_string(res.error());
+    if (res.error() == httplib::Error::Connection) r.error += " (is a server listening there?)";
     return r;
   }
   if (status != 200) {

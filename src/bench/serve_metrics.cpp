@@ -42,7 +42,7 @@ nlohmann::json serve_metrics(const LoadRun& run) {
       {"total_output_tokens", out_tokens},
       {"mean_input_tokens", ok ? double(in_tokens) / double(ok) : 0.0},
       {"mean_output_tokens", ok ? double(out_tokens) / double(ok) : 0.0},
-      {"token_counts", with_usage == ok ? "usage" : with_usage == 0 ? "chunks" : "mixed"},
+      {"token_counts", ok == 0 ? "none" : with_usage == ok ? "usage" : with_usage == 0 ? "chunks" : "mixed"},
       {"ttft_ms", summary_json(summarize(ttft), 1000)},
       {"tpot_ms", summary_json(summarize(tpot), 1000)},
       {"itl_ms", summary_json(summarize(itl), 1000)},

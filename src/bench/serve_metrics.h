@@ -14,7 +14,7 @@ namespace gptoss::bench {
 
 // {"completed","failed","duration_s","request_throughput","output_throughput",
 //  "total_token_throughput","total_input_tokens","total_output_tokens",
-//  "mean_input_tokens","mean_output_tokens","token_counts" ("usage"|"chunks"|"mixed"),
+//  "mean_input_tokens","mean_output_tokens","token_counts" ("usage"|"chunks"|"mixed"|"none"),
 //  "ttft_ms","tpot_ms","itl_ms","e2e_latency_ms" (summaries), "errors" (up to 5 messages)}
 nlohmann::json serve_metrics(const LoadRun& run);
 

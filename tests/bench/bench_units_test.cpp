@@ -16,7 +16,7 @@
 
 using namespace gptoss::bench;
 
-TEST(BenchPercentile, MatchesNumpyLinearInterpolation) {
+TEST(Percentile, MatchesNumpyLinearInterpolation) {
   std::vector<double> v = {15, 20, 35, 40, 50};
   EXPECT_DOUBLE_EQ(percentile(v, 0), 15);
   EXPECT_DOUBLE_EQ(percentile(v, 100), 50);
@@ -26,13 +26,13 @@ TEST(BenchPercentile, MatchesNumpyLinearInterpolation) {
   EXPECT_NEAR(percentile(v, 99), 49.6, 1e-9);
 }
 
-TEST(BenchPercentile, UnsortedInputSingleAndEmpty) {
+TEST(Percentile, UnsortedInputSingleAndEmpty) {
   EXPECT_DOUBLE_EQ(percentile({3, 1, 2}, 50), 2);
   EXPECT_DOUBLE_EQ(percentile({7}, 99), 7);
   EXPECT_DOUBLE_EQ(percentile({}, 50), 0);
 }
 
-TEST(BenchSummary, MeanSpreadExtremes) {
+TEST(Summary, MeanSpreadExtremes) {
   Summary s = summarize({2, 4, 4, 4, 5, 5, 7, 9});
   EXPECT_EQ(s.count, 8u);
   EXPECT_DOUBLE_EQ(s.mean, 5);
@@ -55,7 +55,7 @@ std::vector<SseEvent> parse_in_pieces(const std::string& text, size_t piece) {
 }
 }  // namespace
 
-TEST(BenchSseParser, SameEventsWhateverTheChunking) {
+TEST(SseParser, SameEventsWhateverTheChunking) {
   const std::string stream =
       ": keep-alive\r\n\r\n"
       "data: {\"a\":1}\r\n\r\n"
@@ -73,7 +73,7 @@ TEST(BenchSseParser, SameEventsWhateverTheChunking) {
   }
 }
 
-TEST(BenchSseParser, CrLfSplitAcrossFeedsIsOneLineEnd) {
+TEST(SseParser, CrLfSplitAcrossFeedsIsOneLineEnd) {
   std::vector<SseEvent> ev;
   SseParser p([&](const SseEvent& e) { ev.push_back(e); });
   p.feed("data: x\r");
@@ -84,14 +84,14 @@ TEST(BenchSseParser, CrLfSplitAcrossFeedsIsOneLineEnd) {
   EXPECT_EQ(ev[1].data, "y");
 }
 
-TEST(BenchSseParser, FinishDeliversUnterminatedEventAndCommentsAreIgnored) {
+TEST(SseParser, FinishDeliversUnterminatedEventAndCommentsAreIgnored) {
   auto ev = parse_in_pieces(": comment only\n\ndata: last", 4);
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_EQ(ev[0].data, "last");
   EXPECT_TRUE(parse_in_pieces(": nothing\n\n", 1).empty());
 }
 
-TEST(BenchStreamEvents, TimesTextChunksAndReadsUsage) {
+TEST(StreamEvents, TimesTextChunksAndReadsUsage) {
   StreamResult r;
   EXPECT_TRUE(apply_stream_event(R"({"choices":[{"delta":{"role":"assistant","content":""}}]})", true, 0.1, r));
   EXPECT_TRUE(r.chunk_times_s.empty());  // the role chunk carries no generated text
@@ -107,7 +107,7 @@ TEST(BenchStreamEvents, TimesTextChunksAndReadsUsage) {
   EXPECT_TRUE(r.error.empty());
 }
 
-TEST(BenchStreamEvents, CompletionsTextAndErrors) {
+TEST(StreamEvents, CompletionsTextAndErrors) {
   StreamResult r;
   EXPECT_TRUE(apply_stream_event(R"({"choices":[{"text":" the"}]})", false, 0.2, r));
   EXPECT_EQ(r.chunk_times_s.size(), 1u);
@@ -118,7 +118,7 @@ TEST(BenchStreamEvents, CompletionsTextAndErrors) {
   EXPECT_FALSE(bad.error.empty());
 }
 
-TEST(BenchEndpoint, BaseUrlWithOrWithoutV1) {
+TEST(Endpoint, BaseUrlWithOrWithoutV1) {
   auto e = make_endpoint("http://127.0.0.1:8000", "m", true);
   EXPECT_EQ(e.host, "http://127.0.0.1:8000");
   EXPECT_EQ(e.path, "/v1/chat/completions");
@@ -127,7 +127,7 @@ TEST(BenchEndpoint, BaseUrlWithOrWithoutV1) {
   EXPECT_THROW(make_endpoint("127.0.0.1:8000", "m", true), gptoss::Error);
 }
 
-TEST(BenchEndpoint, RequestBodyCarriesStreamUsageAndOptionalExtras) {
+TEST(Endpoint, RequestBodyCarriesStreamUsageAndOptionalExtras) {
   auto e = make_endpoint("http://h:1", "gpt-oss", true);
   RequestSpec s{"hello", 16, 1};
   auto b = StreamClient::request_body(e, s, 0);
@@ -145,7 +145,7 @@ TEST(BenchEndpoint, RequestBodyCarriesStreamUsageAndOptionalExtras) {
   EXPECT_EQ(b["top_p"], 0.5);
 }
 
-TEST(BenchWorkload, SyntheticRequestsAreDeterministicAndInRange) {
+TEST(Workload, SyntheticRequestsAreDeterministicAndInRange) {
   LengthSpec l{100, 20, 0.5};
   for (size_t i = 0; i < 50; ++i) {
     RequestSpec a = synthetic_request(i, l, 3), b = synthetic_request(i, l, 3);
@@ -161,7 +161,7 @@ TEST(BenchWorkload, SyntheticRequestsAreDeterministicAndInRange) {
   EXPECT_EQ(synthetic_request(4, {64, 8, 0}, 0).max_tokens, 8);
 }
 
-TEST(BenchWorkload, DatasetJsonl) {
+TEST(Workload, DatasetJsonl) {
   auto path = std::filesystem::temp_directory_path() / "gptoss_bench_dataset.jsonl";
   std::ofstream(path) << "{\"prompt\":\"a b c\",\"max_tokens\":5}\n\n{\"prompt\":\"d\"}\n";
   auto d = load_dataset(path.string(), 9);
@@ -173,7 +173,7 @@ TEST(BenchWorkload, DatasetJsonl) {
   std::filesystem::remove(path);
 }
 
-TEST(BenchChart, NiceAxis) {
+TEST(Chart, NiceAxis) {
   double top, step;
   nice_axis(93, top, step);
   EXPECT_DOUBLE_EQ(step, 25);
@@ -185,7 +185,7 @@ TEST(BenchChart, NiceAxis) {
   EXPECT_GT(top, 0);
 }
 
-TEST(BenchChart, SvgHasBarsLinesLegendAndEscapedText) {
+TEST(Chart, SvgHasBarsLinesLegendAndEscapedText) {
   BarLineChart c;
   c.title = "A & B <test>";
   c.categories = {"Coding", "Reading comprehension", "Overall"};
