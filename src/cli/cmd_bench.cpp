@@ -141,9 +141,15 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--batch-gen", f->batch_gen, "generated tokens per sequence in batched decode")->capture_default_str();
   cmd->add_option("-r,--repeat", f->repeat, "repetitions of each measurement")->capture_default_str();
   cmd->add_option("--max-step-tokens", f->max_step, "largest prefill step")->capture_default_str();
-  cmd->add_option("--json", f->json_out, "write results as JSON to this file");
-  cmd->add_option("--markdown", f->md_out, "write results as a markdown table to this file");
-  cmd->callback([f] {
+  cmd->add_option("--json,--json-out", f->json_out, "write results as JSON to this file");
+  cmd->add_option("--markdown,--md-out", f->md_out, "write results as a markdown table to this file");
+#ifdef GPTOSS_BENCH_CLIENT
+  add_bench_serve_command(*cmd);
+  add_bench_scenarios_command(*cmd);
+  add_bench_lengths_command(*cmd);
+#endif
+  cmd->callback([f, cmd] {
+    if (!cmd->get_subcommands().empty()) return;  // `bench serve` etc. ran instead
     ModelSource src = load_model(f->model);
     RunnerOptions o;
     o.device = f->model.device;

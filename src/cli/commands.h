@@ -12,6 +12,10 @@ void add_tokenize_command(CLI::App& app);
 void add_render_command(CLI::App& app);
 void add_serve_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+// `gptoss bench serve|scenarios|lengths`: client-side benchmarks of a running server.
+void add_bench_serve_command(CLI::App& bench);
+void add_bench_scenarios_command(CLI::App& bench);
+void add_bench_lengths_command(CLI::App& bench);
 void add_chat_command(CLI::App& app);
 
 }  // namespace gptoss::cli
