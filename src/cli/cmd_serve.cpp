@@ -20,7 +20,11 @@ namespace {
 struct ServeFlags {
   ModelFlags model;
   server::ServerOptions server;
-  EngineOptions engine;
+  EngineOptions engine = [] {
+    EngineOptions e;
+    e.gpu_memory_utilization = 0.9;  // as vLLM; only used on a GPU
+    return e;
+  }();
   std::string kv_cache_size;
   std::string tokenizer;
   bool no_prefix_caching = false;
@@ -41,6 +45,9 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--max-num-batched-tokens", f->engine.max_num_batched_tokens, "new tokens per step (prompt chunks + decodes)")
       ->capture_default_str();
   cmd->add_option("--kv-cache-size", f->kv_cache_size, "KV cache memory, e.g. 2GiB (default: what --ctx-size x --max-num-seqs needs, at most 1 GiB)");
+  cmd->add_option("--gpu-memory-utilization", f->engine.gpu_memory_utilization,
+                  "share of the GPU's memory to fill (weights + activations + KV cache) when --kv-cache-size is not given")
+      ->capture_default_str();
   cmd->add_flag("--no-prefix-caching", f->no_prefix_caching, "do not reuse KV blocks across requests with a common prefix");
   cmd->add_option("--tokenizer", f->tokenizer, "tokenizer.json (default: found next to the model, $GPTOSS_TOKENIZER, or the test oracle's copy)");
   cmd->add_option("--drain-seconds", f->server.drain_seconds, "on SIGINT/SIGTERM, how long in-flight requests may finish")

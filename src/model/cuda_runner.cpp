@@ -109,6 +109,7 @@ class CudaRunner : public ModelRunner {
   // step inputs: device and pinned host mirrors
   int32_t *d_tokens_, *d_pos_, *d_seq_, *d_rows_, *d_full_, *d_window_, *d_window_len_, *d_argmax_;
   int32_t* h_argmax_ = nullptr;
+  unsigned long long* d_argmax_keys_ = nullptr;
   int32_t *h_tokens_, *h_pos_, *h_seq_, *h_rows_, *h_full_, *h_window_, *h_window_len_;
   float* h_logits_ = nullptr;
   int full_pitch_ = 1, window_pitch_ = 1;
@@ -223,6 +224,7 @@ CudaRunner::CudaRunner(const ModelSource& src, int device, int max_step_tokens)
   d_seq_ = alloc<int32_t>(T);
   d_rows_ = alloc<int32_t>(T);
   d_argmax_ = alloc<int32_t>(T);
+  d_argmax_keys_ = alloc<unsigned long long>(T);
   d_window_len_ = alloc<int32_t>(kMaxSeqs);
   GPTOSS_CUDA_CHECK(cudaMallocHost(&h_tokens_, T * 4 * 4 + kMaxSeqs * 4));
   h_pos_ = h_tokens_ + T;
@@ -283,8 +285,11 @@ void CudaRunner::allocate_kv(const KvCacheConfig& kv) {
                 format_mem_size(free_b) + " free: lower --ctx-size or --kv-cache-size");
   GPTOSS_CUDA_CHECK(cudaMalloc(&full_kv_, std::max<size_t>(full, 16)));
   GPTOSS_CUDA_CHECK(cudaMalloc(&window_kv_, std::max<size_t>(window, 16)));
-  full_pitch_ = std::max(1, kv.num_full_blocks);
-  window_pitch_ = std::max(1, kv.num_window_blocks);
+  // Block-table rows: no sequence holds more blocks than the model's context
+  // (the pool may be far larger, shared by many sequences).
+  const int ctx_blocks = (std::max(cfg_.max_position_embeddings, 131072) + kv.block_size - 1) / kv.block_size;
+  full_pitch_ = std::max(1, std::min(kv.num_full_blocks, ctx_blocks));
+  window_pitch_ = std::max(1, std::min(kv.num_window_blocks, ctx_blocks));
   GPTOSS_CUDA_CHECK(cudaMalloc(&d_full_, size_t(kMaxSeqs) * full_pitch_ * 4));
   GPTOSS_CUDA_CHECK(cudaMalloc(&d_window_, size_t(kMaxSeqs) * window_pitch_ * 4));
   GPTOSS_CUDA_CHECK(cudaMallocHost(&h_full_, size_t(kMaxSeqs) * full_pitch_ * 4));
@@ -429,7 +434,7 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
   gemm(h_, n_rows, H, lm_head_, c.vocab_size, logits_, false);
   mark("lm_head");
   if (want_argmax_) {
-    cuda::row_argmax(logits_, n_rows, c.vocab_size, d_argmax_, stream_);
+    cuda::row_argmax(logits_, n_rows, c.vocab_size, d_argmax_keys_, d_argmax_, stream_);
     mark("argmax");
   }
 }

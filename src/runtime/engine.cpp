@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/log.h"
+#include "core/mem_size.h"
 #include "core/thread_pool.h"
 #include "runtime/kv_sizing.h"
 
@@ -25,6 +26,20 @@ Engine::Engine(ModelRunner& runner, const EngineOptions& o) : runner_(runner), o
   in.max_num_batched_tokens = opt_.max_num_batched_tokens;
   in.max_step_tokens = step_tokens;
   in.budget_bytes = opt_.kv_cache_bytes;
+  const auto devices = runner.device_memory();
+  if (in.budget_bytes == 0 && opt_.gpu_memory_utilization > 0 && !devices.empty()) {
+    if (opt_.gpu_memory_utilization > 1.0) throw Error("--gpu-memory-utilization must be in (0, 1]");
+    // What is left under the cap once weights and activations (already
+    // allocated) and every other process's memory are counted.
+    const auto& d = devices.front();
+    const double cap = opt_.gpu_memory_utilization * double(d.total);
+    if (cap <= double(d.used))
+      throw Error("--gpu-memory-utilization " + std::to_string(opt_.gpu_memory_utilization).substr(0, 4) + " allows " +
+                  format_mem_size(uint64_t(cap)) + " but " + format_mem_size(d.used) + " of " +
+                  format_mem_size(d.total) + " is already in use (weights, activations, other processes): raise it, "
+                  "or give --kv-cache-size");
+    in.budget_bytes = uint64_t(cap - double(d.used));
+  }
   if (in.budget_bytes == 0) {
     const uint64_t full = uint64_t(runner.full_block_bytes(opt_.block_size)) *
                           uint64_t((opt_.max_model_len + opt_.block_size - 1) / opt_.block_size) *

@@ -22,7 +22,10 @@ struct EngineOptions {
   int max_num_seqs = 64;
   int max_num_batched_tokens = 2048;
   int max_model_len = 4096;       // prompt + output tokens of one sequence
-  uint64_t kv_cache_bytes = 0;    // 0: enough for max_model_len x max_num_seqs, at most 1 GiB
+  uint64_t kv_cache_bytes = 0;    // 0: from gpu_memory_utilization, else enough for max_model_len x max_num_seqs, at most 1 GiB
+  // On a GPU, the share of its memory this process may fill (weights,
+  // activations and KV cache together, like vLLM's flag); 0: not used.
+  double gpu_memory_utilization = 0.0;
   int block_size = 16;
   bool prefix_caching = true;
 };

@@ -174,3 +174,47 @@ TEST(Engine, RefusesImpossibleRequests) {
   EXPECT_THROW(e.submit(greedy({1, 99999}, 1)), RequestError);
   EXPECT_NO_THROW(collect(*e.submit(greedy(std::vector<int32_t>(10, 1), 54))));
 }
+
+namespace {
+// The CPU runner dressed up as a GPU with some memory in use, to see the
+// KV cache sized from --gpu-memory-utilization.
+class PretendGpu : public ModelRunner {
+ public:
+  PretendGpu(ModelRunner& r, size_t used, size_t total) : r_(r), used_(used), total_(total) {}
+  const ModelConfig& config() const override { return r_.config(); }
+  std::string device_name() const override { return "pretend-gpu"; }
+  size_t full_block_bytes(int b) const override { return r_.full_block_bytes(b); }
+  size_t window_block_bytes(int b) const override { return r_.window_block_bytes(b); }
+  void allocate_kv(const KvCacheConfig& kv) override { r_.allocate_kv(kv); }
+  const KvCacheConfig& kv_config() const override { return r_.kv_config(); }
+  int max_step_tokens() const override { return r_.max_step_tokens(); }
+  void forward(const ForwardBatch& b, float* logits, const LayerTrace& t) override { r_.forward(b, logits, t); }
+  std::vector<DeviceMemory> device_memory() const override { return {{used_, total_}}; }
+
+ private:
+  ModelRunner& r_;
+  size_t used_, total_;
+};
+}  // namespace
+
+TEST(Engine, KvCacheSizedFromGpuMemoryUtilization) {
+  const size_t MiB = 1 << 20;
+  PretendGpu gpu(fixture_runner(), 60 * MiB, 100 * MiB);
+  EngineOptions o;
+  o.max_num_seqs = 4;
+  o.gpu_memory_utilization = 0.9;  // 90 MiB allowed, 60 in use: 30 MiB of KV cache
+  Engine engine(gpu, o);
+  const KvCacheConfig& kv = engine.kv_config();
+  const size_t bytes = size_t(kv.num_full_blocks) * gpu.full_block_bytes(kv.block_size) +
+                       size_t(kv.num_window_blocks) * gpu.window_block_bytes(kv.block_size);
+  EXPECT_LE(bytes, 30 * MiB);
+  EXPECT_GT(bytes, 29 * MiB);
+  engine.stop();
+  o.gpu_memory_utilization = 0.5;  // less than is already in use: a clear refusal
+  try {
+    Engine too_small(gpu, o);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("already in use"), std::string::npos) << e.what();
+  }
+}

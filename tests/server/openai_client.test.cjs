@@ -70,6 +70,33 @@ test('greedy is reproducible, seeded sampling too', async () => {
   assert.ok(b.usage.prompt_tokens_details.cached_tokens > 0);
 });
 
+test('n choices, whole and streamed', async () => {
+  const r = await client.chat.completions.create({ model: 'm', messages: hi, max_tokens: 5, n: 3, seed: 11, logprobs: true });
+  assert.deepEqual(r.choices.map((c) => c.index), [0, 1, 2]);
+  for (const c of r.choices) assert.ok(c.logprobs.content.length >= 1 && c.logprobs.content.length <= 5);
+  // Seeded: the same request gives the same three answers; the answers differ from each other.
+  const again = await client.chat.completions.create({ model: 'm', messages: hi, max_tokens: 5, n: 3, seed: 11, logprobs: true });
+  const toks = (x) => x.choices.map((c) => c.logprobs.content.map((t) => t.token).join('|'));
+  assert.deepEqual(toks(again), toks(r));
+  assert.ok(new Set(toks(r)).size > 1);
+  assert.equal(r.usage.completion_tokens, r.choices.reduce((a, c) => a + c.logprobs.content.length, 0));
+  const stream = await client.chat.completions.create({
+    model: 'm', messages: hi, n: 2, stream: true, stream_options: { include_usage: true }, ...force(FINAL),
+  });
+  const text = ['', ''], finish = [null, null];
+  let usage = null;
+  for await (const chunk of stream) {
+    if (chunk.usage) usage = chunk.usage;
+    for (const c of chunk.choices) {
+      text[c.index] += c.delta.content ?? '';
+      if (c.finish_reason) finish[c.index] = c.finish_reason;
+    }
+  }
+  assert.deepEqual(text, ['Hello there!', 'Hello there!']);
+  assert.deepEqual(finish, ['stop', 'stop']);
+  assert.ok(usage.completion_tokens > 10);
+});
+
 test('chat with reasoning and an answer', async () => {
   const r = await client.chat.completions.create({ model: 'm', messages: hi, max_tokens: 64, reasoning_effort: 'low', ...force(FINAL) });
   const m = r.choices[0].message;

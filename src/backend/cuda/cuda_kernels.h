@@ -30,8 +30,9 @@ bool small_gemm_supported(int T, int K);
 void small_gemm_bf16(const bf16_raw* x, int T, int K, const bf16_raw* W, int N, float* y, bool accumulate,
                      cudaStream_t s);
 
-// out[r] = arg-max of row r of x [rows, n] (the lowest index among equals).
-void row_argmax(const float* x, int rows, int n, int32_t* out, cudaStream_t s);
+// out[r] = arg-max of row r of x [rows, n] (the lowest index among equals);
+// scratch: `rows` 64-bit words of device memory.
+void row_argmax(const float* x, int rows, int n, unsigned long long* scratch, int32_t* out, cudaStream_t s);
 
 // Router logits y [T, E] = h [T, H] (float32) x W [E, H]^T (bf16); H % 4 == 0.
 void router_logits_f32(const float* h, int T, int H, const bf16_raw* W, int E, float* y, cudaStream_t s);

@@ -8,6 +8,7 @@
 // such as the router), reduced through shared memory, so each output has one
 // writer and results do not depend on timing.
 #include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
 
 namespace gptoss::cuda {
@@ -97,70 +98,84 @@ __global__ void __launch_bounds__(kWarps * 32) dense_mma_kernel(const uint16_t* 
   }
 }
 
-// One warp per (token, expert): the router's logits from float32 activations.
-// Top-k picks experts by rank, so rounding the activations to bf16 first (as
-// the dense GEMMs do) flips near-tied choices and changes whole expert
-// outputs; the reference computes this product in float32.
-__global__ void router_logits_kernel(const float* h, int T, int H, const uint16_t* W, int E, float* y) {
-  const int warp = (blockIdx.x * blockDim.x + threadIdx.x) >> 5, lane = threadIdx.x & 31;
-  if (warp >= T * E) return;
-  const int t = warp / E, e = warp % E;
+// One block per (expert, token): the router's logits from float32
+// activations. Top-k picks experts by rank, so rounding the activations to
+// bf16 first (as the dense GEMMs do) flips near-tied choices and changes whole
+// expert outputs; the reference computes this product in float32. A block per
+// dot product keeps a decode step's 32 of them at a few loads per thread.
+__global__ void router_logits_kernel(const float* __restrict__ h, int H, const uint16_t* __restrict__ W, int E,
+                                     float* __restrict__ y) {
+  const int e = blockIdx.x, t = blockIdx.y;
   const float4* hr = reinterpret_cast<const float4*>(h + size_t(t) * H);
   const uint2* wr = reinterpret_cast<const uint2*>(W + size_t(e) * H);
   float acc = 0.0f;
-  for (int i = lane; i < H / 4; i += 32) {
+  for (int i = threadIdx.x; i < H / 4; i += blockDim.x) {
     const float4 a = hr[i];
     const uint2 w = __ldg(wr + i);
     acc += a.x * bf2f(uint16_t(w.x & 0xffff)) + a.y * bf2f(uint16_t(w.x >> 16)) + a.z * bf2f(uint16_t(w.y & 0xffff)) +
            a.w * bf2f(uint16_t(w.y >> 16));
   }
+  __shared__ float partial[32];
   acc = warp_sum(acc);
-  if (lane == 0) y[size_t(t) * E + e] = acc;
+  if ((threadIdx.x & 31) == 0) partial[threadIdx.x >> 5] = acc;
+  __syncthreads();
+  if (threadIdx.x < 32) {
+    float v = threadIdx.x < (blockDim.x >> 5) ? partial[threadIdx.x] : 0.0f;
+    v = warp_sum(v);
+    if (threadIdx.x == 0) y[size_t(t) * E + e] = v;
+  }
 }
 
-// One block per row: the arg-max (lowest index among equals, as
-// std::max_element) of a float32 row.
-__global__ void row_argmax_kernel(const float* __restrict__ x, int n, int32_t* __restrict__ out) {
-  const float* row = x + size_t(blockIdx.x) * n;
-  float best = -INFINITY;
-  int best_i = 0x7fffffff;
-  for (int i = threadIdx.x; i < n; i += blockDim.x) {
+// The arg-max of float32 rows, many blocks per row (a decode step has one
+// row of 201088 logits): each block reduces a chunk, then one 64-bit
+// atomicMax per block on (order-preserving float bits, ~index), so the result
+// is the lowest index among equal maxima whatever the block order. NaN is skipped.
+constexpr int kArgmaxChunk = 8192;
+
+__device__ __forceinline__ unsigned long long argmax_key(float v, int i) {
+  const uint32_t b = __float_as_uint(v);
+  const uint32_t ordered = (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+  return (static_cast<unsigned long long>(ordered) << 32) | uint32_t(~uint32_t(i));
+}
+
+__global__ void row_argmax_kernel(const float* __restrict__ x, int n, unsigned long long* __restrict__ out) {
+  const float* row = x + size_t(blockIdx.y) * n;
+  const int begin = blockIdx.x * kArgmaxChunk, end = min(n, begin + kArgmaxChunk);
+  unsigned long long best = 0;
+  for (int i = begin + threadIdx.x; i < end; i += blockDim.x) {
     const float v = row[i];
-    if (v > best) best = v, best_i = i;  // i grows per thread: keeps the lowest of equals
+    if (v == v) best = max(best, argmax_key(v, i));
   }
 #pragma unroll
-  for (int o = 16; o > 0; o >>= 1) {
-    const float ob = __shfl_xor_sync(0xffffffffu, best, o);
-    const int oi = __shfl_xor_sync(0xffffffffu, best_i, o);
-    if (ob > best || (ob == best && oi < best_i)) best = ob, best_i = oi;
-  }
-  __shared__ float sb[32];
-  __shared__ int si[32];
+  for (int o = 16; o > 0; o >>= 1) best = max(best, __shfl_xor_sync(0xffffffffu, best, o));
+  __shared__ unsigned long long sb[32];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  if (lane == 0) sb[warp] = best, si[warp] = best_i;
+  if (lane == 0) sb[warp] = best;
   __syncthreads();
   if (warp == 0) {
-    best = lane < int(blockDim.x >> 5) ? sb[lane] : -INFINITY;
-    best_i = lane < int(blockDim.x >> 5) ? si[lane] : 0x7fffffff;
+    best = lane < int(blockDim.x >> 5) ? sb[lane] : 0ull;
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-      const float ob = __shfl_xor_sync(0xffffffffu, best, o);
-      const int oi = __shfl_xor_sync(0xffffffffu, best_i, o);
-      if (ob > best || (ob == best && oi < best_i)) best = ob, best_i = oi;
-    }
-    if (lane == 0) out[blockIdx.x] = best_i == 0x7fffffff ? 0 : best_i;
+    for (int o = 16; o > 0; o >>= 1) best = max(best, __shfl_xor_sync(0xffffffffu, best, o));
+    if (lane == 0 && best) atomicMax(out + blockIdx.y, best);
   }
+}
+
+__global__ void argmax_index_kernel(const unsigned long long* keys, int rows, int32_t* out) {
+  const int r = blockIdx.x * blockDim.x + threadIdx.x;
+  if (r < rows) out[r] = keys[r] ? int32_t(~uint32_t(keys[r] & 0xffffffffu)) : 0;
 }
 
 }  // namespace
 
-void row_argmax(const float* x, int rows, int n, int32_t* out, cudaStream_t s) {
-  if (rows > 0) row_argmax_kernel<<<rows, 1024, 0, s>>>(x, n, out);
+void row_argmax(const float* x, int rows, int n, unsigned long long* scratch, int32_t* out, cudaStream_t s) {
+  if (rows <= 0) return;
+  GPTOSS_CUDA_CHECK(cudaMemsetAsync(scratch, 0, size_t(rows) * sizeof(unsigned long long), s));
+  row_argmax_kernel<<<dim3(ceil_div(n, kArgmaxChunk), rows), 256, 0, s>>>(x, n, scratch);
+  argmax_index_kernel<<<ceil_div(rows, 256), 256, 0, s>>>(scratch, rows, out);
 }
 
 void router_logits_f32(const float* h, int T, int H, const bf16_raw* W, int E, float* y, cudaStream_t s) {
-  const int warps = T * E, per_block = 8;
-  if (warps > 0) router_logits_kernel<<<(warps + per_block - 1) / per_block, per_block * 32, 0, s>>>(h, T, H, W, E, y);
+  if (T > 0) router_logits_kernel<<<dim3(E, T), 256, 0, s>>>(h, H, W, E, y);
 }
 
 bool small_gemm_supported(int T, int K) { return T >= 1 && T <= 16 && K % 64 == 0; }

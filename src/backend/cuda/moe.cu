@@ -21,6 +21,7 @@ namespace {
 // active list; (4) each expert's slot list in slot order (stable, so results
 // do not depend on timing).
 constexpr int kRouteWarps = 32;
+constexpr int kSharedSlots = 8192;
 
 __global__ void __launch_bounds__(kRouteWarps * 32) route_kernel(const float* __restrict__ logits,
                                                                  const uint16_t* __restrict__ bias, int T, int E,
@@ -28,6 +29,9 @@ __global__ void __launch_bounds__(kRouteWarps * 32) route_kernel(const float* __
                                                                  float* __restrict__ weights, int32_t* offsets,
                                                                  int32_t* slots, int32_t* active) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  // The chosen ids are read back twice below: from shared memory while they
+  // fit (a round trip to global memory costs more than the rest at decode).
+  __shared__ int32_t ids_sh[kSharedSlots];
   for (int t = warp; t < T; t += kRouteWarps) {
     float v[4];  // E <= 128
 #pragma unroll
@@ -51,7 +55,10 @@ __global__ void __launch_bounds__(kRouteWarps * 32) route_kernel(const float* __
         if (ob > best || (ob == best && oe < best_e)) best = ob, best_e = oe;
       }
       chosen[j] = best;
-      if (lane == 0) ids[size_t(t) * k + j] = best_e;
+      if (lane == 0) {
+        ids[size_t(t) * k + j] = best_e;
+        if (t * k + j < kSharedSlots) ids_sh[t * k + j] = best_e;
+      }
       if ((best_e & 31) == lane) v[best_e >> 5] = -INFINITY;
     }
     if (lane == 0) {
@@ -64,11 +71,12 @@ __global__ void __launch_bounds__(kRouteWarps * 32) route_kernel(const float* __
   __shared__ int32_t count[128], start[128];
   __syncthreads();  // ids are visible to the whole block from here
   const int n_slots = T * k;
+  const int32_t* sid = n_slots <= kSharedSlots ? ids_sh : ids;
   for (int e = warp; e < E; e += kRouteWarps) {
     int c = 0;
     for (int i0 = 0; i0 < n_slots; i0 += 32) {
       const int i = i0 + lane;
-      c += __popc(__ballot_sync(0xffffffffu, i < n_slots && ids[i] == e));
+      c += __popc(__ballot_sync(0xffffffffu, i < n_slots && sid[i] == e));
     }
     if (lane == 0) count[e] = c;
   }
@@ -88,7 +96,7 @@ __global__ void __launch_bounds__(kRouteWarps * 32) route_kernel(const float* __
     int pos = start[e];
     for (int i0 = 0; i0 < n_slots; i0 += 32) {
       const int i = i0 + lane;
-      const bool mine = i < n_slots && ids[i] == e;
+      const bool mine = i < n_slots && sid[i] == e;
       const uint32_t m = __ballot_sync(0xffffffffu, mine);
       if (mine) slots[pos + __popc(m & ((1u << lane) - 1))] = i;
       pos += __popc(m);

@@ -76,41 +76,44 @@ __global__ void residual_rmsnorm_kernel(float* __restrict__ x, const uint16_t* _
 
 int row_threads(int H) { return std::min(1024, ceil_div(ceil_div(H, 4), 32) * 32); }
 
-// One block per token; a thread per rotation pair (head, i) of q and k, then v.
+// One warp-sized block per (token, head), q heads then kv heads; a thread per
+// rotation pair (i, i + half), and the kv heads' blocks also store V. Small
+// blocks rather than a loop per thread: a decode step's rope is 72 heads' worth
+// of work and would otherwise be a chain of dependent loads.
 __global__ void rope_store_kernel(const float* __restrict__ qkv, const uint16_t* __restrict__ bias,
                                   const float* __restrict__ inv_freq, float att_factor, int n_heads, int n_kv,
-                                  int head_dim, TokenKv tk, bool sliding, uint16_t* __restrict__ cache, int num_blocks,
+                                  int head_dim, TokenKv tk, bool sliding, uint16_t* __restrict__ cache,
                                   uint16_t* __restrict__ q_out) {
-  const int t = blockIdx.x;
+  const int t = blockIdx.x, h = blockIdx.y, i = threadIdx.x;
   const int half = head_dim / 2, Q = n_heads * head_dim, KV = n_kv * head_dim;
   const float* row = qkv + size_t(t) * (Q + 2 * KV);
-  const int pos = tk.pos[t], seq = tk.seq[t];
-  const int b = pos / tk.block_size, r = pos % tk.block_size;
+  const int pos = tk.pos[t];
+  const int base = h * head_dim;  // q heads then k heads, contiguous in qkv
+  const float angle = float(pos) * inv_freq[i];
+  float sn, cs;
+  sincosf(angle, &sn, &cs);
+  cs *= att_factor;
+  sn *= att_factor;
+  const float a = row[base + i] + bf2f(bias[base + i]);
+  const float c = row[base + i + half] + bf2f(bias[base + i + half]);
+  const float o1 = a * cs - c * sn, o2 = c * cs + a * sn;
+  if (h < n_heads) {
+    q_out[size_t(t) * Q + base + i] = f2bf(o1);
+    q_out[size_t(t) * Q + base + i + half] = f2bf(o2);
+    return;
+  }
+  const int seq = tk.seq[t], b = pos / tk.block_size, r = pos % tk.block_size;
   const int32_t block = sliding ? tk.window_table[seq * tk.window_pitch + b % tk.window_len[seq]]
                                 : tk.full_table[seq * tk.full_pitch + b];
-  uint16_t* kdst = cache + ((size_t(block) * 2 + 0) * tk.block_size + r) * KV;
-  uint16_t* vdst = cache + ((size_t(block) * 2 + 1) * tk.block_size + r) * KV;
-  for (int p = threadIdx.x; p < (n_heads + n_kv) * half; p += blockDim.x) {
-    const int h = p / half, i = p % half;
-    const float angle = float(pos) * inv_freq[i];
-    float sn, cs;
-    sincosf(angle, &sn, &cs);
-    cs *= att_factor;
-    sn *= att_factor;
-    const int base = h * head_dim;  // q heads then k heads, contiguous in qkv
-    const float a = row[base + i] + bf2f(bias[base + i]);
-    const float c = row[base + i + half] + bf2f(bias[base + i + half]);
-    const float o1 = a * cs - c * sn, o2 = c * cs + a * sn;
-    if (h < n_heads) {
-      q_out[size_t(t) * Q + base + i] = f2bf(o1);
-      q_out[size_t(t) * Q + base + i + half] = f2bf(o2);
-    } else {
-      const int kb = base - Q;
-      kdst[kb + i] = f2bf(o1);
-      kdst[kb + i + half] = f2bf(o2);
-    }
-  }
-  for (int i = threadIdx.x; i < KV; i += blockDim.x) vdst[i] = f2bf(row[Q + KV + i] + bf2f(bias[Q + KV + i]));
+  const int kb = base - Q;  // this kv head's offset in a K or V row
+  uint16_t* kdst = cache + ((size_t(block) * 2 + 0) * tk.block_size + r) * KV + kb;
+  uint16_t* vdst = cache + ((size_t(block) * 2 + 1) * tk.block_size + r) * KV + kb;
+  kdst[i] = f2bf(o1);
+  kdst[i + half] = f2bf(o2);
+  const float* v = row + Q + KV + kb;
+  const uint16_t* vb = bias + Q + KV + kb;
+  vdst[i] = f2bf(v[i] + bf2f(vb[i]));
+  vdst[i + half] = f2bf(v[i + half] + bf2f(vb[i + half]));
 }
 
 }  // namespace
@@ -135,9 +138,10 @@ void moe_combine(const float* y, const float* topk_weights, int T, int k, int H,
 void rope_store_kv(const float* qkv, const bf16_raw* bias, const float* inv_freq, float attention_factor, int T,
                    int n_heads, int n_kv, int head_dim, const TokenKv& tk, bool sliding, bf16_raw* layer_cache,
                    int num_blocks, bf16_raw* q_out, cudaStream_t s) {
-  // Enough threads that a decode token's (heads + kv heads) x 32 pairs take two or three rounds.
-  rope_store_kernel<<<T, 1024, 0, s>>>(qkv, bias, inv_freq, attention_factor, n_heads, n_kv, head_dim, tk, sliding,
-                                      layer_cache, num_blocks, q_out);
+  (void)num_blocks;
+  if (T > 0)
+    rope_store_kernel<<<dim3(T, n_heads + n_kv), head_dim / 2, 0, s>>>(qkv, bias, inv_freq, attention_factor, n_heads,
+                                                                       n_kv, head_dim, tk, sliding, layer_cache, q_out);
 }
 
 namespace {
