@@ -19,7 +19,7 @@ for s in $steps; do
     bench20b)
       gptoss bench --model synthetic:20b --device cuda --json "$OUT/bench20b.json" --markdown "$OUT/bench20b.md" ;;
     bench120b)
-      gptoss bench --model synthetic:120b --device cuda --pp 2048 --tg 128 --batch 1,64 --ctx-size 32768 \
+      gptoss bench --model synthetic:120b --device cuda --pp 2048 --tg 128 --batch 1,64 --batch-prompt 512 --batch-gen 64 --ctx-size 32768 -r 2 \
         --json "$OUT/bench120b.json" --markdown "$OUT/bench120b.md" ;;
     *) echo "unknown step $s" ;;
   esac

@@ -4,6 +4,7 @@
 // however many tokens chose it), and the gather/dequant/scatter helpers of the
 // prefill path, which runs each expert through cuBLAS.
 #include <algorithm>
+#include <cstdlib>
 
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_kernels.h"
@@ -130,7 +131,6 @@ __global__ void __launch_bounds__(kRouteWarps * 32) route_kernel(const float* __
 
 __device__ __forceinline__ float e8m0(uint8_t s) { return __uint_as_float(uint32_t(s) << 23); }
 
-constexpr int kMoeWarps = 4;
 constexpr int kShift = 16;
 constexpr float kUnshift = 65536.0f;  // 2^kShift
 
@@ -184,7 +184,7 @@ __device__ __forceinline__ void moe_block_mma(const uint4 (&w)[2][2], const uint
 // are 16 (gate, up) pairs, arranged so that each thread's accumulators hold a
 // gate and its up (MMA row g = gate, g + 8 = up), and SwiGLU is fused.
 // Otherwise: the H rows of the down projection, float32 out with the bias.
-template <bool kGateUp>
+template <bool kGateUp, int kMoeWarps, int kDepth>
 __global__ void __launch_bounds__(kMoeWarps * 32) moe_mma_kernel(
     const uint16_t* xq, const uint8_t* blocks, const uint8_t* scales, const uint16_t* bias, int rows, int K,
     int k_route, const int32_t* offsets, const int32_t* slots, const int32_t* active, float alpha, float limit,
@@ -219,33 +219,34 @@ __global__ void __launch_bounds__(kMoeWarps * 32) moe_mma_kernel(
       xrow[nt] = src >= 0 ? reinterpret_cast<const uint4*>(xq + size_t(src) * K) : nullptr;
     }
     float acc[2][2][4] = {};
-    // Two 32-value blocks per row and thread per round trip (kDepth), loaded
-    // before either is used: at batch 1 this kernel is latency-bound.
-    constexpr int kDepth = 2;
+    // One 32-value block per row and thread: its weights, scales and inputs;
+    // kDepth of them per round trip, all loaded before any is used.
+    struct Tile {
+      uint4 w[2][2];
+      uint32_t sc[2][2];
+      uint4 x[2][4];
+    };
+    auto load = [&](int blk, Tile& tl) {
+      const bool ok = blk < nb;
+#pragma unroll
+      for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+        for (int rr = 0; rr < 2; ++rr) {
+          const bool v = ok && row_ok[mt][rr];
+          tl.w[mt][rr] = v ? __ldg(wrow[mt][rr] + blk) : make_uint4(0, 0, 0, 0);
+          tl.sc[mt][rr] = v ? scale_bf16x2(__ldg(srow[mt][rr] + blk)) : 0u;
+        }
+#pragma unroll
+      for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+        for (int c = 0; c < 4; ++c) tl.x[nt][c] = (ok && xrow[nt]) ? xrow[nt][blk * 4 + c] : make_uint4(0, 0, 0, 0);
+    };
     for (int it = warp * 4; it < nb; it += kMoeWarps * 4 * kDepth) {
-      uint4 w[kDepth][2][2];
-      uint32_t sc[kDepth][2][2];
-      uint4 x[kDepth][2][4];
+      Tile tl[kDepth];
 #pragma unroll
-      for (int p = 0; p < kDepth; ++p) {
-        const int blk = it + p * kMoeWarps * 4 + t;
-        const bool ok = blk < nb;
+      for (int p = 0; p < kDepth; ++p) load(it + p * kMoeWarps * 4 + t, tl[p]);
 #pragma unroll
-        for (int mt = 0; mt < 2; ++mt)
-#pragma unroll
-          for (int rr = 0; rr < 2; ++rr) {
-            const bool v = ok && row_ok[mt][rr];
-            w[p][mt][rr] = v ? __ldg(wrow[mt][rr] + blk) : make_uint4(0, 0, 0, 0);
-            sc[p][mt][rr] = v ? scale_bf16x2(__ldg(srow[mt][rr] + blk)) : 0u;
-          }
-#pragma unroll
-        for (int nt = 0; nt < 2; ++nt)
-#pragma unroll
-          for (int c = 0; c < 4; ++c)
-            x[p][nt][c] = (ok && xrow[nt]) ? xrow[nt][blk * 4 + c] : make_uint4(0, 0, 0, 0);
-      }
-#pragma unroll
-      for (int p = 0; p < kDepth; ++p) moe_block_mma(w[p], sc[p], x[p], two_tiles, acc);
+      for (int p = 0; p < kDepth; ++p) moe_block_mma(tl[p].w, tl[p].sc, tl[p].x, two_tiles, acc);
     }
     // Split-K reduction; warp w then finishes accumulator tile (mt, nt) = (w / 2, w % 2).
 #pragma unroll
@@ -255,16 +256,18 @@ __global__ void __launch_bounds__(kMoeWarps * 32) moe_mma_kernel(
 #pragma unroll
         for (int c = 0; c < 4; ++c) red[warp][(mt * 2 + nt) * 4 + c][lane] = acc[mt][nt][c];
     __syncthreads();
-    const int mt = warp >> 1, nt = warp & 1;
+    const int mt = (warp >> 1) & 1, nt = warp & 1;
     float v[4];
 #pragma unroll
     for (int c = 0; c < 4; ++c) {
       v[c] = 0.0f;
+      if (warp >= 4) continue;  // 4 accumulator tiles: the other warps only helped load
 #pragma unroll
       for (int w = 0; w < kMoeWarps; ++w) v[c] += red[w][warp * 4 + c][lane];
       v[c] *= kUnshift;
     }
     __syncthreads();
+    if (warp >= 4) continue;
 #pragma unroll
     for (int c = 0; c < 2; ++c) {
       const int j = nt * 8 + 2 * t + c;
@@ -343,20 +346,54 @@ void route_topk(const float* logits, const bf16_raw* bias, int T, int E, int k, 
                                               expert_slots, active_experts);
 }
 
+// Launch shapes (warps per block, tiles per round trip), tried side by side on
+// the GPU machine with GPTOSS_MOE_VARIANT (scripts/device/sweep.sh). On an
+// H100, synthetic:20b, 2026-11-23: tg64 / b64 decode t/s = (4,1) 353 / 7320,
+// (4,2) 337 / 6714, (8,1) 347 / 7083, (8,2) 323 / 6173; (4,3) and (8,3) were
+// slower still, and software-pipelining the (4,1) and (8,1) loops gained nothing.
+constexpr int kMoeShapes = 4;
+
+int moe_variant() {
+  static const int v = [] {
+    const char* e = std::getenv("GPTOSS_MOE_VARIANT");
+    const int i = e ? std::atoi(e) : 0;
+    return i >= 0 && i < kMoeShapes ? i : 0;
+  }();
+  return v;
+}
+
+template <bool kGateUp>
+void launch_moe_mma(dim3 grid, cudaStream_t s, const uint16_t* xq, const uint8_t* blocks, const uint8_t* scales,
+                    const uint16_t* bias, int rows, int K, int k_route, const int32_t* offsets, const int32_t* slots,
+                    const int32_t* active, float alpha, float limit, uint16_t* act_out, float* y_out) {
+#define GPTOSS_MOE_CASE(i, W, D)                                                                                   \
+  case i:                                                                                                        \
+    moe_mma_kernel<kGateUp, W, D><<<grid, W * 32, 0, s>>>(xq, blocks, scales, bias, rows, K, k_route, offsets,    \
+                                                         slots, active, alpha, limit, act_out, y_out);           \
+    break;
+  switch (moe_variant()) {
+    GPTOSS_MOE_CASE(0, 4, 1)
+    GPTOSS_MOE_CASE(1, 4, 2)
+    GPTOSS_MOE_CASE(2, 8, 1)
+    GPTOSS_MOE_CASE(3, 8, 2)
+  }
+#undef GPTOSS_MOE_CASE
+}
+
 void moe_gate_up_mma(const bf16_raw* hq, int T, const uint8_t* blocks, const uint8_t* scales, const bf16_raw* bias,
                      int E, int H, int I, int k, const int32_t* expert_offsets, const int32_t* expert_slots,
                      const int32_t* active_experts, float alpha, float limit, bf16_raw* actq, cudaStream_t s) {
   dim3 grid(ceil_div(2 * I, 32), std::min(E, T * k));
-  moe_mma_kernel<true><<<grid, kMoeWarps * 32, 0, s>>>(hq, blocks, scales, bias, 2 * I, H, k, expert_offsets,
-                                                       expert_slots, active_experts, alpha, limit, actq, nullptr);
+  launch_moe_mma<true>(grid, s, hq, blocks, scales, bias, 2 * I, H, k, expert_offsets, expert_slots, active_experts,
+                       alpha, limit, actq, nullptr);
 }
 
 void moe_down_mma(const bf16_raw* actq, int T, const uint8_t* blocks, const uint8_t* scales, const bf16_raw* bias,
                   int E, int H, int I, int k, const int32_t* expert_offsets, const int32_t* expert_slots,
                   const int32_t* active_experts, float* y, cudaStream_t s) {
   dim3 grid(ceil_div(H, 32), std::min(E, T * k));
-  moe_mma_kernel<false><<<grid, kMoeWarps * 32, 0, s>>>(actq, blocks, scales, bias, H, I, k, expert_offsets,
-                                                        expert_slots, active_experts, 0.0f, 0.0f, nullptr, y);
+  launch_moe_mma<false>(grid, s, actq, blocks, scales, bias, H, I, k, expert_offsets, expert_slots, active_experts,
+                        0.0f, 0.0f, nullptr, y);
 }
 
 void to_mma_layout_bf16(const float* src, int rows, int cols, bf16_raw* dst, cudaStream_t s) {
