@@ -31,28 +31,28 @@ std::vector<int32_t> prompt_ids(const ServerContext& ctx, const Json& body) {
   throw bad_request("'prompt' must be a string or an array of token ids", "prompt");
 }
 
-struct CompletionRun {
-  ServerContext& ctx;
+// One choice: its sequence, text decoding, stop strings and log-probabilities.
+struct CompletionChoice {
+  int index;
   std::shared_ptr<RequestStream> stream;
   StreamDecoder decoder;
   StopStrings stops;
   int logprobs = -1;  // -1: none
-  std::string id = random_id("cmpl-");
-  std::time_t created = std::time(nullptr);
   std::string text;
   Json lp_tokens = Json::array(), lp_values = Json::array(), lp_top = Json::array(), lp_offsets = Json::array();
+  GenerationOutcome outcome;
 
-  CompletionRun(ServerContext& c, std::shared_ptr<RequestStream> s, std::vector<std::string> stop)
-      : ctx(c), stream(std::move(s)), decoder(c.tokenizer), stops(std::move(stop)) {}
+  CompletionChoice(const ServerContext& c, int i, std::shared_ptr<RequestStream> s, std::vector<std::string> stop, int lp)
+      : index(i), stream(std::move(s)), decoder(c.tokenizer), stops(std::move(stop)), logprobs(lp) {}
 
-  std::string take(const SampledToken& t) {
+  std::string take(const Tokenizer& tok, const SampledToken& t) {
     std::string piece = stops.push(decoder.push(t.token));
     if (logprobs >= 0) {
-      lp_tokens.push_back(to_valid_utf8(ctx.tokenizer->token_bytes(t.token)));
+      lp_tokens.push_back(to_valid_utf8(tok.token_bytes(t.token)));
       lp_values.push_back(t.logprob);
       lp_offsets.push_back(text.size());
       Json top = Json::object();
-      for (auto& a : t.top) top[to_valid_utf8(ctx.tokenizer->token_bytes(a.token))] = a.logprob;
+      for (auto& a : t.top) top[to_valid_utf8(tok.token_bytes(a.token))] = a.logprob;
       lp_top.push_back(top);
     }
     text += piece;
@@ -63,18 +63,50 @@ struct CompletionRun {
     text += rest;
     return rest;
   }
-  static const char* finish(const GenerationOutcome& g) { return g.reason == FinishReason::Length ? "length" : "stop"; }
+  const char* finish() const { return outcome.reason == FinishReason::Length ? "length" : "stop"; }
   Json lp_json() const {
     if (logprobs < 0) return nullptr;
     return {{"tokens", lp_tokens}, {"token_logprobs", lp_values}, {"top_logprobs", lp_top}, {"text_offset", lp_offsets}};
   }
-  Json body(const std::string& t, Json finish_reason, Json lp) const {
-    return {{"id", id}, {"object", "text_completion"}, {"created", created}, {"model", ctx.options.model_name},
-            {"choices", Json::array({{{"index", 0}, {"text", t}, {"logprobs", lp}, {"finish_reason", finish_reason}}})}};
+};
+
+// n choices are n sequences submitted together (sharing the prompt's KV
+// blocks); a stream sends them one after another, as /v1/chat/completions does.
+struct CompletionRun {
+  ServerContext& ctx;
+  std::vector<std::unique_ptr<CompletionChoice>> choices;
+  std::string id = random_id("cmpl-");
+  std::time_t created = std::time(nullptr);
+
+  CompletionRun(ServerContext& c, const GenerateRequest& gen, int n, const std::vector<std::string>& stop, int lp)
+      : ctx(c) {
+    try {
+      for (int i = 0; i < n; ++i) {
+        GenerateRequest g = gen;
+        if (g.sampling.seed) g.sampling.seed = *g.sampling.seed + uint64_t(i);
+        choices.push_back(std::make_unique<CompletionChoice>(c, i, submit(ctx, std::move(g)), stop, lp));
+      }
+    } catch (...) {
+      cancel_all();
+      throw;
+    }
   }
-  static Json usage(const GenerationOutcome& g) {
-    return {{"prompt_tokens", g.prompt_tokens}, {"completion_tokens", g.completion_tokens},
-            {"total_tokens", g.prompt_tokens + g.completion_tokens}};
+  void cancel_all() {
+    for (auto& c : choices) c->stream->cancel();
+  }
+  Json body(Json choice_list) const {
+    return {{"id", id}, {"object", "text_completion"}, {"created", created}, {"model", ctx.options.model_name},
+            {"choices", std::move(choice_list)}};
+  }
+  static Json choice(int index, const std::string& t, Json finish_reason, Json lp) {
+    return {{"index", index}, {"text", t}, {"logprobs", std::move(lp)}, {"finish_reason", std::move(finish_reason)}};
+  }
+  Json usage() const {
+    const GenerationOutcome& first = choices.front()->outcome;
+    int completion = 0;
+    for (auto& c : choices) completion += c->outcome.completion_tokens;
+    return {{"prompt_tokens", first.prompt_tokens}, {"completion_tokens", completion},
+            {"total_tokens", first.prompt_tokens + completion}};
   }
 };
 
@@ -83,7 +115,6 @@ struct CompletionRun {
 void handle_completions(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
   Json body = parse_body(req.body);
   CommonParams common = parse_common(body, "max_tokens");
-  if (common.n != 1) throw bad_request("n > 1 is not supported yet: send n separate requests", "n");
   if (body.contains("suffix") && !body["suffix"].is_null()) throw bad_request("'suffix' is not supported", "suffix");
   GenerateRequest gen;
   gen.prompt = prompt_ids(ctx, body);
@@ -98,18 +129,26 @@ void handle_completions(ServerContext& ctx, const httplib::Request& req, httplib
   gen.stop_token_ids.insert(gen.stop_token_ids.end(), {harmony::kReturn, harmony::kCall, harmony::kEndOfText});
   fit_to_context(ctx, gen, common.max_tokens.value_or(16), "max_tokens");
   apply_forced_output(ctx, body, gen);
-  auto stream = submit(ctx, std::move(gen));
-  auto run = std::make_shared<CompletionRun>(ctx, stream, common.stop);
-  run->logprobs = lp ? int(*lp) : -1;
+  auto run = std::make_shared<CompletionRun>(ctx, gen, common.n, common.stop, lp ? int(*lp) : -1);
+  const Tokenizer& tok = *ctx.tokenizer;
   if (!common.stream) {
-    CancelGuard guard{stream};
-    auto g = run_generation(*stream, [&](const SampledToken& t) { run->take(t); return true; }, {},
-                            [&] { return run->stops.hit(); });
-    run->flush();
-    report_request(run->ctx, run->id, "/v1/completions", g);
-    if (g.reason == FinishReason::Error) throw ApiError(500, "generation failed: " + g.error, "", "internal_error", "server_error");
-    Json out = run->body(run->text, CompletionRun::finish(g), run->lp_json());
-    out["usage"] = CompletionRun::usage(g);
+    struct CancelAll {
+      CompletionRun& run;
+      ~CancelAll() { run.cancel_all(); }
+    } guard{*run};
+    Json list = Json::array();
+    for (auto& cp : run->choices) {
+      CompletionChoice& c = *cp;
+      c.outcome = run_generation(*c.stream, [&](const SampledToken& t) { c.take(tok, t); return true; }, {},
+                                 [&] { return c.stops.hit(); });
+      c.flush();
+      report_request(ctx, run->id, "/v1/completions", c.outcome);
+      if (c.outcome.reason == FinishReason::Error)
+        throw ApiError(500, "generation failed: " + c.outcome.error, "", "internal_error", "server_error");
+      list.push_back(CompletionRun::choice(c.index, c.text, c.finish(), c.lp_json()));
+    }
+    Json out = run->body(std::move(list));
+    out["usage"] = run->usage();
     res.set_content(dump_json(out), "application/json");
     return;
   }
@@ -117,28 +156,34 @@ void handle_completions(ServerContext& ctx, const httplib::Request& req, httplib
   res.set_chunked_content_provider(
       "text/event-stream",
       [run, include_usage](size_t, httplib::DataSink& sink) {
+        const Tokenizer& tok = *run->ctx.tokenizer;
         bool ok = true;
-        auto g = run_generation(
-            *run->stream, [&](const SampledToken& t) {
-              std::string piece = run->take(t);
-              return piece.empty() ? true : (ok = sse_send(sink, run->body(piece, nullptr, nullptr)));
-            },
-            [&] { return ok = sse_comment(sink); }, [&] { return run->stops.hit(); });
-        if (!g.client_gone) {
-          ok = ok && sse_send(sink, run->body(run->flush(), CompletionRun::finish(g), nullptr));
-          if (include_usage) {
-            Json u = run->body("", nullptr, nullptr);
-            u["choices"] = Json::array();
-            u["usage"] = CompletionRun::usage(g);
-            ok = ok && sse_send(sink, u);
+        for (auto& cp : run->choices) {
+          CompletionChoice& c = *cp;
+          c.outcome = run_generation(
+              *c.stream, [&](const SampledToken& t) {
+                std::string piece = c.take(tok, t);
+                return piece.empty() ? true
+                                     : (ok = sse_send(sink, run->body(Json::array({CompletionRun::choice(c.index, piece, nullptr, nullptr)}))));
+              },
+              [&] { return ok = sse_comment(sink); }, [&] { return c.stops.hit(); });
+          report_request(run->ctx, run->id, "/v1/completions", c.outcome);
+          if (c.outcome.client_gone || !ok) {
+            run->cancel_all();
+            return false;
           }
-          ok = ok && sse_done(sink);
+          ok = sse_send(sink, run->body(Json::array({CompletionRun::choice(c.index, c.flush(), c.finish(), nullptr)})));
         }
-        report_request(run->ctx, run->id, "/v1/completions", g);
-        if (ok && !g.client_gone) sink.done();
-        return ok && !g.client_gone;
+        if (include_usage) {
+          Json u = run->body(Json::array());
+          u["usage"] = run->usage();
+          ok = ok && sse_send(sink, u);
+        }
+        ok = ok && sse_done(sink);
+        if (ok) sink.done();
+        return ok;
       },
-      [run](bool) { run->stream->cancel(); });
+      [run](bool) { run->cancel_all(); });
 }
 
 }  // namespace gptoss::server

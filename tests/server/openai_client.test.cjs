@@ -227,6 +227,14 @@ test('completions, whole and streamed', async () => {
   }
   assert.equal(text, r.choices[0].text);
   assert.equal(finish, 'length');
+  // n choices, whole and streamed: greedy, so all equal to the single answer.
+  const n = await client.completions.create({ model: 'm', prompt: 'Once upon a time', max_tokens: 5, temperature: 0, n: 2 });
+  assert.deepEqual(n.choices.map((c) => [c.index, c.text]), [[0, r.choices[0].text], [1, r.choices[0].text]]);
+  assert.equal(n.usage.completion_tokens, 10);
+  const ns = await client.completions.create({ model: 'm', prompt: 'Once upon a time', max_tokens: 5, temperature: 0, n: 2, stream: true });
+  const texts = ['', ''];
+  for await (const c of ns) for (const ch of c.choices) texts[ch.index] += ch.text ?? '';
+  assert.deepEqual(texts, [r.choices[0].text, r.choices[0].text]);
 });
 
 test('bad requests get OpenAI error objects', async () => {
