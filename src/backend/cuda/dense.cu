@@ -22,16 +22,18 @@ namespace {
 constexpr int kU = 4;
 constexpr int kChunk = 32 * kU;
 
-template <int NT, int kWarps>
+// MT: 16-row tiles per block (1 doubles the blocks of a small product, e.g.
+// o_proj's 2880 rows, so that every SM has work); NT: 8-token tiles.
+template <int MT, int NT, int kWarps>
 __global__ void __launch_bounds__(kWarps * 32) dense_mma_kernel(const uint16_t* x, int T, int K, const uint16_t* W,
                                                                int N, float* y, bool accumulate) {
-  __shared__ float red[kWarps][2 * NT * 4][32];
+  __shared__ float red[kWarps][MT * NT * 4][32];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-  const int row0 = blockIdx.x * 32;
-  const uint4* wrow[2][2];
-  bool row_ok[2][2];
+  const int row0 = blockIdx.x * 16 * MT;
+  const uint4* wrow[MT][2];
+  bool row_ok[MT][2];
 #pragma unroll
-  for (int mt = 0; mt < 2; ++mt)
+  for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
     for (int rr = 0; rr < 2; ++rr) {
       const int r = row0 + mt * 16 + rr * 8 + g;
@@ -44,15 +46,15 @@ __global__ void __launch_bounds__(kWarps * 32) dense_mma_kernel(const uint16_t* 
     const int tok = nt * 8 + g;
     xrow[nt] = tok < T ? reinterpret_cast<const uint4*>(x + size_t(tok) * K) + t : nullptr;
   }
-  float acc[2][NT][4] = {};
+  float acc[MT][NT][4] = {};
   for (int kc = warp * kChunk; kc < K; kc += kWarps * kChunk) {
     const int k8 = kc / 8;  // in uint4 units
-    uint4 w[2][2][kU], xv[NT][kU];
+    uint4 w[MT][2][kU], xv[NT][kU];
 #pragma unroll
     for (int u = 0; u < kU; ++u) {
       const bool in_k = kc + 32 * u < K;  // K is a multiple of 64, not always of kChunk
 #pragma unroll
-      for (int mt = 0; mt < 2; ++mt)
+      for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
         for (int rr = 0; rr < 2; ++rr)
           w[mt][rr][u] = in_k && row_ok[mt][rr] ? __ldg(wrow[mt][rr] + k8 + 4 * u) : make_uint4(0, 0, 0, 0);
@@ -63,7 +65,7 @@ __global__ void __launch_bounds__(kWarps * 32) dense_mma_kernel(const uint16_t* 
 #pragma unroll
     for (int u = 0; u < kU; ++u)
 #pragma unroll
-      for (int mt = 0; mt < 2; ++mt)
+      for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
         for (int nt = 0; nt < NT; ++nt) {
           mma_bf16_16816(acc[mt][nt], w[mt][0][u].x, w[mt][1][u].x, w[mt][0][u].y, w[mt][1][u].y, xv[nt][u].x,
@@ -73,13 +75,13 @@ __global__ void __launch_bounds__(kWarps * 32) dense_mma_kernel(const uint16_t* 
         }
   }
 #pragma unroll
-  for (int mt = 0; mt < 2; ++mt)
+  for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
       for (int c = 0; c < 4; ++c) red[warp][(mt * NT + nt) * 4 + c][lane] = acc[mt][nt][c];
   __syncthreads();
-  if (warp >= 2 * NT) return;
+  if (warp >= MT * NT) return;
   const int mt = warp / NT, nt = warp % NT;
   float v[4];
 #pragma unroll
@@ -183,26 +185,35 @@ bool small_gemm_supported(int T, int K) { return T >= 1 && T <= 16 && K % 64 == 
 
 void small_gemm_bf16(const bf16_raw* x, int T, int K, const bf16_raw* W, int N, float* y, bool accumulate,
                      cudaStream_t s) {
-  const unsigned blocks = unsigned((N + 31) / 32);
-  // Warps per block (split K), tried side by side on the GPU machine (GPTOSS_DENSE_VARIANT).
+  // Shapes measured on an H100 at batch 1 (2026-11-23; GPTOSS_DENSE_VARIANT
+  // 1/2 force 8/16 warps of 32-row blocks to re-measure): 8 warps suit qkv
+  // (160 blocks of 32 rows: 433 vs 507 us per step over 24 layers), 16 suit
+  // o_proj (90 blocks: 352 vs 440 us) and the unembedding (466 vs 526 us).
+  // Products with fewer 32-row blocks than SMs take 16-row blocks instead.
   static const int variant = [] {
     const char* e = std::getenv("GPTOSS_DENSE_VARIANT");
     return e ? std::atoi(e) : 0;
   }();
-#define GPTOSS_DENSE_LAUNCH(W)                                                    \
-  if (T <= 8)                                                                     \
-    dense_mma_kernel<1, W><<<blocks, W * 32, 0, s>>>(x, T, K, W_, N, y, accumulate); \
-  else                                                                            \
-    dense_mma_kernel<2, W><<<blocks, W * 32, 0, s>>>(x, T, K, W_, N, y, accumulate);
-  const bf16_raw* W_ = W;
-  // Measured on an H100 at batch 1 (2026-11-23): 8 warps suit qkv (160
-  // blocks of 32 rows: 433 vs 507 us per step over 24 layers), 16 suit o_proj
-  // (90 blocks: 352 vs 440 us) and the unembedding (466 vs 526 us).
-  const int warps = variant == 1 ? 8 : variant == 2 ? 16 : (blocks >= 132 && blocks < 1024 ? 8 : 16);
-  if (warps == 8) {
-    GPTOSS_DENSE_LAUNCH(8)
+  static const int half_below = [] {
+    const char* e = std::getenv("GPTOSS_DENSE_HALF_BELOW");
+    return e ? std::atoi(e) : 132;
+  }();
+  const int blocks32 = (N + 31) / 32;
+  const bool half_rows = variant == 0 && blocks32 < half_below;
+  const int warps = variant == 1 ? 8 : variant == 2 ? 16 : (blocks32 >= 132 && blocks32 < 1024 ? 8 : 16);
+  const unsigned blocks = unsigned(half_rows ? (N + 15) / 16 : blocks32);
+#define GPTOSS_DENSE_LAUNCH(MT, W)                                                             \
+  if (T <= 8)                                                                                  \
+    dense_mma_kernel<MT, 1, W><<<blocks, W * 32, 0, s>>>(x, T, K, weights, N, y, accumulate);  \
+  else                                                                                         \
+    dense_mma_kernel<MT, 2, W><<<blocks, W * 32, 0, s>>>(x, T, K, weights, N, y, accumulate);
+  const bf16_raw* weights = W;
+  if (half_rows) {
+    GPTOSS_DENSE_LAUNCH(1, 16)
+  } else if (warps == 8) {
+    GPTOSS_DENSE_LAUNCH(2, 8)
   } else {
-    GPTOSS_DENSE_LAUNCH(16)
+    GPTOSS_DENSE_LAUNCH(2, 16)
   }
 #undef GPTOSS_DENSE_LAUNCH
 }

@@ -150,8 +150,9 @@ __device__ __forceinline__ uint32_t fp4_pair(uint32_t w, uint32_t scale) {
 __device__ __forceinline__ int mma_pos(int i) { return (i & ~7) | ((i & 3) << 1) | ((i >> 2) & 1); }
 
 // acc[mt][nt] += W rows (tile mt) x slots (tile nt) for one 32-value block per thread.
+template <int NT>
 __device__ __forceinline__ void moe_block_mma(const uint4 (&w)[2][2], const uint32_t (&sc)[2][2],
-                                              const uint4 (&x)[2][4], bool two_tiles, float (&acc)[2][2][4]) {
+                                              const uint4 (&x)[NT][4], bool two_tiles, float (&acc)[2][NT][4]) {
   const uint32_t* wv[2][2];
 #pragma unroll
   for (int mt = 0; mt < 2; ++mt)
@@ -170,7 +171,7 @@ __device__ __forceinline__ void moe_block_mma(const uint4 (&w)[2][2], const uint
         a[mt][3] = h ? fp4_pair<3>(wv[mt][1][q], sc[mt][1]) : fp4_pair<1>(wv[mt][1][q], sc[mt][1]);
       }
 #pragma unroll
-      for (int nt = 0; nt < 2; ++nt) {
+      for (int nt = 0; nt < NT; ++nt) {
         if (nt == 1 && !two_tiles) break;
         const uint32_t b0 = h ? x[nt][q].z : x[nt][q].x, b1 = h ? x[nt][q].w : x[nt][q].y;
 #pragma unroll
@@ -184,12 +185,15 @@ __device__ __forceinline__ void moe_block_mma(const uint4 (&w)[2][2], const uint
 // are 16 (gate, up) pairs, arranged so that each thread's accumulators hold a
 // gate and its up (MMA row g = gate, g + 8 = up), and SwiGLU is fused.
 // Otherwise: the H rows of the down projection, float32 out with the bias.
-template <bool kGateUp, int kMoeWarps, int kDepth>
-__global__ void __launch_bounds__(kMoeWarps * 32) moe_mma_kernel(
+// NT: 8-slot tiles per sweep over the weights (1 for decode-sized steps,
+// which halves the registers and doubles the blocks an SM holds; 2 for larger
+// batches, where each expert's weights then serve 16 slots per read).
+template <bool kGateUp, int kMoeWarps, int kDepth, int NT>
+__global__ void __launch_bounds__(kMoeWarps * 32, (NT == 1 ? 32 : 16) / kMoeWarps) moe_mma_kernel(
     const uint16_t* xq, const uint8_t* blocks, const uint8_t* scales, const uint16_t* bias, int rows, int K,
     int k_route, const int32_t* offsets, const int32_t* slots, const int32_t* active, float alpha, float limit,
     uint16_t* act_out, float* y_out) {
-  __shared__ float red[kMoeWarps][16][32];
+  __shared__ float red[kMoeWarps][2 * NT * 4][32];
   const int e = active[blockIdx.y];
   if (e < 0) return;
   const int begin = offsets[e], end = offsets[e + 1];
@@ -208,23 +212,23 @@ __global__ void __launch_bounds__(kMoeWarps * 32) moe_mma_kernel(
       wrow[mt][rr] = reinterpret_cast<const uint4*>(blocks + gr * nb * 16);
       srow[mt][rr] = scales + gr * nb;
     }
-  for (int s0 = begin; s0 < end; s0 += 16) {
-    const int n = min(16, end - s0);
+  for (int s0 = begin; s0 < end; s0 += 8 * NT) {
+    const int n = min(8 * NT, end - s0);
     const bool two_tiles = n > 8;
-    const uint4* xrow[2];
+    const uint4* xrow[NT];
 #pragma unroll
-    for (int nt = 0; nt < 2; ++nt) {
+    for (int nt = 0; nt < NT; ++nt) {
       const int j = nt * 8 + g;
       const int src = j < n ? (kGateUp ? slots[s0 + j] / k_route : slots[s0 + j]) : -1;
       xrow[nt] = src >= 0 ? reinterpret_cast<const uint4*>(xq + size_t(src) * K) : nullptr;
     }
-    float acc[2][2][4] = {};
+    float acc[2][NT][4] = {};
     // One 32-value block per row and thread: its weights, scales and inputs;
     // kDepth of them per round trip, all loaded before any is used.
     struct Tile {
       uint4 w[2][2];
       uint32_t sc[2][2];
-      uint4 x[2][4];
+      uint4 x[NT][4];
     };
     auto load = [&](int blk, Tile& tl) {
       const bool ok = blk < nb;
@@ -237,7 +241,7 @@ __global__ void __launch_bounds__(kMoeWarps * 32) moe_mma_kernel(
           tl.sc[mt][rr] = v ? scale_bf16x2(__ldg(srow[mt][rr] + blk)) : 0u;
         }
 #pragma unroll
-      for (int nt = 0; nt < 2; ++nt)
+      for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
         for (int c = 0; c < 4; ++c) tl.x[nt][c] = (ok && xrow[nt]) ? xrow[nt][blk * 4 + c] : make_uint4(0, 0, 0, 0);
     };
@@ -246,28 +250,29 @@ __global__ void __launch_bounds__(kMoeWarps * 32) moe_mma_kernel(
 #pragma unroll
       for (int p = 0; p < kDepth; ++p) load(it + p * kMoeWarps * 4 + t, tl[p]);
 #pragma unroll
-      for (int p = 0; p < kDepth; ++p) moe_block_mma(tl[p].w, tl[p].sc, tl[p].x, two_tiles, acc);
+      for (int p = 0; p < kDepth; ++p) moe_block_mma<NT>(tl[p].w, tl[p].sc, tl[p].x, two_tiles, acc);
     }
-    // Split-K reduction; warp w then finishes accumulator tile (mt, nt) = (w / 2, w % 2).
+    // Split-K reduction.
 #pragma unroll
     for (int mt = 0; mt < 2; ++mt)
 #pragma unroll
-      for (int nt = 0; nt < 2; ++nt)
+      for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
-        for (int c = 0; c < 4; ++c) red[warp][(mt * 2 + nt) * 4 + c][lane] = acc[mt][nt][c];
+        for (int c = 0; c < 4; ++c) red[warp][(mt * NT + nt) * 4 + c][lane] = acc[mt][nt][c];
     __syncthreads();
-    const int mt = (warp >> 1) & 1, nt = warp & 1;
+    // Warp w < 2 NT finishes accumulator tile (mt, nt) = (w / NT, w % NT).
+    const int mt = (warp / NT) & 1, nt = warp % NT;
     float v[4];
 #pragma unroll
     for (int c = 0; c < 4; ++c) {
       v[c] = 0.0f;
-      if (warp >= 4) continue;  // 4 accumulator tiles: the other warps only helped load
+      if (warp >= 2 * NT) continue;  // the other warps only helped load
 #pragma unroll
       for (int w = 0; w < kMoeWarps; ++w) v[c] += red[w][warp * 4 + c][lane];
       v[c] *= kUnshift;
     }
     __syncthreads();
-    if (warp >= 4) continue;
+    if (warp >= 2 * NT) continue;
 #pragma unroll
     for (int c = 0; c < 2; ++c) {
       const int j = nt * 8 + 2 * t + c;
@@ -363,15 +368,29 @@ int moe_variant() {
 }
 
 template <bool kGateUp>
-void launch_moe_mma(dim3 grid, cudaStream_t s, const uint16_t* xq, const uint8_t* blocks, const uint8_t* scales,
+void launch_moe_mma(dim3 grid, bool small, cudaStream_t s, const uint16_t* xq, const uint8_t* blocks, const uint8_t* scales,
                     const uint16_t* bias, int rows, int K, int k_route, const int32_t* offsets, const int32_t* slots,
                     const int32_t* active, float alpha, float limit, uint16_t* act_out, float* y_out) {
-#define GPTOSS_MOE_CASE(i, W, D)                                                                                   \
-  case i:                                                                                                        \
-    moe_mma_kernel<kGateUp, W, D><<<grid, W * 32, 0, s>>>(xq, blocks, scales, bias, rows, K, k_route, offsets,    \
-                                                         slots, active, alpha, limit, act_out, y_out);           \
+#define GPTOSS_MOE_CASE(i, W, D)                                                                              \
+  case i:                                                                                                   \
+    if (small)                                                                                              \
+      moe_mma_kernel<kGateUp, W, D, 1><<<grid, W * 32, 0, s>>>(xq, blocks, scales, bias, rows, K, k_route,  \
+                                                              offsets, slots, active, alpha, limit, act_out, \
+                                                              y_out);                                        \
+    else                                                                                                    \
+      moe_mma_kernel<kGateUp, W, D, 2><<<grid, W * 32, 0, s>>>(xq, blocks, scales, bias, rows, K, k_route,  \
+                                                              offsets, slots, active, alpha, limit, act_out, \
+                                                              y_out);                                        \
     break;
-  switch (moe_variant()) {
+  // The down projection has half the blocks of gate_up (H rows, not 2I): at
+  // decode sizes 8 warps per block keep as many loads in flight
+  // (GPTOSS_MOE_DOWN_WARPS=4 to compare).
+  static const bool down8 = [] {
+    const char* e = std::getenv("GPTOSS_MOE_DOWN_WARPS");
+    return !(e && std::atoi(e) == 4);
+  }();
+  const int variant = (!kGateUp && small && down8 && moe_variant() == 0) ? 2 : moe_variant();
+  switch (variant) {
     GPTOSS_MOE_CASE(0, 4, 1)
     GPTOSS_MOE_CASE(1, 4, 2)
     GPTOSS_MOE_CASE(2, 8, 1)
@@ -384,7 +403,7 @@ void moe_gate_up_mma(const bf16_raw* hq, int T, const uint8_t* blocks, const uin
                      int E, int H, int I, int k, const int32_t* expert_offsets, const int32_t* expert_slots,
                      const int32_t* active_experts, float alpha, float limit, bf16_raw* actq, cudaStream_t s) {
   dim3 grid(ceil_div(2 * I, 32), std::min(E, T * k));
-  launch_moe_mma<true>(grid, s, hq, blocks, scales, bias, 2 * I, H, k, expert_offsets, expert_slots, active_experts,
+  launch_moe_mma<true>(grid, T <= 4, s, hq, blocks, scales, bias, 2 * I, H, k, expert_offsets, expert_slots, active_experts,
                        alpha, limit, actq, nullptr);
 }
 
@@ -392,7 +411,7 @@ void moe_down_mma(const bf16_raw* actq, int T, const uint8_t* blocks, const uint
                   int E, int H, int I, int k, const int32_t* expert_offsets, const int32_t* expert_slots,
                   const int32_t* active_experts, float* y, cudaStream_t s) {
   dim3 grid(ceil_div(H, 32), std::min(E, T * k));
-  launch_moe_mma<false>(grid, s, actq, blocks, scales, bias, H, I, k, expert_offsets, expert_slots, active_experts,
+  launch_moe_mma<false>(grid, T <= 4, s, actq, blocks, scales, bias, H, I, k, expert_offsets, expert_slots, active_experts,
                         0.0f, 0.0f, nullptr, y);
 }
 
