@@ -152,15 +152,15 @@ void add_bench_command(CLI::App& app) {
     if (!cmd->get_subcommands().empty()) return;  // `bench serve` etc. ran instead
     ModelSource src = load_model(f->model);
     RunnerOptions o;
-    o.device = f->model.device;
+    o.device = resolve_device(f->model.device);
     o.threads = f->model.threads;
     o.max_step_tokens = f->max_step;
     auto runner = make_runner(src, o);
     const ModelConfig& c = src.config;
     double peak = 0, copy_bw = 0;
 #ifdef GPTOSS_WITH_CUDA
-    if (f->model.device != "cpu") {
-      int dev = f->model.device == "cuda" ? 0 : std::stoi(f->model.device.substr(5));
+    if (o.device != "cpu") {
+      int dev = o.device == "cuda" ? 0 : std::stoi(o.device.substr(5));
       peak = datasheet_bandwidth(dev);
       copy_bw = measure_copy_bandwidth(dev);
     }

@@ -12,7 +12,7 @@ namespace gptoss::cli {
 
 struct ModelFlags {
   std::string model = "synthetic:tiny";
-  std::string device = "cpu";
+  std::string device = "auto";
   int threads = 0;
   uint64_t seed = 0;  // for synthetic weights
   int ctx_size = 4096;

@@ -16,7 +16,17 @@ bool cuda_backend_compiled() {
 #endif
 }
 
-std::unique_ptr<ModelRunner> make_runner(const ModelSource& source, const RunnerOptions& o) {
+std::string resolve_device(const std::string& device) {
+  if (device != "auto") return device;
+#ifdef GPTOSS_WITH_CUDA
+  if (cuda_device_count() > 0) return "cuda";
+#endif
+  return "cpu";
+}
+
+std::unique_ptr<ModelRunner> make_runner(const ModelSource& source, const RunnerOptions& options) {
+  RunnerOptions o = options;
+  o.device = resolve_device(o.device);
   if (o.device == "cpu") {
     ThreadPool* pool = &ThreadPool::global();
     if (o.threads > 0) {
@@ -34,7 +44,7 @@ std::unique_ptr<ModelRunner> make_runner(const ModelSource& source, const Runner
     throw Error("this gptoss was built without the CUDA backend: rebuild on a machine with nvcc, or use --device cpu");
 #endif
   }
-  throw Error("unknown device '" + o.device + "': use cpu, cuda or cuda:N");
+  throw Error("unknown device '" + o.device + "': use auto, cpu, cuda or cuda:N");
 }
 
 }  // namespace gptoss

@@ -15,6 +15,8 @@ struct RunnerOptions {
 };
 
 std::unique_ptr<ModelRunner> make_runner(const ModelSource& source, const RunnerOptions& options);
+// "auto" becomes "cuda" when a GPU is usable and the backend is built, else "cpu".
+std::string resolve_device(const std::string& device);
 bool cuda_backend_compiled();
 
 }  // namespace gptoss
