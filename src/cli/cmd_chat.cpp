@@ -49,7 +49,7 @@ void add_chat_command(CLI::App& app) {
   cmd->add_option("--sample-seed", f->sample_seed, "seed for reproducible sampling");
   cmd->callback([f, cmd] {
     if (cmd->count("--sample-seed")) f->sampling.seed = f->sample_seed;
-    auto tok = Tokenizer::load(find_tokenizer_json(f->model.model, f->tokenizer));
+    auto tok = load_tokenizer(f->model.model, f->tokenizer);
     ModelSource src = load_model(f->model);
     auto runner = load_runner(f->model, src);
     SoloSession session(*runner, f->model.ctx_size);

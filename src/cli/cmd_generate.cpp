@@ -49,7 +49,7 @@ void add_generate_command(CLI::App& app) {
     std::shared_ptr<const Tokenizer> tok;
     std::vector<int32_t> prompt;
     if (!f->prompt.empty()) {
-      tok = Tokenizer::load(find_tokenizer_json(f->model.model, f->tokenizer));
+      tok = load_tokenizer(f->model.model, f->tokenizer);
       prompt = tok->encode(f->prompt, true);
     } else {
       prompt = parse_ids(f->ids);

@@ -73,7 +73,7 @@ void add_render_command(CLI::App& app) {
     harmony::RenderedPrompt prompt = harmony::render_conversation(conv, opt);
 
     if (f->ids) {
-      auto tok = Tokenizer::load(find_tokenizer_json(f->model, f->tokenizer));
+      auto tok = load_tokenizer(f->model, f->tokenizer);
       std::printf("%s\n", ids_to_json(prompt.ids(*tok)).c_str());
       return;
     }

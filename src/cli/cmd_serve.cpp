@@ -65,7 +65,7 @@ void add_serve_command(CLI::App& app) {
     if (f->server.api_key.empty())
       if (const char* k = std::getenv("GPTOSS_API_KEY")) f->server.api_key = k;
 
-    auto tok = Tokenizer::load(find_tokenizer_json(f->model.model, f->tokenizer));
+    auto tok = load_tokenizer(f->model.model, f->tokenizer);
     ModelSource src = load_model(f->model);
     if (f->server.model_name == "gpt-oss") f->server.model_name = src.name;
     RunnerOptions ro;

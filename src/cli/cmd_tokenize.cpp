@@ -37,7 +37,7 @@ void add_tokenize_command(CLI::App& app) {
   cmd->callback([f, cmd] {
     std::string text = f->text;
     if (cmd->count("--text") == 0) text.assign(std::istreambuf_iterator<char>(std::cin), {});
-    auto tok = Tokenizer::load(find_tokenizer_json(f->model, f->tokenizer));
+    auto tok = load_tokenizer(f->model, f->tokenizer);
     if (f->decode) {
       std::string out = tok->decode(parse_ids(text), /*skip_special=*/false);
       std::fwrite(out.data(), 1, out.size(), stdout);

@@ -6,6 +6,7 @@
 namespace gptoss::cli {
 
 void add_inspect_command(CLI::App& app);
+void add_plan_command(CLI::App& app);
 void add_logits_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);

@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   app.set_help_all_flag("--help-all", "help for every subcommand");
   using namespace gptoss::cli;
   add_inspect_command(app);
+  add_plan_command(app);
   add_logits_command(app);
   add_generate_command(app);
   add_bench_command(app);

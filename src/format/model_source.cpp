@@ -7,12 +7,17 @@
 #include <set>
 
 #include "core/error.h"
+#include "format/gguf_model.h"
 
 namespace fs = std::filesystem;
 
 namespace gptoss {
 
 namespace {
+
+bool is_gguf_path(const std::string& s) {
+  return s.size() > 5 && s.compare(s.size() - 5, 5, ".gguf") == 0 && !fs::is_directory(s);
+}
 
 bool looks_like_repo_id(const std::string& s) {
   auto slash = s.find('/');
@@ -87,6 +92,27 @@ ModelSource open_checkpoint_dir(const std::string& dir, const LoadProgress& prog
   return src;
 }
 
+ModelConfig read_model_config(const std::string& model, std::string* name) {
+  const std::string prefix = "synthetic:";
+  if (name) *name = model;
+  if (model.rfind(prefix, 0) == 0) {
+    std::string what = model.substr(prefix.size());
+    return (what.size() > 5 && what.substr(what.size() - 5) == ".json") ? ModelConfig::from_file(what)
+                                                                       : ModelConfig::preset(what);
+  }
+  if (is_gguf_path(model)) return gguf_model_config(*GgufFile::open(model));
+  std::string dir = model;
+  if (!fs::is_directory(model) && looks_like_repo_id(model)) dir = resolve_hf_cache(model);
+  if (fs::is_directory(dir)) {
+    fs::path config = fs::path(dir) / "config.json";
+    if (!fs::exists(config)) throw Error(dir + ": no config.json (is this a Hugging Face gpt-oss checkpoint?)");
+    return ModelConfig::from_file(config.string());
+  }
+  throw Error("model '" + model +
+              "' not found: give a checkpoint directory, a .gguf file, a Hugging Face repo id in the local cache "
+              "(openai/gpt-oss-20b), or synthetic:tiny|20b|120b");
+}
+
 ModelSource open_model(const std::string& model, uint64_t seed, const LoadProgress& progress) {
   const std::string prefix = "synthetic:";
   if (model.rfind(prefix, 0) == 0) {
@@ -96,13 +122,14 @@ ModelSource open_model(const std::string& model, uint64_t seed, const LoadProgre
     return make_synthetic_model(cfg, model, seed, progress);
   }
   if (fs::is_directory(model)) return open_checkpoint_dir(model, progress);
+  if (is_gguf_path(model)) return open_gguf(model, progress);
   if (looks_like_repo_id(model)) {
     ModelSource src = open_checkpoint_dir(resolve_hf_cache(model), progress);
     src.name = model;
     return src;
   }
   throw Error("model '" + model +
-              "' not found: give a checkpoint directory, a Hugging Face repo id in the local cache "
+              "' not found: give a checkpoint directory, a .gguf file, a Hugging Face repo id in the local cache "
               "(openai/gpt-oss-20b), or synthetic:tiny|20b|120b");
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // Turns what the user typed after --model into a config and its weights:
 //   a checkpoint directory (config.json + safetensors, sharded or not),
+//   a llama.cpp GGUF file (path ending in .gguf, see gguf_model.h),
 //   a Hugging Face repo id found in the local HF cache ("openai/gpt-oss-20b"),
 //   synthetic:tiny | synthetic:20b | synthetic:120b | synthetic:CONFIG.json
 //   (random weights with those shapes, made in memory from a seed).
@@ -25,6 +26,10 @@ struct ModelSource {
 using LoadProgress = std::function<void(size_t done, size_t total)>;
 
 ModelSource open_model(const std::string& model, uint64_t seed = 0, const LoadProgress& progress = {});
+// The config alone, without touching weights (config.json, a preset, or a
+// GGUF's metadata): what `gptoss plan` needs to answer before loading.
+// `name` (optional) receives what to call the model.
+ModelConfig read_model_config(const std::string& model, std::string* name = nullptr);
 ModelSource open_checkpoint_dir(const std::string& dir, const LoadProgress& progress = {});
 ModelSource make_synthetic_model(const ModelConfig& config, const std::string& name, uint64_t seed,
                                  const LoadProgress& progress = {});

@@ -26,6 +26,19 @@ uint8_t* WeightStore::add_owned(const std::string& name, DType dtype, std::vecto
   return owned_.back().get();
 }
 
+void WeightStore::add_view(const std::string& name, DType dtype, std::vector<int64_t> shape, const uint8_t* data,
+                           const std::string& from, std::shared_ptr<const void> owner) {
+  TensorInfo t;
+  t.name = name;
+  t.file = from;
+  t.dtype = dtype;
+  t.shape = std::move(shape);
+  t.nbytes = size_t(t.numel()) * dtype_size(dtype);
+  t.data = data;
+  if (!tensors_.emplace(name, t).second) throw Error(from + ": tensor '" + name + "' defined twice");
+  if (owners_.empty() || owners_.back() != owner) owners_.push_back(std::move(owner));
+}
+
 const TensorInfo* WeightStore::find(const std::string& name) const {
   auto it = tensors_.find(name);
   return it == tensors_.end() ? nullptr : &it->second;

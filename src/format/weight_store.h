@@ -18,6 +18,10 @@ class WeightStore {
   // Makes a zero-filled buffer for a tensor and returns it for the caller to fill.
   uint8_t* add_owned(const std::string& name, DType dtype, std::vector<int64_t> shape, const std::string& origin);
 
+  // A tensor used in place from memory `owner` keeps alive (a mapped GGUF file).
+  void add_view(const std::string& name, DType dtype, std::vector<int64_t> shape, const uint8_t* data,
+                const std::string& origin, std::shared_ptr<const void> owner);
+
   const TensorInfo* find(const std::string& name) const;
   // The tensor, checked for dtype and shape; otherwise an Error naming the
   // tensor, the file it came from and what was expected.
@@ -31,6 +35,7 @@ class WeightStore {
   std::map<std::string, TensorInfo> tensors_;
   std::vector<std::shared_ptr<SafetensorsFile>> files_;
   std::vector<std::unique_ptr<uint8_t[]>> owned_;
+  std::vector<std::shared_ptr<const void>> owners_;
 };
 
 }  // namespace gptoss

@@ -19,6 +19,9 @@ struct KvSizingInput {
 };
 
 KvCacheConfig plan_kv_cache(const ModelRunner& runner, const KvSizingInput& in);
+// Blocks of the sliding-window pool for these limits (0 without sliding layers);
+// the memory planner uses it to size KV before any runner exists.
+int window_pool_blocks(const ModelConfig& config, const KvSizingInput& in);
 // "1234 full blocks (19744 tokens), 410 window blocks, 12.0 MiB"
 std::string describe_kv_cache(const ModelRunner& runner, const KvCacheConfig& kv);
 

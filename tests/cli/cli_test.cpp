@@ -81,4 +81,26 @@ TEST(Cli, InspectReportsParamsAndBadInputFailsCleanly) {
   EXPECT_EQ(run(std::string(GPTOSS_BIN) + " generate --model " + kFixture + " --ids 1 --device cuda:7").first, 1);
 }
 
+TEST(Cli, PlanPlacesExpertsBeforeLoadingAnything) {
+  // synthetic:120b would be 61 GiB of weights: plan must answer from the preset alone.
+  auto [rc, out] = run(std::string(GPTOSS_BIN) + " plan --json --model synthetic:20b --gpu-memory 12GiB");
+  ASSERT_EQ(rc, 0) << out;
+  auto j = nlohmann::json::parse(out);
+  EXPECT_EQ(j["n_cpu_moe"], 8);
+  EXPECT_EQ(j["layers"][0]["experts_device"], "cpu");
+  EXPECT_EQ(j["layers"][23]["experts_device"], "gpu");
+  EXPECT_EQ(j["layers"][0]["attention_device"], "gpu");
+  auto [rc2, text] = run(std::string(GPTOSS_BIN) + " plan --model synthetic:120b --gpu-memory 16GiB");
+  ASSERT_EQ(rc2, 0);
+  EXPECT_NE(text.find("0-29   GPU"), std::string::npos) << text;
+  EXPECT_NE(text.find("tokens/s"), std::string::npos) << text;
+  auto [rc3, n4] = run(std::string(GPTOSS_BIN) + " plan --json --model " + kFixture + " --gpu-memory 1GiB --n-cpu-moe 2");
+  ASSERT_EQ(rc3, 0);
+  EXPECT_EQ(nlohmann::json::parse(n4)["n_cpu_moe"], 2);
+  // Impossible: exit 1 with the numbers and what to change on stderr.
+  auto [rc4, err] = run("(" + std::string(GPTOSS_BIN) + " plan --model synthetic:120b --gpu-memory 1GiB 2>&1)");
+  EXPECT_EQ(rc4, 1);
+  EXPECT_NE(err.find("budget is 1.0 GiB"), std::string::npos) << err;
+}
+
 }  // namespace

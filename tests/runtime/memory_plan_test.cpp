@@ -1,0 +1,183 @@
+// The memory planner against numbers worked out by hand from the gpt-oss shapes
+// (H = I = 2880, 64 q heads, 8 kv heads of 64, V = 201088; 20b: 24 layers x 32
+// experts, 120b: 36 layers x 128 experts; 12 full + 12 sliding layers for 20b).
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "runtime/memory_plan.h"
+
+using namespace gptoss;
+
+namespace {
+
+constexpr uint64_t GiB = 1ull << 30;
+
+// One expert: gate_up 5760 rows x 90 blocks x (16 + 1) bytes + 5760 bf16 bias,
+// down 2880 rows x 90 x 17 + 2880 bf16 bias.
+constexpr uint64_t kExpert = 5760ull * 90 * 17 + 5760 * 2 + 2880ull * 90 * 17 + 2880 * 2;  // 13,236,480
+static_assert(kExpert == 13236480);
+// Embedding + unembedding (V x H bf16 each) + final norm.
+constexpr uint64_t kGlobal = 2ull * 201088 * 2880 * 2 + 2880 * 2;
+// Per layer without experts: 2 norms, q/k/v/o with biases, 64 sinks, router (E x H + E).
+constexpr uint64_t attn_bytes(uint64_t E) {
+  return 2 * 2880 * 2 + (4096ull * 2880 + 4096) * 2 + 2 * (512ull * 2880 + 512) * 2 + (2880ull * 4096 + 2880) * 2 +
+         64 * 2 + (E * 2880 + E) * 2;
+}
+constexpr uint64_t k20bWeights = kGlobal + 24 * (attn_bytes(32) + 32 * kExpert);
+static_assert(k20bWeights == 13761264768ull);  // 12.8 GiB: the size of the real checkpoint
+
+PlanInput budget(double gib) {
+  PlanInput in;
+  in.gpu_budget_bytes = uint64_t(gib * double(GiB));
+  return in;
+}
+
+}  // namespace
+
+TEST(MemoryPlan, ActivationsAre19GiBAt2048TokensPerStep) {
+  const uint64_t a = activation_bytes(ModelConfig::preset("20b"), 2048);
+  const uint64_t logits = 2048ull * 201088 * 4;  // 1.53 GiB of it
+  EXPECT_GT(a, logits);
+  EXPECT_GT(a, uint64_t(1.85 * double(GiB)));
+  EXPECT_LT(a, uint64_t(1.95 * double(GiB)));
+  // Half the step, about half the buffers (the cuBLAS workspace stays).
+  EXPECT_LT(activation_bytes(ModelConfig::preset("20b"), 1024), a / 2 + (64ull << 20));
+}
+
+TEST(MemoryPlan, Model20bFitsEntirelyIn16GiB) {
+  Placement p = plan_memory(ModelConfig::preset("20b"), budget(16));
+  EXPECT_EQ(p.n_cpu_moe, 0);
+  EXPECT_EQ(p.gpu_weight_bytes, k20bWeights);
+  EXPECT_EQ(p.cpu_weight_bytes, 0u);
+  for (auto& l : p.layers) EXPECT_TRUE(l.experts_on_gpu) << l.layer;
+  // KV: 12 full layers x 8 kv heads x 64 x (k, v) x bf16 = 24 KiB per position.
+  EXPECT_EQ(p.kv_bytes_per_token, 12u * 512 * 2 * 2);
+  EXPECT_EQ(p.kv_full_bytes, 4096u * 24576);
+  // Sliding pool: max(ring (128 + 2048) / 16 + 1 = 137, 1.5 x (10 + 128 + 1) = 208) blocks
+  // of 16 positions x 2 KiB x 12 layers.
+  EXPECT_EQ(p.kv_window_bytes, 208u * 16 * 2048 * 12);
+  EXPECT_EQ(p.gpu_total_bytes, k20bWeights + p.activation_bytes + p.kv_full_bytes + p.kv_window_bytes);
+  EXPECT_LE(p.gpu_total_bytes, 16 * GiB);
+  // What is left holds this many more positions.
+  const uint64_t left = 16 * GiB - k20bWeights - p.activation_bytes - p.kv_window_bytes;
+  EXPECT_EQ(p.max_kv_tokens, int64_t(left / 24576 / 16 * 16));
+  EXPECT_EQ(p.max_ctx_at_num_seqs, int(p.max_kv_tokens));
+  EXPECT_GE(p.max_seqs_at_ctx, 1);
+  // Decode reads the non-expert weights (less the embedding table, one row of it),
+  // 4 of 32 experts per layer, and the KV of 4096 full / 128 sliding positions.
+  const uint64_t read = 2880 * 2 + 2880 * 2 + 201088ull * 2880 * 2 + 24 * attn_bytes(32) + 24 * 4 * kExpert +
+                        12 * 4096ull * 2048 + 12 * 128ull * 2048;
+  EXPECT_EQ(p.gpu_bytes_per_token, read);
+  EXPECT_EQ(p.cpu_bytes_per_token, 0u);
+  EXPECT_NEAR(p.decode_tokens_per_s, 3.35e12 / double(read), 1e-6 * p.decode_tokens_per_s);
+}
+
+TEST(MemoryPlan, Model20bIn12GiBMovesTheFirstLayersExpertsToTheCpu) {
+  // GPU: 3.35 GiB non-expert + 1.9 GiB activations + 0.17 GiB KV = 5.4 GiB, leaving
+  // 6.6 GiB for experts at 0.39 GiB a layer: 16 layers fit, the first 8 go to the CPU.
+  Placement p = plan_memory(ModelConfig::preset("20b"), budget(12));
+  EXPECT_EQ(p.n_cpu_moe, 8);
+  for (auto& l : p.layers) EXPECT_EQ(l.experts_on_gpu, l.layer >= 8) << l.layer;
+  EXPECT_EQ(p.cpu_weight_bytes, 8 * 32 * kExpert);
+  EXPECT_EQ(p.gpu_weight_bytes, k20bWeights - 8 * 32 * kExpert);
+  EXPECT_LE(p.gpu_total_bytes, 12 * GiB);
+  // 8 CPU layers x 4 active experts at 50 GB/s: 8.47 ms per token on the host side.
+  EXPECT_EQ(p.cpu_bytes_per_token, 8 * 4 * kExpert);
+  EXPECT_NEAR(p.cpu_ms_per_token, double(8 * 4 * kExpert) / 50e9 * 1e3, 1e-9);
+  EXPECT_LT(p.decode_tokens_per_s, 1e3 / p.cpu_ms_per_token);
+}
+
+TEST(MemoryPlan, Model120bIn16GiBKeepsAttentionOnTheGpuAndMostExpertsOnTheCpu) {
+  // Non-expert 3.96 GiB + 1.9 GiB activations + 0.25 GiB KV leave 9.9 GiB: 6 of
+  // 36 layers' experts (1.58 GiB each) fit; 30 stay in host memory.
+  Placement p = plan_memory(ModelConfig::preset("120b"), budget(16));
+  EXPECT_EQ(p.n_cpu_moe, 30);
+  EXPECT_EQ(p.cpu_weight_bytes, 30 * 128 * kExpert);
+  EXPECT_EQ(p.gpu_weight_bytes, kGlobal + 36 * attn_bytes(128) + 6 * 128 * kExpert);
+  EXPECT_GT(p.kv_full_bytes, 0u);
+  EXPECT_LE(p.gpu_total_bytes, 16 * GiB);
+}
+
+TEST(MemoryPlan, ImpossibleBudgetSaysWhatWouldFit) {
+  try {
+    plan_memory(ModelConfig::preset("120b"), budget(1));
+    FAIL() << "1 GiB cannot hold 120b's attention and embeddings";
+  } catch (const Error& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("even with every expert in host memory"), std::string::npos) << m;
+    EXPECT_NE(m.find("budget is 1.0 GiB"), std::string::npos) << m;
+    EXPECT_NE(m.find("--gpu-memory"), std::string::npos) << m;
+  }
+  // 5 GiB holds 120b's non-expert weights but not with 2048-token activations:
+  // the message names a step size that fits.
+  try {
+    plan_memory(ModelConfig::preset("120b"), budget(5));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--max-step-tokens"), std::string::npos) << e.what();
+  }
+  // A context too long for the budget: the message names the context that fits.
+  PlanInput in = budget(8);
+  in.ctx_size = 131072;
+  in.max_num_seqs = 4;
+  try {
+    plan_memory(ModelConfig::preset("20b"), in);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--ctx-size"), std::string::npos) << e.what();
+  }
+}
+
+TEST(MemoryPlan, NCpuMoeIsRespectedAndCheckedAgainstTheBudget) {
+  PlanInput in = budget(16);
+  in.n_cpu_moe = 5;
+  Placement p = plan_memory(ModelConfig::preset("20b"), in);
+  EXPECT_EQ(p.n_cpu_moe, 5);
+  for (auto& l : p.layers) EXPECT_EQ(l.experts_on_gpu, l.layer >= 5);
+  in.cpu_moe = true;
+  p = plan_memory(ModelConfig::preset("20b"), in);
+  EXPECT_EQ(p.n_cpu_moe, 24);
+  EXPECT_EQ(p.gpu_weight_bytes, k20bWeights - 24 * 32 * kExpert);
+  // Too few CPU layers for 12 GiB: the error names the smallest N that fits.
+  in = budget(12);
+  in.n_cpu_moe = 2;
+  try {
+    plan_memory(ModelConfig::preset("20b"), in);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("use --n-cpu-moe 8 or more"), std::string::npos) << e.what();
+  }
+  in.n_cpu_moe = 25;
+  EXPECT_THROW(plan_memory(ModelConfig::preset("20b"), in), Error);
+}
+
+TEST(MemoryPlan, MoreBudgetNeverPutsMoreExpertsOnTheCpu) {
+  for (const char* model : {"20b", "120b"}) {
+    const ModelConfig c = ModelConfig::preset(model);
+    int last = c.num_layers + 1;
+    bool feasible = false;
+    for (double g = 2; g <= 96; g += 0.25) {
+      try {
+        Placement p = plan_memory(c, budget(g));
+        EXPECT_LE(p.n_cpu_moe, last) << model << " at " << g << " GiB";
+        last = p.n_cpu_moe;
+        feasible = true;
+      } catch (const Error&) {
+        EXPECT_FALSE(feasible) << model << ": " << g << " GiB fails after a smaller budget fitted";
+      }
+    }
+    EXPECT_EQ(last, 0) << model << " fits entirely in 96 GiB";
+  }
+}
+
+TEST(MemoryPlan, RejectsBadInputs) {
+  const ModelConfig c = ModelConfig::preset("20b");
+  PlanInput in = budget(16);
+  in.ctx_size = 200000;
+  EXPECT_THROW(plan_memory(c, in), Error);
+  in = budget(0);
+  EXPECT_THROW(plan_memory(c, in), Error);
+  in = budget(16);
+  in.max_num_seqs = 0;
+  EXPECT_THROW(plan_memory(c, in), Error);
+}
