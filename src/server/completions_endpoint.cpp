@@ -98,8 +98,10 @@ void handle_completions(ServerContext& ctx, const httplib::Request& req, httplib
   gen.stop_token_ids.insert(gen.stop_token_ids.end(), {harmony::kReturn, harmony::kCall, harmony::kEndOfText});
   fit_to_context(ctx, gen, common.max_tokens.value_or(16), "max_tokens");
   apply_forced_output(ctx, body, gen);
-  auto stream = submit(ctx, std::move(gen));
+  const std::string id = random_id("cmpl-");
+  auto stream = submit(ctx, std::move(gen), id);
   auto run = std::make_shared<CompletionRun>(ctx, stream, common.stop);
+  run->id = id;
   run->logprobs = lp ? int(*lp) : -1;
   if (!common.stream) {
     CancelGuard guard{stream};
