@@ -23,10 +23,12 @@ struct ServeFlags {
   EngineOptions engine = [] {
     EngineOptions e;
     e.gpu_memory_utilization = 0.9;  // as vLLM; only used on a GPU
+    e.max_queued_requests = 1024;    // bounded: past it clients are told to retry
     return e;
   }();
   std::string kv_cache_size;
   std::string tokenizer;
+  std::string max_request_bytes = "8MiB";
   bool no_prefix_caching = false;
 };
 }  // namespace
@@ -52,6 +54,13 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--tokenizer", f->tokenizer, "tokenizer.json (default: found next to the model, $GPTOSS_TOKENIZER, or the test oracle's copy)");
   cmd->add_option("--drain-seconds", f->server.drain_seconds, "on SIGINT/SIGTERM, how long in-flight requests may finish")
       ->capture_default_str();
+  cmd->add_option("--max-request-bytes", f->max_request_bytes, "largest request body accepted, e.g. 8MiB (larger: 413)")
+      ->capture_default_str();
+  cmd->add_option("--max-queued-requests", f->engine.max_queued_requests,
+                  "requests that may wait for a place in the batch; more get 429 with Retry-After (0: no limit)")
+      ->capture_default_str();
+  cmd->add_flag("--log-prompts", f->server.log_prompts,
+                "write each request's prompt text to the log (default: only ids and token counts; prompts may be private)");
   cmd->add_flag("--debug-allow-forced-output", f->server.allow_forced_output,
                 "TESTS ONLY: honour gptoss_debug.force_output in requests (replaces sampling)");
   cmd->callback([f] {
@@ -64,6 +73,8 @@ void add_serve_command(CLI::App& app) {
     std::signal(SIGPIPE, SIG_IGN);
     if (f->server.api_key.empty())
       if (const char* k = std::getenv("GPTOSS_API_KEY")) f->server.api_key = k;
+    f->server.max_request_bytes = parse_mem_size(f->max_request_bytes);
+    if (f->server.max_request_bytes < 1024) throw Error("--max-request-bytes must be at least 1KiB");
 
     auto tok = load_tokenizer(f->model.model, f->tokenizer);
     ModelSource src = load_model(f->model);

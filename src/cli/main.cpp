@@ -9,6 +9,11 @@ int main(int argc, char** argv) {
   CLI::App app{"gptoss: fast gpt-oss inference on CPU and NVIDIA GPUs"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "help for every subcommand");
+  // Every flag can come from a TOML/INI file instead (a [serve] section for
+  // `gptoss serve`; the command line wins). Subcommands pass --config up, so
+  // `gptoss serve --config /etc/gptoss/serve.toml` works.
+  app.set_config("--config", "", "read options from a TOML/INI file ([serve] section for serve flags)");
+  app.fallthrough();
   using namespace gptoss::cli;
   add_inspect_command(app);
   add_plan_command(app);

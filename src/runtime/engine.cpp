@@ -87,6 +87,14 @@ std::shared_ptr<RequestStream> Engine::submit(GenerateRequest r) {
   {
     std::lock_guard lock(mu_);
     if (stopping_) throw RequestError("the server is shutting down");
+    // Accepted but not running: those not yet handed to the scheduler plus
+    // those it keeps waiting (as of the last step).
+    const int queued = int(incoming_.size()) + stats_.waiting;
+    if (opt_.max_queued_requests > 0 && queued >= opt_.max_queued_requests) {
+      metrics_.requests_rejected++;
+      throw EngineBusy(std::to_string(queued) + " requests are already waiting (--max-queued-requests " +
+                       std::to_string(opt_.max_queued_requests) + "): retry later");
+    }
     incoming_.push_back(std::make_unique<Sequence>(next_id_++, std::move(r), stream));
     in_flight_++;
   }
@@ -124,6 +132,9 @@ void Engine::loop() {
         scheduler_->add(s.get());
         live_.emplace(s->id, std::move(s));
       }
+      // Still counted as queued until the step's stats say otherwise, so the
+      // queue limit has no gap to slip through.
+      stats_.waiting += int(incoming_.size());
       incoming_.clear();
       if (stopping_) break;
     }
@@ -209,20 +220,33 @@ void Engine::step() {
     s.num_computed += it.n_tokens;
     blocks_->commit(s.blocks, s.tokens, s.num_computed);
     if (!it.sample) continue;
-    SampledToken tok = std::move(sampled_[i]);
-    s.sampler.observe(tok.token);
-    s.tokens.push_back(tok.token);
-    metrics_.generation_tokens++;
-    if (!s.has_output_time) metrics_.ttft_seconds.observe(seconds_between(s.arrival, now));
-    else metrics_.inter_token_seconds.observe(seconds_between(s.last_token, now));
-    s.has_output_time = true;
-    s.last_token = now;
-    StreamEvent e;
-    e.token = tok;
-    s.stream->push(std::move(e));
-    if (s.is_stop_token(tok.token)) finish(&s, FinishReason::Stop);
-    else if (s.num_output() >= s.max_tokens || int(s.tokens.size()) >= opt_.max_model_len) finish(&s, FinishReason::Length);
+    // What goes wrong with one sequence here (its sampler, its stream) ends
+    // that sequence alone; the rest of the batch carries on.
+    const uint64_t id = s.id;
+    try {
+      if (s.debug_fail_after_tokens >= 0 && s.num_output() >= s.debug_fail_after_tokens)
+        throw std::runtime_error("injected fault after " + std::to_string(s.num_output()) + " tokens (gptoss_debug.fail_after_tokens)");
+      emit(s, std::move(sampled_[i]), now);
+    } catch (const std::exception& e) {
+      log_error("request " + std::to_string(id) + " failed: " + e.what());
+      if (live_.count(id)) finish(&s, FinishReason::Error, e.what());  // unless it already finished
+    }
   }
+}
+
+void Engine::emit(Sequence& s, SampledToken tok, Sequence::Clock::time_point now) {
+  s.sampler.observe(tok.token);
+  s.tokens.push_back(tok.token);
+  metrics_.generation_tokens++;
+  if (!s.has_output_time) metrics_.ttft_seconds.observe(seconds_between(s.arrival, now));
+  else metrics_.inter_token_seconds.observe(seconds_between(s.last_token, now));
+  s.has_output_time = true;
+  s.last_token = now;
+  StreamEvent e;
+  e.token = tok;
+  s.stream->push(std::move(e));
+  if (s.is_stop_token(tok.token)) finish(&s, FinishReason::Stop);
+  else if (s.num_output() >= s.max_tokens || int(s.tokens.size()) >= opt_.max_model_len) finish(&s, FinishReason::Length);
 }
 
 void Engine::finish(Sequence* s, FinishReason reason, const std::string& error) {

@@ -28,11 +28,22 @@ struct EngineOptions {
   double gpu_memory_utilization = 0.0;
   int block_size = 16;
   bool prefix_caching = true;
+  // Requests accepted but not yet in the running batch; past it submit()
+  // throws EngineBusy so a server can say "retry later" instead of queueing
+  // without bound. 0: no limit.
+  int max_queued_requests = 0;
 };
 
 // A request that can never be served as asked (too long, bad ids...); the
 // message says why. Servers answer it with 400.
 class RequestError : public Error {
+ public:
+  using Error::Error;
+};
+
+// The waiting queue is full (max_queued_requests): not the request's fault,
+// retry later. Servers answer it with 429 and Retry-After.
+class EngineBusy : public Error {
  public:
   using Error::Error;
 };
@@ -65,6 +76,8 @@ class Engine {
   void loop();
   void step();
   void finish(Sequence* seq, FinishReason reason, const std::string& error = {});
+  // Hands one sampled token to its sequence and its stream; may finish it.
+  void emit(Sequence& s, SampledToken tok, Sequence::Clock::time_point now);
 
   ModelRunner& runner_;
   EngineOptions opt_;

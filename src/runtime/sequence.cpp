@@ -12,7 +12,8 @@ Sequence::Sequence(uint64_t id_, GenerateRequest r, std::shared_ptr<RequestStrea
       stop_token_ids(std::move(r.stop_token_ids)),
       sampler(r.sampling),
       stream(std::move(s)),
-      arrival(Clock::now()) {}
+      arrival(Clock::now()),
+      debug_fail_after_tokens(r.debug_fail_after_tokens) {}
 
 bool Sequence::is_stop_token(int32_t t) const {
   return std::find(stop_token_ids.begin(), stop_token_ids.end(), t) != stop_token_ids.end();

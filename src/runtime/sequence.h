@@ -19,6 +19,10 @@ struct GenerateRequest {
   SamplingParams sampling;
   int max_tokens = 256;
   std::vector<int32_t> stop_token_ids;  // e.g. <|return|> 200002, <|call|> 200012
+  // Test-only (the server allows it with --debug-allow-forced-output): the
+  // engine raises an internal error for this sequence once it has this many
+  // output tokens, to show that one failing request does not take others down.
+  int debug_fail_after_tokens = -1;
 };
 
 enum class SeqState { Waiting, Running, Finished };
@@ -44,6 +48,7 @@ class Sequence {
   bool has_output_time = false;
   int preemptions = 0;
   bool prompt_counted = false;  // for metrics
+  int debug_fail_after_tokens = -1;
 
   int num_output() const { return int(tokens.size()) - prompt_len; }
   int pending() const { return int(tokens.size()) - num_computed; }

@@ -16,6 +16,7 @@ class ApiError : public std::runtime_error {
 
   int status;
   std::string param, code, type;
+  int retry_after_s = 0;  // > 0: sent as a Retry-After header (429, 503)
 
   nlohmann::json to_json() const {
     nlohmann::json e = {{"message", what()}, {"type", type}, {"param", nullptr}, {"code", nullptr}};

@@ -37,7 +37,7 @@ struct ChatRun {
       for (int i = 0; i < n; ++i) {
         GenerateRequest gen = job.gen;
         if (gen.sampling.seed) gen.sampling.seed = *gen.sampling.seed + uint64_t(i);  // n different answers, reproducibly
-        auto stream = submit(ctx, std::move(gen));
+        auto stream = submit(ctx, std::move(gen), id);
         choices.push_back(
             std::make_unique<ChatChoice>(ChatChoice{i, stream, ChatAssembler(c.tokenizer, job.tool_names, stop), {}}));
       }

@@ -54,6 +54,12 @@ void fit_to_context(const ServerContext& ctx, GenerateRequest& gen, const std::o
 }
 
 void apply_forced_output(const ServerContext& ctx, const Json& body, GenerateRequest& gen) {
+  if (auto fail = debug_fail_after_tokens(body)) {
+    if (!ctx.options.allow_forced_output)
+      throw bad_request("gptoss_debug.fail_after_tokens is a test hook: start the server with --debug-allow-forced-output",
+                        "gptoss_debug");
+    gen.debug_fail_after_tokens = *fail;
+  }
   auto forced = forced_output(body);
   if (!forced) return;
   if (!ctx.options.allow_forced_output)

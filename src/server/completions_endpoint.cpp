@@ -84,7 +84,7 @@ struct CompletionRun {
       for (int i = 0; i < n; ++i) {
         GenerateRequest g = gen;
         if (g.sampling.seed) g.sampling.seed = *g.sampling.seed + uint64_t(i);
-        choices.push_back(std::make_unique<CompletionChoice>(c, i, submit(ctx, std::move(g)), stop, lp));
+        choices.push_back(std::make_unique<CompletionChoice>(c, i, submit(ctx, std::move(g), id), stop, lp));
       }
     } catch (...) {
       cancel_all();

@@ -26,6 +26,7 @@ namespace {
 
 void send_error(httplib::Response& res, const ApiError& e) {
   res.status = e.status;
+  if (e.retry_after_s > 0) res.set_header("Retry-After", std::to_string(e.retry_after_s));
   res.set_content(dump_json(e.to_json()), "application/json");
 }
 
@@ -47,7 +48,8 @@ HttpServer::HttpServer(ServerContext& ctx) : ctx_(ctx), http_(std::make_unique<h
   s.set_read_timeout(30, 0);
   s.set_write_timeout(30, 0);
   s.set_keep_alive_timeout(30);
-  s.set_payload_max_length(64u << 20);
+  // Bodies past the limit are refused with 413 before they are read whole.
+  s.set_payload_max_length(size_t(ctx.options.max_request_bytes));
 
   s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     const std::string origin = allowed_origin(ctx_.options.cors_origins, req.get_header_value("Origin"));
@@ -62,7 +64,10 @@ HttpServer::HttpServer(ServerContext& ctx) : ctx_(ctx), http_(std::make_unique<h
       return httplib::Server::HandlerResponse::Handled;
     }
     if (ctx_.draining && req.method == "POST") {
-      send_error(res, ApiError(503, "the server is shutting down: retry on another instance", "", "unavailable", "server_error"));
+      ApiError e(503, "the server is shutting down: retry on another instance", "", "unavailable", "server_error");
+      e.retry_after_s = 1;
+      send_error(res, e);
+      ctx_.count_http(req.path, 503);
       return httplib::Server::HandlerResponse::Handled;
     }
     // The UI's files are public (the page asks for the key); the API is not.
@@ -120,7 +125,9 @@ HttpServer::HttpServer(ServerContext& ctx) : ctx_(ctx), http_(std::make_unique<h
     else if (res.status == 405)
       send_error(res, ApiError(405, req.method + " is not allowed on " + req.path, "", "method_not_allowed"));
     else if (res.status == 413)
-      send_error(res, ApiError(413, "the request body is too large", "", "payload_too_large"));
+      send_error(res, ApiError(413, "the request body is larger than the server's limit of " +
+                                        std::to_string(ctx_.options.max_request_bytes) + " bytes (--max-request-bytes)",
+                               "", "payload_too_large"));
     else if (res.status >= 400)
       send_error(res, ApiError(res.status, "bad request", "", "bad_request"));
   });

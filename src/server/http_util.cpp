@@ -1,5 +1,6 @@
 #include "server/http_util.h"
 
+#include "core/log.h"
 #include "server/api_error.h"
 
 namespace gptoss::server {
@@ -23,11 +24,18 @@ bool sse_comment(httplib::DataSink& sink) {
   return sink.write(s.data(), s.size());
 }
 
-std::shared_ptr<RequestStream> submit(ServerContext& ctx, GenerateRequest gen) {
+std::shared_ptr<RequestStream> submit(ServerContext& ctx, GenerateRequest gen, const std::string& id) {
+  if (ctx.options.log_prompts)
+    log_info(id + " prompt (" + std::to_string(gen.prompt.size()) + " tokens): " +
+             dump_json(Json(ctx.tokenizer->decode(gen.prompt))));
   try {
     return ctx.engine.submit(std::move(gen));
   } catch (const RequestError& e) {
     throw bad_request(e.what(), "", "invalid_request");
+  } catch (const EngineBusy& e) {
+    ApiError busy(429, std::string("the server is busy: ") + e.what(), "", "queue_full", "server_error");
+    busy.retry_after_s = 1;
+    throw busy;
   }
 }
 

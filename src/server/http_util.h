@@ -20,8 +20,10 @@ bool sse_send(httplib::DataSink& sink, const Json& j, const std::string& event =
 bool sse_done(httplib::DataSink& sink);  // "data: [DONE]\n\n"
 bool sse_comment(httplib::DataSink& sink);  // ": keep-alive\n\n"
 
-// Engine::submit with its RequestError turned into ApiError 400.
-std::shared_ptr<RequestStream> submit(ServerContext& ctx, GenerateRequest gen);
+// Engine::submit with its RequestError turned into ApiError 400 and EngineBusy
+// into 429 with Retry-After. `id` names the request in the log, which shows
+// its prompt text only with --log-prompts (prompts may be private).
+std::shared_ptr<RequestStream> submit(ServerContext& ctx, GenerateRequest gen, const std::string& id);
 
 // {"token","logprob","bytes","top_logprobs":[...]} as chat completions report it.
 Json chat_logprob(const Tokenizer& tok, const SampledToken& t);

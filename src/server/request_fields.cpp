@@ -123,4 +123,11 @@ std::optional<std::string> forced_output(const Json& b) {
   return opt_string(*it, "force_output");
 }
 
+std::optional<int> debug_fail_after_tokens(const Json& b) {
+  auto it = b.find("gptoss_debug");
+  if (it == b.end() || !it->is_object()) return std::nullopt;
+  if (auto v = opt_int(*it, "fail_after_tokens", 0, INT32_MAX)) return int(*v);
+  return std::nullopt;
+}
+
 }  // namespace gptoss::server

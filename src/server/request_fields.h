@@ -42,5 +42,8 @@ CommonParams parse_common(const Json& body, const char* max_key);
 // Test-only: token text the sampler must produce ("gptoss_debug":
 // {"force_output": "..."}), honoured only when the server allows it.
 std::optional<std::string> forced_output(const Json& body);
+// Test-only: fail the request inside the engine after this many tokens
+// ("gptoss_debug": {"fail_after_tokens": N}), same condition.
+std::optional<int> debug_fail_after_tokens(const Json& body);
 
 }  // namespace gptoss::server

@@ -157,8 +157,10 @@ void handle_responses(ServerContext& ctx, const httplib::Request& req, httplib::
   Json chat = responses_to_chat(body);
   CommonParams common = parse_common(chat, "max_tokens");
   ChatJob job = prepare_chat(ctx, chat, common, "max_output_tokens");
-  auto stream = submit(ctx, job.gen);
+  const std::string id = random_id("resp_");
+  auto stream = submit(ctx, job.gen, id);
   auto run = std::make_shared<ResponseRun>(ctx, std::move(job), stream);
+  run->id = id;
   for (const char* k : {"instructions", "temperature", "top_p", "max_output_tokens", "tools", "tool_choice", "metadata"})
     run->request_echo[k] = body.contains(k) ? body[k] : Json(nullptr);
   run->request_echo["parallel_tool_calls"] = false;

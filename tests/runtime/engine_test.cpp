@@ -175,6 +175,53 @@ TEST(Engine, RefusesImpossibleRequests) {
   EXPECT_NO_THROW(collect(*e.submit(greedy(std::vector<int32_t>(10, 1), 54))));
 }
 
+// With one running slot and room for two waiting, a fourth request is told
+// to come back later (EngineBusy), and is accepted again once the queue drains.
+TEST(Engine, QueueLimitRefusesWithEngineBusy) {
+  EngineOptions o;
+  o.max_num_seqs = 1;
+  o.max_queued_requests = 2;
+  Engine e(fixture_runner(), o);
+  auto running = e.submit(greedy(std::vector<int32_t>(20, 5), 3000));
+  ASSERT_TRUE(running->next(60s));  // it is in the batch now
+  auto w1 = e.submit(greedy(std::vector<int32_t>(20, 6), 4));
+  auto w2 = e.submit(greedy(std::vector<int32_t>(20, 7), 4));
+  EXPECT_THROW(e.submit(greedy(std::vector<int32_t>(20, 8), 4)), EngineBusy);
+  running->cancel();
+  collect(*running);
+  EXPECT_EQ(collect(*w1).done.reason, FinishReason::Length);
+  EXPECT_EQ(collect(*w2).done.reason, FinishReason::Length);
+  ASSERT_TRUE(e.drain(5s));
+  EXPECT_EQ(collect(*e.submit(greedy(std::vector<int32_t>(20, 8), 4))).done.reason, FinishReason::Length);
+}
+
+// A sequence that fails inside the engine ends alone with an error; the others
+// in the same batch finish normally and every block comes back.
+TEST(Engine, OneFailingSequenceDoesNotStopTheOthers) {
+  Engine e(fixture_runner(), EngineOptions{});
+  auto ps = prompts();
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  for (int i = 0; i < 4; ++i) {
+    GenerateRequest r = greedy(ps[i], 12);
+    if (i == 1) r.debug_fail_after_tokens = 3;
+    streams.push_back(e.submit(r));
+  }
+  for (int i = 0; i < 4; ++i) {
+    Result r = collect(*streams[i]);
+    if (i == 1) {
+      EXPECT_EQ(r.done.reason, FinishReason::Error);
+      EXPECT_NE(r.done.error.find("injected fault"), std::string::npos);
+      EXPECT_EQ(r.tokens.size(), 3u);
+    } else {
+      EXPECT_EQ(r.done.reason, FinishReason::Length);
+      EXPECT_EQ(r.tokens.size(), 12u);
+    }
+  }
+  ASSERT_TRUE(e.drain(5s));
+  EXPECT_EQ(e.stats().kv.full_used, 0);
+  EXPECT_EQ(e.metrics().finished_error.load(), 1);
+}
+
 namespace {
 // The CPU runner dressed up as a GPU with some memory in use, to see the
 // KV cache sized from --gpu-memory-utilization.

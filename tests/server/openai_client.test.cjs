@@ -263,6 +263,41 @@ test('bad requests get OpenAI error objects', async () => {
   assert.ok((await nf.json()).error.message);
 });
 
+test('an internal error fails that request alone; the others finish', async () => {
+  const fail = { gptoss_debug: { fail_after_tokens: 2 } };
+  const before = (await metrics()).get('gptoss_requests_finished_total{reason="error"}');
+  const normal = (i) => client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: `n${i}` }], max_tokens: 6 });
+  const whole = client.chat.completions.create({ model: 'm', messages: hi, max_tokens: 20, ...fail }).then(() => null, (e) => e);
+  const streamed = (async () => {
+    const s = await client.chat.completions.create({ model: 'm', messages: hi, max_tokens: 20, stream: true, ...fail });
+    try { for await (const _ of s) { /* until the error event */ } return null; } catch (e) { return e; }
+  })();
+  const [e1, e2, ...ok] = await Promise.all([whole, streamed, normal(0), normal(1), normal(2)]);
+  assert.equal(e1?.status, 500, String(e1));
+  assert.match(e1.error.message, /injected fault/);
+  assert.ok(e2, 'the streamed request did not report its error');
+  assert.match(String(e2.message ?? e2), /injected fault/);
+  for (const r of ok) assert.equal(r.choices[0].finish_reason === 'length' || r.choices[0].finish_reason === 'stop', true);
+  const after = await metrics();
+  assert.equal(after.get('gptoss_requests_finished_total{reason="error"}') - before, 2);
+  // And the server still serves.
+  const again = await client.chat.completions.create({ model: 'm', messages: hi, max_tokens: 2 });
+  assert.equal(again.choices.length, 1);
+});
+
+test('a bad fault-hook value is 400', async () => {
+  await assert.rejects(client.chat.completions.create({ model: 'm', messages: hi, gptoss_debug: { fail_after_tokens: -1 } }),
+    (e) => e.status === 400);
+});
+
+test('prompt text stays out of the log without --log-prompts', async () => {
+  const canary = 'CANARY-' + Math.random().toString(36).slice(2);
+  const r = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: canary }], max_tokens: 2 });
+  const log = require('node:fs').readFileSync(process.env.GPTOSS_SERVER_LOG, 'utf8');
+  assert.ok(log.includes(r.id), 'the request is not in the log');
+  assert.ok(!log.includes(canary), 'the prompt is in the log');
+});
+
 test('wrong API key is refused', async () => {
   const bad = new OpenAI({ baseURL: `${BASE}/v1`, apiKey: 'nope', maxRetries: 0 });
   await assert.rejects(bad.models.list(), (e) => e.status === 401);

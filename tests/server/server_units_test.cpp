@@ -51,6 +51,41 @@ TEST(RequestFields, TypeAndRangeErrorsNameTheParameter) {
   EXPECT_EQ(*parse_common(Json::parse(R"({"max_completion_tokens": 7})"), "max_tokens").max_tokens, 7);
 }
 
+// OpenAI's limits: at most 4 stop strings, n from 1 to 16; each refusal names
+// its parameter.
+TEST(RequestFields, StopAndNLimits) {
+  auto param_of = [](const char* body) {
+    try {
+      parse_common(Json::parse(body), "max_tokens");
+    } catch (const ApiError& e) {
+      return e.param;
+    }
+    return std::string("accepted");
+  };
+  EXPECT_EQ(param_of(R"({"stop": ["a","b","c","d"], "n": 16})"), "accepted");
+  EXPECT_EQ(param_of(R"({"stop": ["a","b","c","d","e"]})"), "stop");
+  EXPECT_EQ(param_of(R"({"stop": [""]})"), "stop");
+  EXPECT_EQ(param_of(R"({"stop": [1]})"), "stop");
+  EXPECT_EQ(param_of(R"({"n": 17})"), "n");
+  EXPECT_EQ(param_of(R"({"n": 0})"), "n");
+}
+
+TEST(RequestFields, FaultHookValue) {
+  EXPECT_FALSE(debug_fail_after_tokens(Json::parse(R"({})")));
+  EXPECT_EQ(*debug_fail_after_tokens(Json::parse(R"({"gptoss_debug": {"fail_after_tokens": 3}})")), 3);
+  EXPECT_THROW(debug_fail_after_tokens(Json::parse(R"({"gptoss_debug": {"fail_after_tokens": -1}})")), ApiError);
+  EXPECT_THROW(debug_fail_after_tokens(Json::parse(R"({"gptoss_debug": {"fail_after_tokens": "x"}})")), ApiError);
+}
+
+TEST(ApiError, RetryAfterIsNotPartOfTheBody) {
+  ApiError e(429, "busy", "", "queue_full", "server_error");
+  e.retry_after_s = 1;
+  auto j = e.to_json();
+  EXPECT_EQ(j["error"]["code"], "queue_full");
+  EXPECT_EQ(j["error"]["type"], "server_error");
+  EXPECT_FALSE(j["error"].contains("retry_after_s"));
+}
+
 TEST(ResponsesInput, BecomesChatMessages) {
   Json body = Json::parse(R"({
     "instructions": "Be brief.",

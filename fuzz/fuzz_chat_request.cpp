@@ -1,0 +1,43 @@
+// libFuzzer target: a chat-completions (or, with the first byte odd, a
+// Responses API) request body through the server's parsing and prompt
+// rendering, without HTTP and without generating. Bad bodies must become an
+// ApiError (an OpenAI 400) or gptoss::Error; any other exception would be a
+// 500 for a client mistake, so it aborts.
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "core/error.h"
+#include "fuzz_support.h"
+#include "server/api_error.h"
+#include "server/chat_request.h"
+#include "server/request_fields.h"
+#include "server/responses_input.h"
+
+using namespace gptoss;
+using namespace gptoss::server;
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static fuzz::ServerFixture* fx = new fuzz::ServerFixture();  // lives for the process
+  if (size < 1) return 0;
+  const bool responses = data[0] & 1;
+  const std::string body_text(reinterpret_cast<const char*>(data + 1), size - 1);
+  try {
+    Json body = parse_body(body_text);
+    if (responses) body = responses_to_chat(body);
+    CommonParams common = parse_common(body, "max_tokens");
+    ChatJob job = prepare_chat(fx->ctx, body, common, responses ? "max_output_tokens" : "max_tokens");
+    (void)job;
+  } catch (const ApiError& e) {
+    if (e.status != 400) {
+      std::fprintf(stderr, "unexpected status %d: %s\n", e.status, e.what());
+      std::abort();
+    }
+  } catch (const Error&) {
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "a bad request became an internal error: %s\n", e.what());
+    std::abort();
+  }
+  return 0;
+}

@@ -1,0 +1,120 @@
+// Limits and shutdown, against a server started from limits/serve.toml (so
+// this also checks that --config works): 1 running sequence, at most 2
+// waiting, 64 KiB bodies, prompts logged. Runs in this order; the last test
+// sends SIGTERM.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const OpenAI = require(path.join(process.env.GPTOSS_ORACLE_DIR, 'node_modules', 'openai'));
+const BASE = process.env.GPTOSS_BASE_URL;
+const KEY = process.env.GPTOSS_API_KEY;
+const client = new OpenAI({ baseURL: `${BASE}/v1`, apiKey: KEY, maxRetries: 0, timeout: 300_000 });
+const hi = [{ role: 'user', content: 'Hi!' }];
+
+const post = (body, extra = {}) => fetch(`${BASE}/v1/chat/completions`, {
+  method: 'POST',
+  headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json', ...extra },
+  body: typeof body === 'string' ? body : JSON.stringify(body),
+});
+
+async function status() {
+  const r = await fetch(`${BASE}/v1/status`, { headers: { Authorization: `Bearer ${KEY}` } });
+  return r.json();
+}
+
+async function idle() {
+  for (let i = 0; i < 300; i++) {
+    const s = await status();
+    if (s.requests.running === 0 && s.requests.waiting === 0) return s;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('server did not become idle');
+}
+
+test('a body over --max-request-bytes gets 413 with an error object', async () => {
+  const big = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'x'.repeat(100_000) }] });
+  const r = await post(big);
+  assert.equal(r.status, 413);
+  const e = (await r.json()).error;
+  assert.equal(e.code, 'payload_too_large');
+  assert.match(e.message, /65536 bytes/);
+  // A small body on the same server is served.
+  const ok = await post({ model: 'm', messages: hi, max_tokens: 2 });
+  assert.equal(ok.status, 200);
+});
+
+test('more than 4 stop strings, n over 16: 400', async () => {
+  const r = await post({ model: 'm', messages: hi, stop: ['a', 'b', 'c', 'd', 'e'] });
+  assert.equal(r.status, 400);
+  assert.equal((await r.json()).error.param, 'stop');
+  const n = await post({ model: 'm', messages: hi, n: 17 });
+  assert.equal(n.status, 400);
+  assert.equal((await n.json()).error.param, 'n');
+});
+
+test('a full waiting queue answers 429 with Retry-After, then recovers', async () => {
+  await idle();
+  // One long stream holds the only running slot.
+  const ctl = new AbortController();
+  const a = await client.chat.completions.create({ model: 'm', messages: hi, max_tokens: 3900, stream: true }, { signal: ctl.signal });
+  const waiting = [];
+  try {
+    // The first chunk (the role) comes before any token: wait for the batch.
+    for (let i = 0; i < 600 && (await status()).requests.running !== 1; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await status()).requests.running, 1);
+    // Two more fill the queue (streams: accepted as soon as headers come back).
+    for (let i = 0; i < 2; i++) {
+      const r = await post({ model: 'm', messages: hi, max_tokens: 2, stream: true });
+      assert.equal(r.status, 200);
+      waiting.push(r);
+    }
+    const busy = await post({ model: 'm', messages: hi, max_tokens: 2 });
+    assert.equal(busy.status, 429);
+    assert.equal(busy.headers.get('retry-after'), '1');
+    assert.equal((await busy.json()).error.code, 'queue_full');
+    // n = 2 needs two places; the queue is full: refused whole, nothing left behind.
+    const busyN = await post({ model: 'm', messages: hi, max_tokens: 2, n: 2 });
+    assert.equal(busyN.status, 429);
+  } finally {
+    ctl.abort();  // a failure above must not leave the long stream running
+  }
+  for (const r of waiting) {
+    const text = await r.text();
+    assert.match(text, /data: \[DONE\]/);
+  }
+  const s = await idle();
+  assert.equal(s.kv_cache.full_blocks_used, 0);
+  const again = await post({ model: 'm', messages: hi, max_tokens: 2 });
+  assert.equal(again.status, 200);
+});
+
+test('--log-prompts writes the prompt text to the log', async () => {
+  const canary = 'CANARY-' + Math.random().toString(36).slice(2);
+  const r = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: canary }], max_tokens: 2 });
+  const log = fs.readFileSync(process.env.GPTOSS_SERVER_LOG, 'utf8');
+  assert.ok(log.includes(canary), 'prompt not logged');
+  assert.ok(log.includes(r.id), 'request id not logged');
+});
+
+test('SIGTERM: an in-flight stream finishes, new requests get 503, the server exits', async () => {
+  await idle();
+  const s = await client.chat.completions.create({ model: 'm', messages: hi, max_tokens: 60, stream: true });
+  const it = s[Symbol.asyncIterator]();
+  await it.next();
+  process.kill(Number(process.env.GPTOSS_SERVER_PID), 'SIGTERM');
+  await new Promise((r) => setTimeout(r, 200));
+  const refused = await post({ model: 'm', messages: hi, max_tokens: 2 }).catch((e) => e);
+  // Refused with 503 while draining, or no longer listening once drained.
+  if (!(refused instanceof Error)) {
+    assert.equal(refused.status, 503);
+    assert.equal(refused.headers.get('retry-after'), '1');
+  }
+  let finish = null, chunks = 1;
+  for (let c = await it.next(); !c.done; c = await it.next()) {
+    chunks++;
+    finish = c.value.choices[0]?.finish_reason ?? finish;
+  }
+  assert.equal(finish, 'length', `stream ended without finishing (${chunks} chunks)`);
+});
