@@ -87,9 +87,9 @@ std::shared_ptr<RequestStream> Engine::submit(GenerateRequest r) {
   {
     std::lock_guard lock(mu_);
     if (stopping_) throw RequestError("the server is shutting down");
-    // Accepted but not running: those not yet handed to the scheduler plus
-    // those it keeps waiting (as of the last step).
-    const int queued = int(incoming_.size()) + stats_.waiting;
+    // Accepted and not finished, less those running as of the last step: a
+    // count that never depends on where between the threads a request is.
+    const int queued = std::max(0, in_flight_ - stats_.running);
     if (opt_.max_queued_requests > 0 && queued >= opt_.max_queued_requests) {
       metrics_.requests_rejected++;
       throw EngineBusy(std::to_string(queued) + " requests are already waiting (--max-queued-requests " +
