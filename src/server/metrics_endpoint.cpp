@@ -57,6 +57,13 @@ void handle_metrics(ServerContext& ctx, const httplib::Request&, httplib::Respon
   gauge(o, "gptoss_kv_full_blocks_cached", "Full-attention KV blocks registered in the prefix cache.", st.kv.full_cached);
   gauge(o, "gptoss_kv_window_blocks_used", "Sliding-window KV blocks in use.", st.kv.window_used);
   gauge(o, "gptoss_kv_window_blocks_total", "Sliding-window KV blocks.", st.kv.window_total);
+  if (const auto mem = ctx.engine.runner().device_memory(); !mem.empty()) {
+    // As the driver reports it (every process on the device), per device.
+    o << "# HELP gptoss_gpu_memory_used_bytes GPU memory in use.\n# TYPE gptoss_gpu_memory_used_bytes gauge\n";
+    for (size_t i = 0; i < mem.size(); ++i) o << "gptoss_gpu_memory_used_bytes{device=\"" << i << "\"} " << mem[i].used << '\n';
+    o << "# HELP gptoss_gpu_memory_total_bytes GPU memory.\n# TYPE gptoss_gpu_memory_total_bytes gauge\n";
+    for (size_t i = 0; i < mem.size(); ++i) o << "gptoss_gpu_memory_total_bytes{device=\"" << i << "\"} " << mem[i].total << '\n';
+  }
   histogram(o, "gptoss_time_to_first_token_seconds", "Time from submission to the first token.", m.ttft_seconds);
   histogram(o, "gptoss_inter_token_latency_seconds", "Time between consecutive tokens of a request.", m.inter_token_seconds);
   histogram(o, "gptoss_request_latency_seconds", "Time from submission to the end of a request.", m.e2e_seconds);

@@ -9,6 +9,7 @@
 #include "format/model_source.h"
 #include "model/cpu_runner.h"
 #include "runtime/engine.h"
+#include "pretend_gpu.h"
 
 using namespace gptoss;
 using namespace std::chrono_literals;
@@ -225,31 +226,10 @@ TEST(Engine, OneFailingSequenceDoesNotStopTheOthers) {
   EXPECT_EQ(e.metrics().finished_error.load(), 1);
 }
 
-namespace {
-// The CPU runner dressed up as a GPU with some memory in use, to see the
-// KV cache sized from --gpu-memory-utilization.
-class PretendGpu : public ModelRunner {
- public:
-  PretendGpu(ModelRunner& r, size_t used, size_t total) : r_(r), used_(used), total_(total) {}
-  const ModelConfig& config() const override { return r_.config(); }
-  std::string device_name() const override { return "pretend-gpu"; }
-  size_t full_block_bytes(int b) const override { return r_.full_block_bytes(b); }
-  size_t window_block_bytes(int b) const override { return r_.window_block_bytes(b); }
-  void allocate_kv(const KvCacheConfig& kv) override { r_.allocate_kv(kv); }
-  const KvCacheConfig& kv_config() const override { return r_.kv_config(); }
-  int max_step_tokens() const override { return r_.max_step_tokens(); }
-  void forward(const ForwardBatch& b, float* logits, const LayerTrace& t) override { r_.forward(b, logits, t); }
-  std::vector<DeviceMemory> device_memory() const override { return {{used_, total_}}; }
-
- private:
-  ModelRunner& r_;
-  size_t used_, total_;
-};
-}  // namespace
 
 TEST(Engine, KvCacheSizedFromGpuMemoryUtilization) {
   const size_t MiB = 1 << 20;
-  PretendGpu gpu(fixture_runner(), 60 * MiB, 100 * MiB);
+  test::PretendGpu gpu(fixture_runner(), 60 * MiB, 100 * MiB);
   EngineOptions o;
   o.max_num_seqs = 4;
   o.gpu_memory_utilization = 0.9;  // 90 MiB allowed, 60 in use: 30 MiB of KV cache

@@ -4,7 +4,13 @@
 
 #include <filesystem>
 
+#include "core/thread_pool.h"
+#include "format/model_source.h"
+#include "model/cpu_runner.h"
+#include "pretend_gpu.h"
+#include "test_paths.h"
 #include "server/api_error.h"
+#include "server/endpoints.h"
 #include "server/chat_assembler.h"
 #include "server/http_server.h"
 #include "server/request_fields.h"
@@ -137,4 +143,22 @@ TEST(ChatAssembler, ScriptedHarmonyTokens) {
   auto s = run("<|channel|>final<|message|>one two STOP three<|return|>", {"STOP"});
   EXPECT_EQ(s.content(), "one two ");
   EXPECT_TRUE(s.stop_string_hit());
+}
+
+TEST(Metrics, PrometheusTextWithGpuMemoryPerDevice) {
+  ModelSource src = open_model(gptoss::test::fixtures_dir() + "/tiny-gptoss");
+  CpuRunner cpu(src, ThreadPool::global(), 64);
+  test::PretendGpu gpu(cpu, 123 << 20, 1000 << 20);
+  EngineOptions o;
+  o.max_num_seqs = 2;
+  Engine engine(gpu, o);
+  ServerContext ctx{engine, nullptr, ServerOptions{}};
+  httplib::Request req;
+  httplib::Response res;
+  handle_metrics(ctx, req, res);
+  EXPECT_NE(res.body.find("gptoss_gpu_memory_used_bytes{device=\"0\"} 128974848\n"), std::string::npos) << res.body;
+  EXPECT_NE(res.body.find("gptoss_gpu_memory_total_bytes{device=\"0\"} 1048576000\n"), std::string::npos);
+  EXPECT_NE(res.body.find("# TYPE gptoss_kv_full_blocks_total gauge"), std::string::npos);
+  EXPECT_NE(res.body.find("gptoss_num_requests_running 0"), std::string::npos);
+  engine.stop();
 }
