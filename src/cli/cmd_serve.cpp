@@ -47,6 +47,14 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--max-num-batched-tokens", f->engine.max_num_batched_tokens, "new tokens per step (prompt chunks + decodes)")
       ->capture_default_str();
   cmd->add_option("--kv-cache-size", f->kv_cache_size, "KV cache memory, e.g. 2GiB (default: what --ctx-size x --max-num-seqs needs, at most 1 GiB)");
+  cmd->add_option("--http-threads", f->server.http_threads,
+                  "connections served at once (a streaming client holds one for its whole stream)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 65536));
+  cmd->add_option("--max-waiting-connections", f->server.max_waiting_connections,
+                  "connections that may wait for a free one; more are answered 503 with Retry-After at once")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--gpu-memory-utilization", f->engine.gpu_memory_utilization,
                   "share of the GPU's memory to fill (weights + activations + KV cache) when --kv-cache-size is not given")
       ->capture_default_str();

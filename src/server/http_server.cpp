@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "server/api_error.h"
+#include "server/connection_queue.h"
 #include "server/endpoints.h"
 #include "server/http_util.h"
 #include "server/web_assets.h"
@@ -43,8 +44,8 @@ std::string allowed_origin(const std::string& config, const std::string& origin)
 
 HttpServer::HttpServer(ServerContext& ctx) : ctx_(ctx), http_(std::make_unique<httplib::Server>()) {
   auto& s = *http_;
-  const int threads = ctx.options.http_threads;
-  s.new_task_queue = [threads] { return new httplib::ThreadPool(size_t(threads)); };
+  const int threads = ctx.options.http_threads, waiting = ctx.options.max_waiting_connections;
+  s.new_task_queue = [threads, waiting] { return new ConnectionQueue(size_t(threads), size_t(waiting)); };
   s.set_read_timeout(30, 0);
   s.set_write_timeout(30, 0);
   s.set_keep_alive_timeout(30);
@@ -61,6 +62,16 @@ HttpServer::HttpServer(ServerContext& ctx) : ctx_(ctx), http_(std::make_unique<h
     }
     if (req.method == "OPTIONS") {
       res.status = origin.empty() ? 403 : 204;
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (ConnectionQueue::overloaded()) {
+      ApiError e(503, "the server has " + std::to_string(ctx_.options.http_threads) +
+                          " connections open and more waiting: retry shortly (--http-threads, --max-waiting-connections)",
+                 "", "overloaded", "server_error");
+      e.retry_after_s = 1;
+      send_error(res, e);
+      res.set_header("Connection", "close");
+      ctx_.count_http(req.path, 503);
       return httplib::Server::HandlerResponse::Handled;
     }
     if (ctx_.draining && req.method == "POST") {

@@ -21,6 +21,7 @@ struct ServerOptions {
   std::string model_name = "gpt-oss";
   bool allow_forced_output = false; // test-only "gptoss_debug.force_output"
   int http_threads = 256;           // concurrent connections (streams hold one each)
+  int max_waiting_connections = 256;  // beyond the threads; more get 503 at once
   int drain_seconds = 10;           // on shutdown, in-flight requests get this long
   uint64_t max_request_bytes = 8u << 20;  // larger bodies get 413
   bool log_prompts = false;         // request logs carry ids and token counts, prompt text only when set

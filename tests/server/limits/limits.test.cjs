@@ -1,6 +1,6 @@
 // Limits and shutdown, against a server started from limits/serve.toml (so
 // this also checks that --config works): 1 running sequence, at most 2
-// waiting, 64 KiB bodies, prompts logged. Runs in this order; the last test
+// waiting, 64 KiB bodies, prompts logged, 4 HTTP workers with 1 waiting place. Runs in this order; the last test
 // sends SIGTERM.
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -88,6 +88,37 @@ test('a full waiting queue answers 429 with Retry-After, then recovers', async (
   assert.equal(s.kv_cache.full_blocks_used, 0);
   const again = await post({ model: 'm', messages: hi, max_tokens: 2 });
   assert.equal(again.status, 200);
+});
+
+test('connections past --http-threads + --max-waiting-connections get 503 at once, then it recovers', async () => {
+  const net = require('node:net');
+  const { port, hostname } = new URL(BASE);
+  // Idle connections (a slow client's worst case) hold all 4 workers and the 1 waiting place.
+  const idlers = [];
+  for (let i = 0; i < 5; i++) {
+    const sock = net.connect(Number(port), hostname);
+    await new Promise((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject); });
+    idlers.push(sock);
+  }
+  await new Promise((r) => setTimeout(r, 300));
+  // A fresh connection (fetch could reuse a kept-alive one that already has a worker).
+  const t0 = Date.now();
+  const raw = await new Promise((resolve, reject) => {
+    const sock = net.connect(Number(port), hostname, () =>
+      sock.write(`GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${KEY}\r\nConnection: close\r\n\r\n`));
+    let data = '';
+    sock.on('data', (d) => { data += d; });
+    sock.on('end', () => resolve(data));
+    sock.on('error', reject);
+  });
+  assert.ok(Date.now() - t0 < 5000, 'answered at once, not after a worker frees up');
+  assert.match(raw, /^HTTP\/1\.1 503/);
+  assert.match(raw, /Retry-After: 1/i);
+  assert.match(raw, /"code":"overloaded"/);
+  for (const s of idlers) s.destroy();
+  await new Promise((r) => setTimeout(r, 500));
+  const ok = await fetch(`${BASE}/v1/models`, { headers: { Authorization: `Bearer ${KEY}` } });
+  assert.equal(ok.status, 200);
 });
 
 test('--log-prompts writes the prompt text to the log', async () => {
