@@ -23,7 +23,20 @@ namespace {
 using cuda::bf16_raw;
 
 constexpr int kMaxSeqs = 256;     // sequences in one step
-constexpr int kGemvMaxTokens = 64;  // steps up to this many tokens use the MXFP4 GEMV path
+// Steps up to this many tokens run the experts with the MXFP4 MMA kernels
+// (weights read in place, each block's rows reused from cache for all its
+// slots); larger ones dequantise each expert to bf16 and use cuBLAS, whose
+// cost is fixed per step. Measured on an H100 with synthetic:20b (2026-11-23),
+// prefill t/s with the MMA path up to 64 / 1024 tokens: pp128 1787 / 10520,
+// pp512 6656 / 15157, pp1024 11043 / 15111, pp2048 (dequant either way) 14641 /
+// 14798; the MMA path at 2048 gave 13584. GPTOSS_MMA_MAX_TOKENS overrides it.
+int mma_max_tokens() {
+  static const int v = [] {
+    const char* e = std::getenv("GPTOSS_MMA_MAX_TOKENS");
+    return e ? std::max(1, std::atoi(e)) : 1024;
+  }();
+  return v;
+}
 
 struct DeviceLayer {
   bf16_raw *attn_norm, *qkv_w, *qkv_b, *o_w, *o_b, *sinks, *mlp_norm, *router_w, *router_b;
@@ -209,8 +222,8 @@ CudaRunner::CudaRunner(const ModelSource& src, int device, int max_step_tokens)
   offsets_ = alloc<int32_t>(E + 1);
   slots_ = alloc<int32_t>(T * K);
   active_ = alloc<int32_t>(E);
-  hq_ = alloc<bf16_raw>(std::min<size_t>(T, kGemvMaxTokens) * H);
-  actq_ = alloc<bf16_raw>(std::min<size_t>(T, kGemvMaxTokens) * K * I);
+  hq_ = alloc<bf16_raw>(std::min<size_t>(T, size_t(mma_max_tokens())) * H);
+  actq_ = alloc<bf16_raw>(std::min<size_t>(T, size_t(mma_max_tokens())) * K * I);
   y_ = alloc<float>(T * K * H);
   logits_ = alloc<float>(T * V);
   w_gu_ = alloc<bf16_raw>(2 * I * H);
@@ -305,7 +318,7 @@ void CudaRunner::mark(const char* category) {
 void CudaRunner::collect_profile(int T) {
   if (!profile_ || n_marks_ < 2) return;
   GPTOSS_CUDA_CHECK(cudaEventSynchronize(events_[n_marks_ - 1]));
-  const std::string kind = T == 1 ? "T=1" : T <= 16 ? "T=2..16" : T <= kGemvMaxTokens ? "T=17..64" : "T>64";
+  const std::string kind = T == 1 ? "T=1" : T <= 16 ? "T=2..16" : T <= 64 ? "T=17..64" : "T>64";
   ProfileBucket& b = profile_buckets_[kind];
   ++b.steps;
   for (size_t i = 1; i < n_marks_; ++i) {
@@ -519,7 +532,7 @@ int CudaRunner::run_step(const ForwardBatch& batch, const LayerTrace& trace, boo
   GPTOSS_CUDA_CHECK(cudaMemcpy2DAsync(d_window_, size_t(window_pitch_) * 4, h_window_, size_t(window_pitch_) * 4,
                                       size_t(used_window) * 4, size_t(nseq), cudaMemcpyHostToDevice, stream_));
 
-  const bool gemv = T <= kGemvMaxTokens;
+  const bool gemv = T <= mma_max_tokens();
   if (all_single && gemv && !trace && !profile_) {
     // Decode: the whole step as one graph launch per batch size.
     const int key = 2 * T + (argmax ? 1 : 0);
