@@ -167,6 +167,21 @@ CudaRunner::CudaRunner(const ModelSource& src, int device, int max_step_tokens)
 
   for (int l = 0; l < c.num_layers; ++l) slot_in_kind_.push_back(c.is_sliding(l) ? n_window_++ : n_full_++);
 
+  // Out of memory is found before the first byte is copied, with what would
+  // fit, rather than as a CUDA error halfway through the upload.
+  {
+    size_t free_b = 0, total_b = 0;
+    GPTOSS_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+    const size_t need = src.weights->total_bytes();
+    const size_t act = size_t(max_step_tokens) * (size_t(c.vocab_size) * 4 + size_t(c.hidden_size) * 64);  // rough
+    if (need + act > free_b)
+      throw Error("the model needs " + format_mem_size(need) + " of weights plus about " + format_mem_size(act) +
+                  " of activations (" + std::to_string(max_step_tokens) + " tokens per step) on " + name_ + ", which has " +
+                  format_mem_size(free_b) + " free of " + format_mem_size(total_b) + ": lower --max-num-batched-tokens, " +
+                  "free the GPU, or see `gptoss plan --model M --gpu-memory " + format_mem_size(free_b) +
+                  "` for what fits with experts in host memory");
+  }
+
   // Weights: copied once from the mapped checkpoint; q, k, v fused into one GEMM.
   ModelWeights w = bind_model_weights(c, *src.weights);
   const size_t H = size_t(c.hidden_size), I = size_t(c.intermediate_size), E = size_t(c.num_experts);
