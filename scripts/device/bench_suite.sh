@@ -9,19 +9,13 @@ source scripts/device/env.sh
 MODEL=${1:-synthetic:20b}
 LABEL=${2:-h100}
 shift 2 2>/dev/null || true
-gptoss serve --model "$MODEL" --device cuda --port 0 --tokenizer "$GPTOSS_TOKENIZER" --served-model-name gpt-oss "$@" \
-  >"$OUT/serve.stdout" 2>"$OUT/serve.log" &
-PID=$!
-for _ in $(seq 1 600); do
-  PORT=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$OUT/serve.stdout")
-  [ -n "$PORT" ] && break
-  kill -0 $PID 2>/dev/null || { echo "server died"; tail -20 "$OUT/serve.log"; exit 1; }
-  sleep 0.5
-done
-URL=http://127.0.0.1:$PORT
+source scripts/lib/server_process.sh
+server_start gptoss "$OUT" --model "$MODEL" --device cuda --tokenizer "$GPTOSS_TOKENIZER" --served-model-name gpt-oss "$@" || exit 1
+PORT=$SERVER_PORT
+URL=http://127.0.0.1:$SERVER_PORT
 gptoss bench scenarios --url "$URL" --model gpt-oss --label "$LABEL" --max-tokens 256 --temperature 0 --scenarios-dir bench/scenarios \
   --json-out "$OUT/scenarios-$LABEL.json" --md-out "$OUT/scenarios-$LABEL.md" --chart-out "$OUT/scenarios-$LABEL" 2>/dev/null | tail -25
 gptoss bench lengths --url "$URL" --model gpt-oss --label "$LABEL" --num-requests 4 --temperature 0 \
   --json-out "$OUT/lengths-$LABEL.json" --md-out "$OUT/lengths-$LABEL.md" --chart-out "$OUT/lengths-$LABEL" 2>&1 | tail -15
-kill -TERM $PID; wait $PID
-rm -f "$OUT/serve.stdout"
+server_stop 30
+rm -f "$OUT/server.stdout"

@@ -8,15 +8,10 @@ source scripts/device/env.sh
 MODEL=${1:-synthetic:20b}
 CONC=${2:-1 16 64}
 PER=${3:-4}
-gptoss serve --model "$MODEL" --device cuda --port 0 --tokenizer "$GPTOSS_TOKENIZER" --served-model-name gpt-oss \
-  --max-num-seqs 64 --ctx-size 4096 >"$OUT/serve.stdout" 2>"$OUT/serve.log" &
-PID=$!
-for _ in $(seq 1 600); do
-  PORT=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$OUT/serve.stdout")
-  [ -n "$PORT" ] && break
-  kill -0 $PID 2>/dev/null || { echo "server died"; tail -20 "$OUT/serve.log"; exit 1; }
-  sleep 0.5
-done
+source scripts/lib/server_process.sh
+server_start gptoss "$OUT" --model "$MODEL" --device cuda --tokenizer "$GPTOSS_TOKENIZER" --served-model-name gpt-oss \
+  --max-num-seqs 64 --ctx-size 4096 || exit 1
+PORT=$SERVER_PORT
 echo "server on port $PORT"
 for c in $CONC; do
   n=$((c * PER)); [ $n -lt 8 ] && n=8
@@ -25,5 +20,5 @@ for c in $CONC; do
     --input-len 512 --output-len 128 --temperature 0 --quiet --json-out "$OUT/serve_c$c.json" --md-out "$OUT/serve_c$c.md"
 done
 curl -s "http://127.0.0.1:$PORT/metrics" > "$OUT/metrics.txt"
-kill -TERM $PID; wait $PID; echo "server exit $?"
-tail -5 "$OUT/serve.log"
+server_stop 30 && echo "server stopped cleanly"
+tail -5 "$OUT/server.stderr"

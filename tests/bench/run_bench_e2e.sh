@@ -12,23 +12,16 @@ if [[ ! -f $TOK ]] || ! command -v node >/dev/null; then
   echo "SKIP: node or the oracle tokenizer missing; run: npm ci --prefix tests/oracle"
   exit 77
 fi
+source "$(dirname "$0")/../../scripts/lib/server_process.sh"
 WORK=$(mktemp -d)
-"$BIN" serve --model synthetic:tiny --host 127.0.0.1 --port 0 --tokenizer "$TOK" --max-num-seqs 16 --ctx-size 2048 \
-  --drain-seconds 2 >"$WORK/server.stdout" 2>"$WORK/server.stderr" &
-PID=$!
 cleanup() {
-  if kill -0 "$PID" 2>/dev/null; then kill -KILL "$PID"; fi
+  server_kill
   if [[ -n ${KEEP_BENCH_OUTPUT:-} ]]; then echo "outputs kept in $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
-PORT=
-for _ in $(seq 1 600); do
-  PORT=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$WORK/server.stdout")
-  [[ -n $PORT ]] && break
-  if ! kill -0 "$PID" 2>/dev/null; then echo "server exited early:"; cat "$WORK/server.stderr"; exit 1; fi
-  sleep 0.2
-done
-if [[ -z $PORT ]]; then echo "server did not start in 120 s"; cat "$WORK/server.stderr"; exit 1; fi
+server_start "$BIN" "$WORK" --model synthetic:tiny --tokenizer "$TOK" --max-num-seqs 16 --ctx-size 2048 \
+  --drain-seconds 2 || exit 1
+PORT=$SERVER_PORT
 URL=http://127.0.0.1:$PORT
 echo "server on $URL"
 
@@ -61,8 +54,6 @@ run inprocess bench --model synthetic:tiny -p 16 -g 8 -b 2 --batch-prompt 16 --b
 command -v rsvg-convert >/dev/null && PNG=1 || { PNG=0; echo "note: rsvg-convert missing: PNG checks skipped"; }
 if ! BENCH_EXPECT_PNG=$PNG node "$CHECK" "$WORK"; then RC=1; fi
 
-kill -TERM "$PID"
-for _ in $(seq 1 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-if kill -0 "$PID" 2>/dev/null; then echo "FAIL: server still running 10 s after SIGTERM"; RC=1; fi
+server_stop 10 || RC=1
 if [[ $RC -ne 0 ]]; then echo "--- server log (last 30 lines) ---"; tail -n 30 "$WORK/server.stderr"; fi
 exit $RC

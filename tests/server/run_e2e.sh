@@ -21,38 +21,21 @@ if [[ -f $TESTS/serve.toml ]]; then
 elif [[ ${#FLAGS[@]} -eq 0 ]]; then
   FLAGS=(--debug-allow-forced-output --max-num-seqs 40 --ctx-size 2048 --cors http://allowed.test --drain-seconds 5)
 fi
+source "$(dirname "$0")/../../scripts/lib/server_process.sh"
 WORK=$(mktemp -d)
-"$BIN" serve --model synthetic:tiny --host 127.0.0.1 --port 0 --tokenizer "$TOK" --api-key test-key "${FLAGS[@]}" \
-  >"$WORK/stdout" 2>"$WORK/stderr" &
-PID=$!
-cleanup() {
-  if kill -0 "$PID" 2>/dev/null; then kill -KILL "$PID"; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-PORT=
-for _ in $(seq 1 600); do
-  PORT=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$WORK/stdout")
-  [[ -n $PORT ]] && break
-  if ! kill -0 "$PID" 2>/dev/null; then echo "server exited early:"; cat "$WORK/stderr"; exit 1; fi
-  sleep 0.2
-done
-if [[ -z $PORT ]]; then echo "server did not start in 120 s"; cat "$WORK/stderr"; exit 1; fi
+trap 'server_kill; rm -rf "$WORK"' EXIT
+server_start "$BIN" "$WORK" --model synthetic:tiny --tokenizer "$TOK" --api-key test-key "${FLAGS[@]}" || exit 1
+PORT=$SERVER_PORT PID=$SERVER_PID
 echo "server on port $PORT"
 
 GPTOSS_BASE_URL=http://127.0.0.1:$PORT GPTOSS_API_KEY=test-key GPTOSS_ORACLE_DIR=$ORACLE \
-  GPTOSS_SERVER_PID=$PID GPTOSS_SERVER_LOG=$WORK/stderr \
+  GPTOSS_SERVER_PID=$PID GPTOSS_SERVER_LOG=$WORK/server.stderr \
   node --test --test-concurrency=1 --test-reporter=spec "$TESTS"/*.test.cjs
 RC=$?
 
-# Graceful shutdown on SIGTERM.
-kill -TERM "$PID" 2>/dev/null
-for _ in $(seq 1 300); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-if kill -0 "$PID" 2>/dev/null; then echo "FAIL: server still running 30 s after SIGTERM"; RC=1; else
-  wait "$PID"; SRC=$?
-  if [[ $SRC -ne 0 ]]; then echo "FAIL: server exited with $SRC after SIGTERM"; RC=1; fi
-  grep -q "server stopped" "$WORK/stderr" || { echo "FAIL: no clean stop in the log"; RC=1; }
-fi
+# Graceful shutdown on SIGTERM (a test may have sent it already).
+server_stop 30 || RC=1
+grep -q "server stopped" "$WORK/server.stderr" || { echo "FAIL: no clean stop in the log"; RC=1; }
 echo "--- server log (last 40 lines) ---"
-tail -n 40 "$WORK/stderr"
+tail -n 40 "$WORK/server.stderr"
 exit $RC

@@ -16,24 +16,12 @@ if [[ ! -x $CHROMIUM ]]; then
   exit 77
 fi
 mkdir -p "$SHOTS"
+source "$(dirname "$0")/../../scripts/lib/server_process.sh"
 WORK=$(mktemp -d)
-"$BIN" serve --model synthetic:tiny --host 127.0.0.1 --port 0 --tokenizer "$TOK" --api-key test-key \
-  --debug-allow-forced-output --max-num-seqs 8 --ctx-size 2048 --drain-seconds 5 \
-  >"$WORK/stdout" 2>"$WORK/stderr" &
-PID=$!
-cleanup() {
-  if kill -0 "$PID" 2>/dev/null; then kill -KILL "$PID"; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-PORT=
-for _ in $(seq 1 600); do
-  PORT=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$WORK/stdout")
-  [[ -n $PORT ]] && break
-  if ! kill -0 "$PID" 2>/dev/null; then echo "server exited early:"; cat "$WORK/stderr"; exit 1; fi
-  sleep 0.2
-done
-if [[ -z $PORT ]]; then echo "server did not start in 120 s"; cat "$WORK/stderr"; exit 1; fi
+trap 'server_kill; rm -rf "$WORK"' EXIT
+server_start "$BIN" "$WORK" --model synthetic:tiny --tokenizer "$TOK" --api-key test-key \
+  --debug-allow-forced-output --max-num-seqs 8 --ctx-size 2048 --drain-seconds 5 || exit 1
+PORT=$SERVER_PORT
 echo "server on port $PORT"
 
 GPTOSS_BASE_URL=http://127.0.0.1:$PORT GPTOSS_API_KEY=test-key GPTOSS_ORACLE_DIR=$ORACLE \
@@ -41,13 +29,8 @@ GPTOSS_BASE_URL=http://127.0.0.1:$PORT GPTOSS_API_KEY=test-key GPTOSS_ORACLE_DIR
   node --test --test-concurrency=1 --test-reporter=spec "$TESTS"/*.test.cjs
 RC=$?
 
-kill -TERM "$PID"
-for _ in $(seq 1 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-if kill -0 "$PID" 2>/dev/null; then echo "FAIL: server still running 10 s after SIGTERM"; RC=1; else
-  wait "$PID"; SRC=$?
-  if [[ $SRC -ne 0 ]]; then echo "FAIL: server exited with $SRC after SIGTERM"; RC=1; fi
-fi
+server_stop 10 || RC=1
 echo "screenshots in $SHOTS"
 echo "--- server log (last 20 lines) ---"
-tail -n 20 "$WORK/stderr"
+tail -n 20 "$WORK/server.stderr"
 exit $RC
