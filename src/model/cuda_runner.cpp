@@ -123,6 +123,7 @@ class CudaRunner : public ModelRunner {
   int32_t *d_tokens_, *d_pos_, *d_seq_, *d_rows_, *d_full_, *d_window_, *d_window_len_, *d_argmax_;
   int32_t* h_argmax_ = nullptr;
   unsigned long long* d_argmax_keys_ = nullptr;
+  float* attn_part_ = nullptr;  // split-K attention partials (decode)
   int32_t *h_tokens_, *h_pos_, *h_seq_, *h_rows_, *h_full_, *h_window_, *h_window_len_;
   float* h_logits_ = nullptr;
   int full_pitch_ = 1, window_pitch_ = 1;
@@ -253,6 +254,8 @@ CudaRunner::CudaRunner(const ModelSource& src, int device, int max_step_tokens)
   d_rows_ = alloc<int32_t>(T);
   d_argmax_ = alloc<int32_t>(T);
   d_argmax_keys_ = alloc<unsigned long long>(T);
+  attn_part_ = alloc<float>(std::max(cuda::attention_scratch_floats(8, c.num_heads, 16),
+                                     cuda::attention_scratch_floats(32, c.num_heads, 4)));
   d_window_len_ = alloc<int32_t>(kMaxSeqs);
   GPTOSS_CUDA_CHECK(cudaMallocHost(&h_tokens_, T * 4 * 4 + kMaxSeqs * 4));
   h_pos_ = h_tokens_ + T;
@@ -415,8 +418,18 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
     cuda::rope_store_kv(qkv_, d.qkv_b, inv_freq_, attention_factor_, T, c.num_heads, c.num_kv_heads, c.head_dim, tk,
                         sliding, cache, int(kind_blocks), q_, stream_);
     mark("rope_kv");
+    // Decode steps split each token's keys among blocks on full-attention
+    // layers (sliding ones see at most 128 keys): a few tokens x 8 kv heads
+    // would otherwise be a handful of blocks walking the whole context.
+    // GPTOSS_ATTN_SPLITS=1 turns it off, to compare.
+    static const bool split_keys = [] {
+      const char* e = std::getenv("GPTOSS_ATTN_SPLITS");
+      return !(e && std::atoi(e) == 1);
+    }();
+    const int splits = sliding || !split_keys ? 1 : T <= 8 ? 16 : T <= 32 ? 4 : 1;
     cuda::attention(q_, cache, int(kind_blocks), d.sinks, T, c.num_heads, c.num_kv_heads, c.head_dim, tk, sliding,
-                    c.sliding_window, attn_, stream_);
+                    c.sliding_window, attn_, stream_, splits,
+                    attn_part_);
     mark("attention");
     gemm(attn_, T, Q, d.o_w, H, x_, true);
     mark("o_proj");

@@ -249,6 +249,20 @@ TEST(CudaKernels, RopeAttentionWithSinksAndWindowMatchCpu) {
     cuda::rope_store_kv(d_qkv.p, d_bias.p, d_invf.p, rope.attention_factor, T, NH, NKV, HD, tk, sliding, d_cache.p,
                         nblocks, d_q.p, 0);
     cuda::attention(d_q.p, d_cache.p, nblocks, d_sinks.p, T, NH, NKV, HD, tk, sliding, W, d_out.p, 0);
+    // The same with the keys split among blocks (flash-decoding): equal up to
+    // float summation order, whatever the split count (5 leaves some shares empty).
+    for (int splits : {3, 5, 16}) {
+      Dev<bf16_t> d_split(size_t(T) * Q);
+      Dev<float> scratch(cuda::attention_scratch_floats(T, NH, splits));
+      cuda::attention(d_q.p, d_cache.p, nblocks, d_sinks.p, T, NH, NKV, HD, tk, sliding, W, d_split.p, 0, splits,
+                      scratch.p);
+      GPTOSS_CUDA_CHECK(cudaDeviceSynchronize());
+      auto a = d_out.get(), b = d_split.get();
+      float d = 0, m = 0;
+      for (size_t i = 0; i < a.size(); ++i)
+        d = std::max(d, std::fabs(bf16_to_f32(a[i]) - bf16_to_f32(b[i]))), m = std::max(m, std::fabs(bf16_to_f32(a[i])));
+      EXPECT_LT(d, 1e-2f * m) << "splits " << splits << (sliding ? " sliding" : " full");
+    }
     GPTOSS_CUDA_CHECK(cudaDeviceSynchronize());
     // CPU: the same math on the GPU's cache contents (bf16 -> float) and q.
     auto gcache = d_cache.get();

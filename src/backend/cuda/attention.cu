@@ -16,14 +16,27 @@ constexpr int kTile = 32;
 constexpr int kHeadDim = 64;
 constexpr int kWords = kHeadDim / 2;  // bf16 pairs per row
 
+// With splits > 1 (flash-decoding) block z takes the z-th share of the keys
+// and leaves its unnormalised partial (acc, max, sum) in `part`; combine_kernel
+// then merges the shares and the sink. A decode token on a full-attention
+// layer otherwise has only n_kv blocks to walk its whole context.
+constexpr int kPart = kHeadDim + 2;  // floats per (token, head, split): acc, m, l
+
 __global__ void attention_kernel(const uint16_t* q, const uint16_t* cache, const uint16_t* sinks, int n_heads,
-                                 int n_kv, TokenKv tk, bool sliding, int window, uint16_t* out) {
+                                 int n_kv, TokenKv tk, bool sliding, int window, uint16_t* out, int splits,
+                                 float* part) {
   const int t = blockIdx.x, g = blockIdx.y;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int group = n_heads / n_kv, h = g * group + warp;
   const int KV = n_kv * kHeadDim, Q = n_heads * kHeadDim;
-  const int last = tk.pos[t], seq = tk.seq[t];
-  const int first = sliding ? max(0, last - window + 1) : 0;
+  const int seq = tk.seq[t];
+  int last = tk.pos[t];
+  int first = sliding ? max(0, last - window + 1) : 0;
+  if (splits > 1) {
+    const int share = ((last - first + splits) / splits + kTile - 1) / kTile * kTile;
+    first += blockIdx.z * share;
+    last = min(last, first + share - 1);  // may end before it starts: an empty share
+  }
 
   __shared__ uint32_t k_tile[kTile][kWords + 1];  // +1 word: conflict-free column reads
   __shared__ uint32_t v_tile[kTile][kWords];
@@ -85,6 +98,13 @@ __global__ void attention_kernel(const uint16_t* q, const uint16_t* cache, const
     m = m_new;
   }
   if (warp >= group) return;
+  if (splits > 1) {
+    float* p = part + ((size_t(t) * n_heads + h) * splits + blockIdx.z) * kPart;
+    p[2 * lane] = acc0;
+    p[2 * lane + 1] = acc1;
+    if (lane == 0) p[kHeadDim] = m, p[kHeadDim + 1] = l;
+    return;
+  }
   const float sink = bf2f(sinks[h]);
   const float m_fin = fmaxf(m, sink);
   const float corr = __expf(m - m_fin);
@@ -93,15 +113,39 @@ __global__ void attention_kernel(const uint16_t* q, const uint16_t* cache, const
   reinterpret_cast<uint32_t*>(out + size_t(t) * Q + h * kHeadDim)[lane] = packed;
 }
 
+// One warp per (token, head): merges the splits' partials with the sink.
+__global__ void combine_kernel(const float* part, const uint16_t* sinks, int n_heads, int splits, uint16_t* out) {
+  const int t = blockIdx.x, h = blockIdx.y, lane = threadIdx.x;
+  const float* p = part + (size_t(t) * n_heads + h) * splits * kPart;
+  const float sink = bf2f(sinks[h]);
+  float M = sink;
+  for (int s = 0; s < splits; ++s) M = fmaxf(M, p[s * kPart + kHeadDim]);
+  float denom = __expf(sink - M), acc0 = 0.0f, acc1 = 0.0f;
+  for (int s = 0; s < splits; ++s) {
+    const float* ps = p + s * kPart;
+    const float w = __expf(ps[kHeadDim] - M);  // 0 for an empty share (m = -inf)
+    denom += ps[kHeadDim + 1] * w;
+    acc0 += ps[2 * lane] * w;
+    acc1 += ps[2 * lane + 1] * w;
+  }
+  const uint32_t packed = uint32_t(f2bf(acc0 / denom)) | (uint32_t(f2bf(acc1 / denom)) << 16);
+  reinterpret_cast<uint32_t*>(out + size_t(t) * n_heads * kHeadDim + h * kHeadDim)[lane] = packed;
+}
+
 }  // namespace
+
+size_t attention_scratch_floats(int T, int n_heads, int splits) { return size_t(T) * n_heads * splits * kPart; }
 
 void attention(const bf16_raw* q, const bf16_raw* layer_cache, int /*num_blocks*/, const bf16_raw* sinks, int T,
                int n_heads, int n_kv, int head_dim, const TokenKv& tk, bool sliding, int window, bf16_raw* out,
-               cudaStream_t s) {
+               cudaStream_t s, int splits, float* scratch) {
   (void)head_dim;  // checked by the runner: 64
-  dim3 grid(T, n_kv);
+  if (T <= 0) return;
+  if (!scratch) splits = 1;
+  dim3 grid(T, n_kv, splits);
   attention_kernel<<<grid, (n_heads / n_kv) * 32, 0, s>>>(q, layer_cache, sinks, n_heads, n_kv, tk, sliding, window,
-                                                          out);
+                                                          out, splits, scratch);
+  if (splits > 1) combine_kernel<<<dim3(T, n_heads), 32, 0, s>>>(scratch, sinks, n_heads, splits, out);
 }
 
 }  // namespace gptoss::cuda

@@ -57,9 +57,12 @@ void rope_store_kv(const float* qkv, const bf16_raw* bias, const float* inv_freq
 
 // out[t, h] = attention of q[t, h] over the cached keys of its sequence
 // (positions <= pos[t]; on sliding layers only the last `window`), with sink.
+// splits > 1 (with scratch of attention_scratch_floats floats) divides each
+// token's keys among that many blocks: for decode steps over long contexts.
 void attention(const bf16_raw* q, const bf16_raw* layer_cache, int num_blocks, const bf16_raw* sinks, int T,
                int n_heads, int n_kv, int head_dim, const TokenKv& tk, bool sliding, int window, bf16_raw* out,
-               cudaStream_t s);
+               cudaStream_t s, int splits = 1, float* scratch = nullptr);
+size_t attention_scratch_floats(int T, int n_heads, int splits);
 
 // Router: logits [T, E] (+bias) -> top-k ids and softmax weights; also builds
 // per-expert slot lists: slot = t * k + j, grouped by expert
