@@ -118,15 +118,8 @@ __global__ void router_logits_kernel(const float* __restrict__ h, int H, const u
     acc += a.x * bf2f(uint16_t(w.x & 0xffff)) + a.y * bf2f(uint16_t(w.x >> 16)) + a.z * bf2f(uint16_t(w.y & 0xffff)) +
            a.w * bf2f(uint16_t(w.y >> 16));
   }
-  __shared__ float partial[32];
-  acc = warp_sum(acc);
-  if ((threadIdx.x & 31) == 0) partial[threadIdx.x >> 5] = acc;
-  __syncthreads();
-  if (threadIdx.x < 32) {
-    float v = threadIdx.x < (blockDim.x >> 5) ? partial[threadIdx.x] : 0.0f;
-    v = warp_sum(v);
-    if (threadIdx.x == 0) y[size_t(t) * E + e] = v;
-  }
+  acc = block_sum(acc);
+  if (threadIdx.x == 0) y[size_t(t) * E + e] = acc;
 }
 
 // The arg-max of float32 rows, many blocks per row (a decode step has one

@@ -45,19 +45,9 @@ __global__ void residual_rmsnorm_kernel(float* __restrict__ x, const uint16_t* _
     }
     if (changed) xr[i4] = v;
   }
-  float ss = v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
-  __shared__ float partial[32];
-  ss = warp_sum(ss);
-  if ((threadIdx.x & 31) == 0) partial[threadIdx.x >> 5] = ss;
-  __syncthreads();
-  if (threadIdx.x < 32) {
-    float p = threadIdx.x < (blockDim.x >> 5) ? partial[threadIdx.x] : 0.0f;
-    p = warp_sum(p);
-    if (threadIdx.x == 0) partial[0] = p;
-  }
-  __syncthreads();
+  const float ss = block_sum(v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w);
   if (i4 >= n4 || !w) return;
-  const float r = rsqrtf(partial[0] / float(H) + eps);
+  const float r = rsqrtf(ss / float(H) + eps);
   const uint2 wb = reinterpret_cast<const uint2*>(w)[i4];
   const float o[4] = {v.x * r * bf2f(uint16_t(wb.x)), v.y * r * bf2f(uint16_t(wb.x >> 16)),
                       v.z * r * bf2f(uint16_t(wb.y)), v.w * r * bf2f(uint16_t(wb.y >> 16))};
