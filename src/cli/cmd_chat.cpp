@@ -73,7 +73,7 @@ void add_chat_command(CLI::App& app) {
       std::vector<float> logits = session.feed(ids);
       harmony::ParserOptions po;
       po.is_special = [&](int32_t id) { return tok->is_special(id); };
-      harmony::HarmonyParser parser([&](int32_t id) { return tok->token_bytes(id); }, po);
+      harmony::HarmonyParser parser([&](int32_t id) { return tok->generated_bytes(id); }, po);
       bool in_reasoning = false;
       for (int i = 0; i < f->max_tokens && !parser.stopped(); ++i) {
         mask_unused_ids(logits, tok->vocab_size());

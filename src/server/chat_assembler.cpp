@@ -25,7 +25,7 @@ harmony::ParserOptions parser_options(std::vector<std::string> names) {
 ChatAssembler::ChatAssembler(std::shared_ptr<const Tokenizer> tok, std::vector<std::string> tool_names,
                              std::vector<std::string> stop_strings)
     : tok_(std::move(tok)),
-      parser_([t = tok_](int32_t id) { return t->token_bytes(id); }, parser_options(std::move(tool_names))),
+      parser_([t = tok_](int32_t id) { return t->generated_bytes(id); }, parser_options(std::move(tool_names))),
       stops_(std::move(stop_strings)) {}
 
 ChatDelta ChatAssembler::push(int32_t token) {

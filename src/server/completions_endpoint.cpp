@@ -48,11 +48,11 @@ struct CompletionChoice {
   std::string take(const Tokenizer& tok, const SampledToken& t) {
     std::string piece = stops.push(decoder.push(t.token));
     if (logprobs >= 0) {
-      lp_tokens.push_back(to_valid_utf8(tok.token_bytes(t.token)));
+      lp_tokens.push_back(to_valid_utf8(tok.generated_bytes(t.token)));
       lp_values.push_back(t.logprob);
       lp_offsets.push_back(text.size());
       Json top = Json::object();
-      for (auto& a : t.top) top[to_valid_utf8(tok.token_bytes(a.token))] = a.logprob;
+      for (auto& a : t.top) top[to_valid_utf8(tok.generated_bytes(a.token))] = a.logprob;
       lp_top.push_back(top);
     }
     text += piece;

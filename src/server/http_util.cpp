@@ -41,7 +41,7 @@ std::shared_ptr<RequestStream> submit(ServerContext& ctx, GenerateRequest gen, c
 
 Json chat_logprob(const Tokenizer& tok, const SampledToken& t) {
   auto entry = [&](int32_t id, float lp) {
-    const std::string b = tok.token_bytes(id);
+    const std::string b = tok.generated_bytes(id);
     Json bytes = Json::array();
     for (unsigned char c : b) bytes.push_back(int(c));
     return Json{{"token", to_valid_utf8(b)}, {"logprob", lp}, {"bytes", bytes}};

@@ -91,6 +91,7 @@ class BpeTokenizer final : public Tokenizer {
     return std::nullopt;
   }
   bool is_special(int32_t id) const override { return id >= 0 && id < vocab_size() && kind_[id] == kSpecial; }
+  bool has_token(int32_t id) const override { return id >= 0 && id < vocab_size() && kind_[id] != kHole; }
   int32_t vocab_size() const override { return static_cast<int32_t>(bytes_.size()); }
 
  private:

@@ -56,6 +56,12 @@ class Tokenizer {
   virtual std::optional<int32_t> token_id(std::string_view token_text) const = 0;  // e.g. "<|start|>"
   virtual bool is_special(int32_t id) const = 0;
   virtual int32_t vocab_size() const = 0;  // one past the largest id
+  // Whether `id` stands for something (the tokenizer may have unused ids).
+  virtual bool has_token(int32_t id) const { return id >= 0 && id < vocab_size(); }
+  // The bytes of a token a model produced. Models have more ids than the
+  // tokenizer (gpt-oss: 201088 vs 200019) and can sample the reserved ones,
+  // which stand for no text rather than failing the request.
+  std::string generated_bytes(int32_t id) const { return has_token(id) ? token_bytes(id) : std::string(); }
 };
 
 // Text with every invalid UTF-8 sequence replaced by U+FFFD, one per maximal

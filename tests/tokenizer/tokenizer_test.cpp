@@ -255,6 +255,20 @@ TEST(TokenizerSpecial, BadIdsThrowClearly) {
   EXPECT_THROW(tok->token_bytes(-1), Error);
 }
 
+// A model can sample ids its tokenizer lacks (gpt-oss: 201088 logits, 200019
+// tokenizer ids, reserved ones among them); as model output they are no text,
+// found by a 10-minute soak where such a token failed a whole request.
+TEST(TokenizerSpecial, GeneratedReservedIdsAreNoText) {
+  REQUIRE_TOKENIZER(tok);
+  EXPECT_FALSE(tok->has_token(200700));
+  EXPECT_FALSE(tok->has_token(-1));
+  EXPECT_TRUE(tok->has_token(1428));
+  EXPECT_EQ(tok->generated_bytes(200700), "");
+  EXPECT_EQ(tok->generated_bytes(1428), tok->token_bytes(1428));
+  StreamDecoder d(tok);
+  EXPECT_EQ(d.push(200700) + d.flush(), "");
+}
+
 // ---------------------------------------------------------------- streaming
 
 TEST(TokenizerStream, NeverEmitsHalfACharacter) {
