@@ -12,22 +12,8 @@ void WeightStore::add_file(std::shared_ptr<SafetensorsFile> file) {
   files_.push_back(std::move(file));
 }
 
-uint8_t* WeightStore::add_owned(const std::string& name, DType dtype, std::vector<int64_t> shape,
-                                const std::string& from) {
-  TensorInfo t;
-  t.name = name;
-  t.file = from;
-  t.dtype = dtype;
-  t.shape = std::move(shape);
-  t.nbytes = size_t(t.numel()) * dtype_size(dtype);
-  owned_.emplace_back(new uint8_t[t.nbytes]());
-  t.data = owned_.back().get();
-  if (!tensors_.emplace(name, t).second) throw Error(from + ": tensor '" + name + "' defined twice");
-  return owned_.back().get();
-}
-
-void WeightStore::add_view(const std::string& name, DType dtype, std::vector<int64_t> shape, const uint8_t* data,
-                           const std::string& from, std::shared_ptr<const void> owner) {
+void WeightStore::insert(const std::string& name, DType dtype, std::vector<int64_t> shape, const uint8_t* data,
+                         const std::string& from) {
   TensorInfo t;
   t.name = name;
   t.file = from;
@@ -36,6 +22,21 @@ void WeightStore::add_view(const std::string& name, DType dtype, std::vector<int
   t.nbytes = size_t(t.numel()) * dtype_size(dtype);
   t.data = data;
   if (!tensors_.emplace(name, t).second) throw Error(from + ": tensor '" + name + "' defined twice");
+}
+
+uint8_t* WeightStore::add_owned(const std::string& name, DType dtype, std::vector<int64_t> shape,
+                                const std::string& from) {
+  int64_t n = 1;
+  for (auto d : shape) n *= d;
+  auto buf = std::unique_ptr<uint8_t[]>(new uint8_t[size_t(n) * dtype_size(dtype)]());
+  insert(name, dtype, std::move(shape), buf.get(), from);
+  owned_.push_back(std::move(buf));
+  return owned_.back().get();
+}
+
+void WeightStore::add_view(const std::string& name, DType dtype, std::vector<int64_t> shape, const uint8_t* data,
+                           const std::string& from, std::shared_ptr<const void> owner) {
+  insert(name, dtype, std::move(shape), data, from);
   if (owners_.empty() || owners_.back() != owner) owners_.push_back(std::move(owner));
 }
 

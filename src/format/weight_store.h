@@ -32,6 +32,8 @@ class WeightStore {
   std::string origin;  // "DIR" or "synthetic:20b", for messages
 
  private:
+  void insert(const std::string& name, DType dtype, std::vector<int64_t> shape, const uint8_t* data,
+              const std::string& from);
   std::map<std::string, TensorInfo> tensors_;
   std::vector<std::shared_ptr<SafetensorsFile>> files_;
   std::vector<std::unique_ptr<uint8_t[]>> owned_;
