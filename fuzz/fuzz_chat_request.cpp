@@ -18,8 +18,18 @@
 using namespace gptoss;
 using namespace gptoss::server;
 
+namespace {
+fuzz::ServerFixture* fx = nullptr;  // lives for the process
+}
+
+// Built here rather than on the first input: under ASan the synthetic model
+// and the real tokenizer take longer than libFuzzer's per-input -timeout.
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  fx = new fuzz::ServerFixture();
+  return 0;
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static fuzz::ServerFixture* fx = new fuzz::ServerFixture();  // lives for the process
   if (size < 1) return 0;
   const bool responses = data[0] & 1;
   const std::string body_text(reinterpret_cast<const char*>(data + 1), size - 1);
