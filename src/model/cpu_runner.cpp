@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "backend/cpu/moe_cpu.h"
 #include "core/error.h"
 
 namespace gptoss {
@@ -64,40 +65,29 @@ void CpuRunner::attention(int layer, const ForwardBatch& batch, const std::vecto
 
 void CpuRunner::moe(int layer, const float* h, int T, float* x) {
   const LayerWeights& L = w_.layers[size_t(layer)];
-  const int H = cfg_.hidden_size, I = cfg_.intermediate_size, E = cfg_.num_experts, K = cfg_.experts_per_token;
+  const int H = cfg_.hidden_size, E = cfg_.num_experts, K = cfg_.experts_per_token;
   std::vector<float> router(size_t(T) * E);
   cpu::matmul_bf16(h, T, H, L.router_w, L.router_b, E, router.data(), pool_);
   std::vector<int32_t> chosen(size_t(T) * K);
   std::vector<float> weight(size_t(T) * K);
-  std::vector<std::vector<int>> tokens_of(static_cast<size_t>(E));  // (token * K + slot) per expert
-  for (int t = 0; t < T; ++t) {
-    cpu::router_topk(&router[size_t(t) * E], E, K, &chosen[size_t(t) * K], &weight[size_t(t) * K]);
-    for (int k = 0; k < K; ++k) tokens_of[size_t(chosen[size_t(t) * K + k])].push_back(t * K + k);
-  }
-  std::vector<float> out(size_t(T) * K * H);  // per (token, slot), summed afterwards in slot order
-  std::vector<float> hx, y;
-  const size_t gu_bytes = size_t(2 * I) * (H / 2), gu_sc = size_t(2 * I) * (H / 32);
-  const size_t dn_bytes = size_t(H) * (I / 2), dn_sc = size_t(H) * (I / 32);
-  for (int e = 0; e < E; ++e) {
-    auto& list = tokens_of[size_t(e)];
-    if (list.empty()) continue;
-    const int n = int(list.size());
-    hx.resize(size_t(n) * H);
-    y.resize(size_t(n) * H);
-    for (int i = 0; i < n; ++i)
-      std::copy_n(h + size_t(list[size_t(i)] / K) * H, H, &hx[size_t(i) * H]);
-    cpu::mxfp4_expert(hx.data(), n, H, I, L.gate_up_blocks + e * gu_bytes, L.gate_up_scales + e * gu_sc,
-                      L.gate_up_bias + size_t(e) * 2 * I, L.down_blocks + e * dn_bytes, L.down_scales + e * dn_sc,
-                      L.down_bias + size_t(e) * H, cfg_.swiglu_alpha, cfg_.swiglu_limit, y.data(), pool_);
-    for (int i = 0; i < n; ++i) std::copy_n(&y[size_t(i) * H], H, &out[size_t(list[size_t(i)]) * H]);
-  }
   for (int t = 0; t < T; ++t)
-    for (int k = 0; k < K; ++k) {
-      const float wk = weight[size_t(t) * K + k];
-      const float* o = &out[(size_t(t) * K + k) * H];
-      float* xr = x + size_t(t) * H;
-      for (int i = 0; i < H; ++i) xr[i] += wk * o[i];
-    }
+    cpu::router_topk(&router[size_t(t) * E], E, K, &chosen[size_t(t) * K], &weight[size_t(t) * K]);
+  const cpu::MoeExperts experts{.gu_blocks = L.gate_up_blocks,
+                                .gu_scales = L.gate_up_scales,
+                                .gu_bias = L.gate_up_bias,
+                                .dn_blocks = L.down_blocks,
+                                .dn_scales = L.down_scales,
+                                .dn_bias = L.down_bias,
+                                .num_experts = E,
+                                .hidden = H,
+                                .inter = cfg_.intermediate_size,
+                                .alpha = cfg_.swiglu_alpha,
+                                .limit = cfg_.swiglu_limit};
+  // The slots are summed first and then added to the residual (the slots
+  // used to go into x one by one): equal up to float32 rounding.
+  std::vector<float> y(size_t(T) * H);
+  cpu::moe_forward(experts, h, T, chosen.data(), weight.data(), K, y.data(), pool_);
+  for (size_t i = 0; i < y.size(); ++i) x[i] += y[i];
 }
 
 void CpuRunner::forward(const ForwardBatch& batch, float* logits, const LayerTrace& trace) {
