@@ -153,9 +153,7 @@ void add_bench_command(CLI::App& app) {
     ModelSource src = load_model(f->model);
     RunnerOptions o;
     o.device = resolve_device(f->model.device);
-    o.threads = f->model.threads;
-    o.max_step_tokens = f->max_step;
-    auto runner = make_runner(src, o);
+    auto runner = load_runner(f->model, src, f->max_step);
     const ModelConfig& c = src.config;
     double peak = 0, copy_bw = 0;
 #ifdef GPTOSS_WITH_CUDA
@@ -225,6 +223,7 @@ void add_bench_command(CLI::App& app) {
       report("tg" + std::to_string(n), tps, bytes);
     }
     for (int b : f->batch) {
+      if (b < 1) continue;  // -b 0: no batched decode
       BenchKv kv(*runner, b, f->batch_prompt + f->batch_gen + 2);
       std::fprintf(stderr, "batched decode: prefilling %d x %d tokens...\n", b, f->batch_prompt);
       prefill(*runner, kv, b, f->batch_prompt);

@@ -87,17 +87,16 @@ void add_serve_command(CLI::App& app) {
     auto tok = load_tokenizer(f->model.model, f->tokenizer);
     ModelSource src = load_model(f->model);
     if (f->server.model_name == "gpt-oss") f->server.model_name = src.name;
-    RunnerOptions ro;
-    ro.device = f->model.device;
-    ro.threads = f->model.threads;
-    ro.max_step_tokens = std::min(2048, f->engine.max_num_batched_tokens);
-    auto runner = make_runner(src, ro);
+    uint64_t planned_kv = 0;
+    auto runner = load_runner(f->model, src, std::min(2048, f->engine.max_num_batched_tokens),
+                              f->engine.gpu_memory_utilization, &planned_kv);
     if (tok->vocab_size() > src.config.vocab_size)
       log_warn("the tokenizer has " + std::to_string(tok->vocab_size()) + " tokens but the model only " +
                std::to_string(src.config.vocab_size) + ": prompts using the others will be refused");
     f->engine.max_model_len = f->model.ctx_size;
     f->engine.prefix_caching = !f->no_prefix_caching;
     if (!f->kv_cache_size.empty()) f->engine.kv_cache_bytes = parse_mem_size(f->kv_cache_size);
+    else if (planned_kv > 0) f->engine.kv_cache_bytes = planned_kv;
     Engine engine(*runner, f->engine);
 
     server::ServerContext ctx{engine, tok, f->server};

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "cli/placement.h"
 #include "core/mem_size.h"
 #include "core/progress.h"
 
@@ -16,6 +17,11 @@ void ModelFlags::add_to(CLI::App& cmd, bool with_ctx) {
   cmd.add_option("-t,--threads", threads, "CPU threads (0 = all cores)")->capture_default_str();
   cmd.add_option("--seed", seed, "seed for synthetic weights")->capture_default_str();
   if (with_ctx) cmd.add_option("-c,--ctx-size", ctx_size, "maximum context length in tokens")->capture_default_str();
+  cmd.add_option("--gpu-memory", gpu_memory,
+                 "GPU memory to use, e.g. 12GiB: experts that do not fit stay in host memory (see `gptoss plan`)");
+  cmd.add_flag("--cpu-moe", cpu_moe, "keep every layer's experts in host memory, computed on the CPU");
+  cmd.add_option("--n-cpu-moe", n_cpu_moe, "keep the experts of the first N layers in host memory")
+      ->check(CLI::NonNegativeNumber);
 }
 
 ModelSource load_model(const ModelFlags& f) {
@@ -30,10 +36,16 @@ ModelSource load_model(const ModelFlags& f) {
   return src;
 }
 
-std::unique_ptr<ModelRunner> load_runner(const ModelFlags& f, const ModelSource& src) {
+std::unique_ptr<ModelRunner> load_runner(const ModelFlags& f, const ModelSource& src, int max_step_tokens,
+                                         double gpu_memory_utilization, uint64_t* kv_cache_bytes) {
   RunnerOptions o;
-  o.device = f.device;
+  o.device = resolve_device(f.device);
   o.threads = f.threads;
+  o.max_step_tokens = max_step_tokens;
+  const PlacementChoice p =
+      choose_placement(f, src.config, o.device, f.ctx_size > 0 ? f.ctx_size : 4096, max_step_tokens, gpu_memory_utilization);
+  o.n_cpu_moe = p.n_cpu_moe;
+  if (kv_cache_bytes) *kv_cache_bytes = p.kv_cache_bytes;
   return make_runner(src, o);
 }
 

@@ -16,11 +16,18 @@ struct ModelFlags {
   int threads = 0;
   uint64_t seed = 0;  // for synthetic weights
   int ctx_size = 4096;
+  // where the experts go on a GPU (cli/placement.h)
+  std::string gpu_memory;  // e.g. 12GiB: plan for this much GPU memory
+  bool cpu_moe = false;    // every layer's experts in host memory
+  int n_cpu_moe = -1;      // the first N layers' experts in host memory; -1: planned
 
   void add_to(CLI::App& cmd, bool with_ctx = true);
 };
 
 ModelSource load_model(const ModelFlags& flags);  // prints progress and a summary to stderr
-std::unique_ptr<ModelRunner> load_runner(const ModelFlags& flags, const ModelSource& source);
+// The runner, with experts placed by the planner. kv_cache_bytes (if given)
+// receives the KV budget a --gpu-memory plan leaves, 0 if none.
+std::unique_ptr<ModelRunner> load_runner(const ModelFlags& flags, const ModelSource& source, int max_step_tokens = 2048,
+                                         double gpu_memory_utilization = 0.9, uint64_t* kv_cache_bytes = nullptr);
 
 }  // namespace gptoss::cli

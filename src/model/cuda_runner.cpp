@@ -4,11 +4,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/moe_cpu.h"
 #include "core/progress.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
@@ -23,6 +26,11 @@ namespace {
 using cuda::bf16_raw;
 
 constexpr int kMaxSeqs = 256;     // sequences in one step
+// Logits rows a step may return: one per sequence when serving; prompt
+// logits for tests and `gptoss logits` come in chunks of this many. Sizing the
+// buffers by the step (2048 x 201088 floats = 1.5 GiB) would take memory from
+// the experts on small GPUs.
+constexpr int kMaxLogitRows = 512;
 // Steps up to this many tokens run the experts with the MXFP4 MMA kernels
 // (weights read in place, each block's rows reused from cache for all its
 // slots); larger ones dequantise each expert to bf16 and use cuBLAS, whose
@@ -38,15 +46,33 @@ int mma_max_tokens() {
   return v;
 }
 
+// Null expert pointers mean the layer's experts live in host memory.
 struct DeviceLayer {
   bf16_raw *attn_norm, *qkv_w, *qkv_b, *o_w, *o_b, *sinks, *mlp_norm, *router_w, *router_b;
-  uint8_t *gu_blocks, *gu_scales, *dn_blocks, *dn_scales;
-  bf16_raw *gu_bias, *dn_bias;
+  uint8_t *gu_blocks = nullptr, *gu_scales = nullptr, *dn_blocks = nullptr, *dn_scales = nullptr;
+  bf16_raw *gu_bias = nullptr, *dn_bias = nullptr;
+};
+
+// One expert's pointers, wherever they live.
+struct ExpertPtrs {
+  const uint8_t *gu_blocks, *gu_scales, *dn_blocks, *dn_scales;
+  const bf16_raw *gu_bias, *dn_bias;
+};
+
+// Bytes of one expert's tensors, in the order they are staged on the GPU.
+struct ExpertSizes {
+  size_t gu_blocks, gu_scales, gu_bias, dn_blocks, dn_scales, dn_bias;
+  explicit ExpertSizes(const ModelConfig& c) {
+    const size_t H = size_t(c.hidden_size), I = size_t(c.intermediate_size);
+    gu_blocks = 2 * I * H / 2, gu_scales = 2 * I * H / 32, gu_bias = 2 * I * 2;
+    dn_blocks = H * I / 2, dn_scales = H * I / 32, dn_bias = H * 2;
+  }
+  size_t total() const { return gu_blocks + gu_scales + gu_bias + dn_blocks + dn_scales + dn_bias; }
 };
 
 class CudaRunner : public ModelRunner {
  public:
-  CudaRunner(const ModelSource& src, int device, int max_step_tokens);
+  explicit CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt);
   ~CudaRunner() override;
 
   const ModelConfig& config() const override { return cfg_; }
@@ -62,6 +88,7 @@ class CudaRunner : public ModelRunner {
   void allocate_kv(const KvCacheConfig& kv) override;
   const KvCacheConfig& kv_config() const override { return kv_cfg_; }
   int max_step_tokens() const override { return max_tokens_; }
+  int max_logit_rows() const override { return logit_rows_; }
   void forward(const ForwardBatch& batch, float* logits, const LayerTrace& trace) override;
   void forward_greedy(const ForwardBatch& batch, float* logits, int32_t* argmax) override;
 
@@ -83,6 +110,12 @@ class CudaRunner : public ModelRunner {
   void gemm(const bf16_raw* x, int T, int K, const bf16_raw* W, int N, float* y, bool accumulate);
   void run_layers(int T, int n_rows, bool gemv_path, const LayerTrace& trace);
   void moe_prefill(int layer, int T);
+  ExpertPtrs device_expert(int layer, int e) const;
+  // Host-expert layers (hybrid): on the CPU via a host node, or streamed.
+  void moe_on_host(int layer, int T);
+  ExpertPtrs stage_expert(int layer, int e, int slot);
+  static void CUDART_CB host_moe_entry(void* call);
+  void pin_host_experts();
   // Uploads the batch, runs it (as a graph for decode steps); returns the logits rows.
   int run_step(const ForwardBatch& batch, const LayerTrace& trace, bool argmax);
   // Copies logits rows back to `logits`: all, or only those of want_logits sequences.
@@ -99,6 +132,25 @@ class CudaRunner : public ModelRunner {
   std::string name_;
   int device_;
   int max_tokens_;
+  int logit_rows_;  // logits buffers hold this many rows (kMaxLogitRows or fewer)
+  // hybrid: layers [0, n_cpu_moe_) keep their experts in host memory
+  int n_cpu_moe_ = 0;
+  int stream_min_tokens_ = 64;
+  std::vector<cpu::MoeExperts> host_experts_;
+  std::unique_ptr<ThreadPool> host_pool_;
+  float *h_moe_in_ = nullptr, *h_moe_out_ = nullptr, *h_moe_w_ = nullptr, *ones_ = nullptr;
+  int32_t* h_moe_ids_ = nullptr;
+  uint8_t* stage_[2] = {nullptr, nullptr};  // two experts in flight while streaming
+  cudaStream_t copy_stream_ = nullptr;
+  cudaEvent_t staged_[2] = {}, consumed_[2] = {};
+  std::vector<void*> pinned_ranges_;
+  struct HostMoeCall {
+    CudaRunner* self;
+    int layer, T;
+  };
+  std::map<std::pair<int, int>, HostMoeCall> host_calls_;  // stable addresses for graph host nodes
+  std::mutex host_error_mu_;
+  std::string host_error_;
   int n_full_ = 0, n_window_ = 0;
   std::vector<int> slot_in_kind_;
   std::vector<void*> allocations_;
@@ -143,9 +195,22 @@ class CudaRunner : public ModelRunner {
   std::map<std::string, ProfileBucket> profile_buckets_;  // by step kind
 };
 
-CudaRunner::CudaRunner(const ModelSource& src, int device, int max_step_tokens)
-    : cfg_(src.config), device_(device), max_tokens_(max_step_tokens) {
+CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
+    : cfg_(src.config),
+      device_(opt.device),
+      max_tokens_(opt.max_step_tokens),
+      logit_rows_(std::min(opt.max_step_tokens, kMaxLogitRows)),
+      n_cpu_moe_(opt.n_cpu_moe) {
   const ModelConfig& c = cfg_;
+  const int device = opt.device, max_step_tokens = opt.max_step_tokens;
+  if (n_cpu_moe_ < 0 || n_cpu_moe_ > c.num_layers)
+    throw Error("--n-cpu-moe " + std::to_string(n_cpu_moe_) + " is outside 0.." + std::to_string(c.num_layers) +
+                " (the model has " + std::to_string(c.num_layers) + " layers)");
+  stream_min_tokens_ = opt.stream_min_tokens;
+  if (stream_min_tokens_ < 0) {
+    const char* e = std::getenv("GPTOSS_HYBRID_STREAM_TOKENS");
+    stream_min_tokens_ = e ? std::max(1, std::atoi(e)) : 64;
+  }
   if (c.head_dim != 64) throw Error("the CUDA backend supports head_dim 64 (gpt-oss); this model has " + std::to_string(c.head_dim));
   if (c.num_experts > 128 || c.experts_per_token > 8)
     throw Error("the CUDA backend supports up to 128 experts and top-8 routing");
@@ -173,8 +238,11 @@ CudaRunner::CudaRunner(const ModelSource& src, int device, int max_step_tokens)
   {
     size_t free_b = 0, total_b = 0;
     GPTOSS_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
-    const size_t need = src.weights->total_bytes();
-    const size_t act = size_t(max_step_tokens) * (size_t(c.vocab_size) * 4 + size_t(c.hidden_size) * 64);  // rough
+    const size_t need = src.weights->total_bytes() - size_t(n_cpu_moe_) * ExpertSizes(c).total() * size_t(c.num_experts);
+    // Rough, a little above the planner's activation_bytes(): logits rows,
+    // per-token buffers, and the fixed scratch (dequantised expert, MMA rows).
+    const size_t act = size_t(logit_rows_) * size_t(c.vocab_size) * 4 +
+                       size_t(max_step_tokens) * size_t(c.hidden_size) * 64 + (256ull << 20);
     if (need + act > free_b)
       throw Error("the model needs " + format_mem_size(need) + " of weights plus about " + format_mem_size(act) +
                   " of activations (" + std::to_string(max_step_tokens) + " tokens per step) on " + name_ + ", which has " +
@@ -208,12 +276,18 @@ CudaRunner::CudaRunner(const ModelSource& src, int device, int max_step_tokens)
     d.mlp_norm = upload(L.mlp_norm, H);
     d.router_w = upload(L.router_w, E * H);
     d.router_b = upload(L.router_b, E);
-    d.gu_blocks = upload(L.gate_up_blocks, E * 2 * I * H / 2);
-    d.gu_scales = upload(L.gate_up_scales, E * 2 * I * H / 32);
-    d.gu_bias = upload(L.gate_up_bias, E * 2 * I);
-    d.dn_blocks = upload(L.down_blocks, E * H * I / 2);
-    d.dn_scales = upload(L.down_scales, E * H * I / 32);
-    d.dn_bias = upload(L.down_bias, E * H);
+    if (l < n_cpu_moe_) {
+      host_experts_.push_back({L.gate_up_blocks, L.gate_up_scales, L.gate_up_bias, L.down_blocks, L.down_scales,
+                               L.down_bias, c.num_experts, c.hidden_size, c.intermediate_size, c.swiglu_alpha,
+                               c.swiglu_limit});
+    } else {
+      d.gu_blocks = upload(L.gate_up_blocks, E * 2 * I * H / 2);
+      d.gu_scales = upload(L.gate_up_scales, E * 2 * I * H / 32);
+      d.gu_bias = upload(L.gate_up_bias, E * 2 * I);
+      d.dn_blocks = upload(L.down_blocks, E * H * I / 2);
+      d.dn_scales = upload(L.down_scales, E * H * I / 32);
+      d.dn_bias = upload(L.down_bias, E * H);
+    }
     layers_.push_back(d);
     progress.update(size_t(l) + 1, size_t(c.num_layers));
   }
@@ -241,7 +315,7 @@ CudaRunner::CudaRunner(const ModelSource& src, int device, int max_step_tokens)
   hq_ = alloc<bf16_raw>(std::min<size_t>(T, size_t(mma_max_tokens())) * H);
   actq_ = alloc<bf16_raw>(std::min<size_t>(T, size_t(mma_max_tokens())) * K * I);
   y_ = alloc<float>(T * K * H);
-  logits_ = alloc<float>(T * V);
+  logits_ = alloc<float>(size_t(logit_rows_) * V);
   w_gu_ = alloc<bf16_raw>(2 * I * H);
   w_dn_ = alloc<bf16_raw>(H * I);
   gath_ = alloc<bf16_raw>(T * H);
@@ -262,8 +336,30 @@ CudaRunner::CudaRunner(const ModelSource& src, int device, int max_step_tokens)
   h_seq_ = h_pos_ + T;
   h_rows_ = h_seq_ + T;
   h_window_len_ = h_rows_ + T;
-  GPTOSS_CUDA_CHECK(cudaMallocHost(&h_logits_, T * V * sizeof(float)));
+  GPTOSS_CUDA_CHECK(cudaMallocHost(&h_logits_, size_t(logit_rows_) * V * sizeof(float)));
   GPTOSS_CUDA_CHECK(cudaMallocHost(&h_argmax_, T * sizeof(int32_t)));
+  if (n_cpu_moe_ > 0) {
+    host_pool_ = std::make_unique<ThreadPool>(opt.cpu_threads);
+    GPTOSS_CUDA_CHECK(cudaMallocHost(&h_moe_in_, T * H * 4));
+    GPTOSS_CUDA_CHECK(cudaMallocHost(&h_moe_out_, T * H * 4));
+    GPTOSS_CUDA_CHECK(cudaMallocHost(&h_moe_w_, T * K * 4));
+    GPTOSS_CUDA_CHECK(cudaMallocHost(&h_moe_ids_, T * K * 4));
+    ones_ = alloc<float>(T);
+    const std::vector<float> ones(T, 1.0f);
+    GPTOSS_CUDA_CHECK(cudaMemcpy(ones_, ones.data(), T * 4, cudaMemcpyHostToDevice));
+    const size_t expert = ExpertSizes(c).total();
+    for (auto& st : stage_) st = alloc<uint8_t>(expert);
+    GPTOSS_CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking));
+    for (int i = 0; i < 2; ++i) {
+      GPTOSS_CUDA_CHECK(cudaEventCreateWithFlags(&staged_[i], cudaEventDisableTiming));
+      GPTOSS_CUDA_CHECK(cudaEventCreateWithFlags(&consumed_[i], cudaEventDisableTiming));
+    }
+    pin_host_experts();
+    log_info("hybrid: experts of layers 0-" + std::to_string(n_cpu_moe_ - 1) + " in host memory (" +
+             format_mem_size(size_t(n_cpu_moe_) * expert * E) + "), computed on " +
+             std::to_string(host_pool_->size()) + " CPU threads (" + cpu::moe_simd_path() + ") for steps under " +
+             std::to_string(stream_min_tokens_) + " tokens, streamed to the GPU for larger ones");
+  }
   const size_t after = [] { size_t f, t; cudaMemGetInfo(&f, &t); return f; }();
   size_t free_b = 0, total_b = 0;
   cudaMemGetInfo(&free_b, &total_b);
@@ -294,6 +390,14 @@ CudaRunner::~CudaRunner() {
   cudaFreeHost(h_tokens_);
   cudaFreeHost(h_logits_);
   cudaFreeHost(h_argmax_);
+  for (void* p : pinned_ranges_) cudaHostUnregister(p);
+  for (float* p : {h_moe_in_, h_moe_out_, h_moe_w_}) if (p) cudaFreeHost(p);
+  if (h_moe_ids_) cudaFreeHost(h_moe_ids_);
+  for (int i = 0; i < 2; ++i) {
+    if (staged_[i]) cudaEventDestroy(staged_[i]);
+    if (consumed_[i]) cudaEventDestroy(consumed_[i]);
+  }
+  if (copy_stream_) cudaStreamDestroy(copy_stream_);
   if (cublas_) cublasDestroy(cublas_);
   if (cublas_workspace_) cudaFree(cublas_workspace_);
   if (stream_) cudaStreamDestroy(stream_);
@@ -370,28 +474,140 @@ void CudaRunner::gemm(const bf16_raw* x, int T, int K, const bf16_raw* W, int N,
                                    CUDA_R_16BF, K, &beta, y, CUDA_R_32F, N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
+ExpertPtrs CudaRunner::device_expert(int l, int e) const {
+  const DeviceLayer& d = layers_[size_t(l)];
+  const ExpertSizes z(cfg_);
+  const size_t i = size_t(e);
+  return {d.gu_blocks + i * z.gu_blocks, d.gu_scales + i * z.gu_scales, d.dn_blocks + i * z.dn_blocks,
+          d.dn_scales + i * z.dn_scales, d.gu_bias + i * z.gu_bias / 2, d.dn_bias + i * z.dn_bias / 2};
+}
+
+// Copies expert e of a host-expert layer into staging slot `slot` on the copy
+// stream; the compute stream waits for it. The slot is reused two experts
+// later, after the compute stream has consumed it.
+ExpertPtrs CudaRunner::stage_expert(int l, int e, int slot) {
+  const cpu::MoeExperts& h = host_experts_[size_t(l)];
+  const ExpertSizes z(cfg_);
+  const size_t i = size_t(e);
+  GPTOSS_CUDA_CHECK(cudaStreamWaitEvent(copy_stream_, consumed_[slot], 0));
+  uint8_t* dst = stage_[slot];
+  auto put = [&](const void* src, size_t bytes) {
+    GPTOSS_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, copy_stream_));
+    dst += bytes;
+    return dst - bytes;
+  };
+  ExpertPtrs p;
+  p.gu_blocks = put(h.gu_blocks + i * z.gu_blocks, z.gu_blocks);
+  p.gu_scales = put(h.gu_scales + i * z.gu_scales, z.gu_scales);
+  p.dn_blocks = put(h.dn_blocks + i * z.dn_blocks, z.dn_blocks);
+  p.dn_scales = put(h.dn_scales + i * z.dn_scales, z.dn_scales);
+  p.gu_bias = reinterpret_cast<const bf16_raw*>(put(h.gu_bias + i * z.gu_bias / 2, z.gu_bias));
+  p.dn_bias = reinterpret_cast<const bf16_raw*>(put(h.dn_bias + i * z.dn_bias / 2, z.dn_bias));
+  GPTOSS_CUDA_CHECK(cudaEventRecord(staged_[slot], copy_stream_));
+  GPTOSS_CUDA_CHECK(cudaStreamWaitEvent(stream_, staged_[slot], 0));
+  return p;
+}
+
 void CudaRunner::moe_prefill(int l, int T) {
   const ModelConfig& c = cfg_;
-  const DeviceLayer& d = layers_[size_t(l)];
+  const bool streamed = layers_[size_t(l)].gu_blocks == nullptr;
   const int E = c.num_experts, K = c.experts_per_token, H = c.hidden_size, I = c.intermediate_size;
   std::vector<int32_t> offsets(size_t(E) + 1);
   GPTOSS_CUDA_CHECK(cudaMemcpyAsync(offsets.data(), offsets_, (E + 1) * 4, cudaMemcpyDeviceToHost, stream_));
   GPTOSS_CUDA_CHECK(cudaStreamSynchronize(stream_));
   (void)T;
+  int staged = 0;
   for (int e = 0; e < E; ++e) {
     const int n = offsets[size_t(e) + 1] - offsets[size_t(e)];
     if (n == 0) continue;
+    const int slot = staged++ % 2;
+    const ExpertPtrs w = streamed ? stage_expert(l, e, slot) : device_expert(l, e);
     const int32_t* slots = slots_ + offsets[size_t(e)];
-    cuda::dequant_mxfp4_bf16(d.gu_blocks + size_t(e) * 2 * I * H / 2, d.gu_scales + size_t(e) * 2 * I * H / 32, 2 * I, H,
-                             w_gu_, stream_);
+    cuda::dequant_mxfp4_bf16(w.gu_blocks, w.gu_scales, 2 * I, H, w_gu_, stream_);
     cuda::gather_slots_bf16(h32_, slots, n, K, H, gath_, stream_);
     gemm(gath_, n, H, w_gu_, 2 * I, gu32_, false);
-    cuda::bias_swiglu_bf16(gu32_, d.gu_bias + size_t(e) * 2 * I, n, I, c.swiglu_alpha, c.swiglu_limit, actb_, stream_);
-    cuda::dequant_mxfp4_bf16(d.dn_blocks + size_t(e) * H * I / 2, d.dn_scales + size_t(e) * H * I / 32, H, I, w_dn_,
-                             stream_);
+    cuda::bias_swiglu_bf16(gu32_, w.gu_bias, n, I, c.swiglu_alpha, c.swiglu_limit, actb_, stream_);
+    cuda::dequant_mxfp4_bf16(w.dn_blocks, w.dn_scales, H, I, w_dn_, stream_);
+    // The bias is read last: from here on the staging slot may be refilled.
     gemm(actb_, n, I, w_dn_, H, dn32_, false);
-    cuda::scatter_slots_bias(dn32_, d.dn_bias + size_t(e) * H, slots, n, H, y_, stream_);
+    cuda::scatter_slots_bias(dn32_, w.dn_bias, slots, n, H, y_, stream_);
+    if (streamed) GPTOSS_CUDA_CHECK(cudaEventRecord(consumed_[slot], stream_));
   }
+}
+
+void CUDART_CB CudaRunner::host_moe_entry(void* p) {
+  auto* call = static_cast<HostMoeCall*>(p);
+  CudaRunner& r = *call->self;
+  // A host node must not throw into the CUDA runtime: the error is kept and
+  // raised on the step's thread after the stream is synchronised.
+  try {
+    cpu::moe_forward(r.host_experts_[size_t(call->layer)], r.h_moe_in_, call->T, r.h_moe_ids_, r.h_moe_w_,
+                     r.cfg_.experts_per_token, r.h_moe_out_, *r.host_pool_);
+  } catch (const std::exception& e) {
+    std::lock_guard<std::mutex> lock(r.host_error_mu_);
+    if (r.host_error_.empty()) r.host_error_ = e.what();
+  }
+}
+
+// The CPU computes the layer's experts between two copies on the stream; the
+// host node lets decode steps stay one CUDA graph. Output: the weighted sum
+// of the token's experts in dn32_, combined with weight one.
+void CudaRunner::moe_on_host(int l, int T) {
+  const int H = cfg_.hidden_size, K = cfg_.experts_per_token;
+  GPTOSS_CUDA_CHECK(cudaMemcpyAsync(h_moe_in_, h32_, size_t(T) * H * 4, cudaMemcpyDeviceToHost, stream_));
+  GPTOSS_CUDA_CHECK(cudaMemcpyAsync(h_moe_ids_, topk_ids_, size_t(T) * K * 4, cudaMemcpyDeviceToHost, stream_));
+  GPTOSS_CUDA_CHECK(cudaMemcpyAsync(h_moe_w_, topk_w_, size_t(T) * K * 4, cudaMemcpyDeviceToHost, stream_));
+  auto it = host_calls_.try_emplace({l, T}, HostMoeCall{this, l, T}).first;
+  GPTOSS_CUDA_CHECK(cudaLaunchHostFunc(stream_, &CudaRunner::host_moe_entry, &it->second));
+  GPTOSS_CUDA_CHECK(cudaMemcpyAsync(dn32_, h_moe_out_, size_t(T) * H * 4, cudaMemcpyHostToDevice, stream_));
+}
+
+// Page-locks the host experts so streamed copies run at full PCIe speed and
+// overlap the GPU's work. Neighbouring tensors share pages, so the ranges are
+// merged before registering; a failure only costs speed.
+void CudaRunner::pin_host_experts() {
+  const size_t page = 4096;
+  const ExpertSizes z(cfg_);
+  const size_t E = size_t(cfg_.num_experts);
+  std::vector<std::pair<uintptr_t, uintptr_t>> ranges;
+  for (const cpu::MoeExperts& h : host_experts_) {
+    auto add = [&](const void* p, size_t bytes) {
+      const auto a = reinterpret_cast<uintptr_t>(p);
+      ranges.push_back({a / page * page, (a + bytes + page - 1) / page * page});
+    };
+    add(h.gu_blocks, E * z.gu_blocks);
+    add(h.gu_scales, E * z.gu_scales);
+    add(h.gu_bias, E * z.gu_bias);
+    add(h.dn_blocks, E * z.dn_blocks);
+    add(h.dn_scales, E * z.dn_scales);
+    add(h.dn_bias, E * z.dn_bias);
+  }
+  std::sort(ranges.begin(), ranges.end());
+  std::vector<std::pair<uintptr_t, uintptr_t>> merged;
+  for (auto r : ranges)
+    if (!merged.empty() && r.first <= merged.back().second) merged.back().second = std::max(merged.back().second, r.second);
+    else merged.push_back(r);
+  int read_only = 0;
+  cudaDeviceGetAttribute(&read_only, cudaDevAttrHostRegisterReadOnlySupported, device_);
+  size_t pinned = 0;
+  Progress progress("pinning host experts");
+  for (size_t i = 0; i < merged.size(); ++i) {
+    void* p = reinterpret_cast<void*>(merged[i].first);
+    const size_t bytes = merged[i].second - merged[i].first;
+    // Mapped checkpoints are read-only mappings: they can only be registered read-only.
+    cudaError_t err = cudaHostRegister(p, bytes, read_only ? cudaHostRegisterReadOnly : cudaHostRegisterDefault);
+    if (err != cudaSuccess && read_only) err = cudaHostRegister(p, bytes, cudaHostRegisterDefault);
+    if (err == cudaSuccess) {
+      pinned_ranges_.push_back(p);
+      pinned += bytes;
+    } else {
+      cudaGetLastError();
+      log_warn(std::string("could not page-lock ") + format_mem_size(bytes) + " of host experts (" +
+               cudaGetErrorString(err) + "): prompt steps will copy them more slowly");
+    }
+    progress.update(i + 1, merged.size());
+  }
+  log_info("hybrid: " + format_mem_size(pinned) + " of host experts page-locked");
 }
 
 void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace& trace) {
@@ -440,7 +656,11 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
     mark("router");
     cuda::route_topk(router_, d.router_b, T, E, K, topk_ids_, topk_w_, offsets_, slots_, active_, stream_);
     mark("topk");
-    if (gemv_path) {
+    const bool host_layer = d.gu_blocks == nullptr;
+    if (host_layer && T < stream_min_tokens_) {
+      moe_on_host(l, T);
+      mark("moe_host");
+    } else if (gemv_path && !host_layer) {
       cuda::moe_gate_up_mma(hq_, T, d.gu_blocks, d.gu_scales, d.gu_bias, E, H, I, K, offsets_, slots_, active_,
                             c.swiglu_alpha, c.swiglu_limit, actq_, stream_);
       mark("moe_gate_up");
@@ -452,8 +672,9 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
       mark("moe_prefill");
     }
     const bool last = l + 1 == c.num_layers;
-    cuda::moe_combine(y_, topk_w_, T, K, H, x_, last ? nullptr : layers_[size_t(l) + 1].attn_norm, last ? nullptr : h_,
-                      c.rms_norm_eps, stream_);
+    const bool summed = host_layer && T < stream_min_tokens_;  // the CPU already applied the routing weights
+    cuda::moe_combine(summed ? dn32_ : y_, summed ? ones_ : topk_w_, T, summed ? 1 : K, H, x_,
+                      last ? nullptr : layers_[size_t(l) + 1].attn_norm, last ? nullptr : h_, c.rms_norm_eps, stream_);
     mark("combine");
     if (trace && l + 1 < c.num_layers) {
       host_x.resize(size_t(T) * H);
@@ -509,6 +730,14 @@ void CudaRunner::copy_logits(const ForwardBatch& batch, int rows, float* logits,
   for (auto [a, b] : runs)
     GPTOSS_CUDA_CHECK(cudaMemcpyAsync(h_logits_ + a * V, logits_ + a * V, (b - a) * V * 4, cudaMemcpyDeviceToHost, stream_));
   GPTOSS_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  {
+    std::lock_guard<std::mutex> lock(host_error_mu_);
+    if (!host_error_.empty()) {
+      const std::string e = "experts on the CPU failed: " + host_error_;
+      host_error_.clear();
+      throw Error(e);
+    }
+  }
   for (auto [a, b] : runs) std::memcpy(logits + a * V, h_logits_ + a * V, (b - a) * V * 4);
 }
 
@@ -547,6 +776,9 @@ int CudaRunner::run_step(const ForwardBatch& batch, const LayerTrace& trace, boo
       if (sq.all_logits || i + 1 == sq.n_tokens) h_rows_[rows++] = t;
     }
   }
+  if (rows > logit_rows_)
+    throw Error("a step asking for " + std::to_string(rows) + " logits rows exceeds the runner's " +
+                std::to_string(logit_rows_) + " (feed all-logits prompts in chunks)");
   auto cp = [&](int32_t* d, const int32_t* h, size_t n) {
     GPTOSS_CUDA_CHECK(cudaMemcpyAsync(d, h, n * 4, cudaMemcpyHostToDevice, stream_));
   };
@@ -561,7 +793,9 @@ int CudaRunner::run_step(const ForwardBatch& batch, const LayerTrace& trace, boo
                                       size_t(used_window) * 4, size_t(nseq), cudaMemcpyHostToDevice, stream_));
 
   const bool gemv = T <= mma_max_tokens();
-  if (all_single && gemv && !trace && !profile_) {
+  // A graph cannot hold a streamed step (it reads the routing on the host).
+  const bool graphable = n_cpu_moe_ == 0 || T < stream_min_tokens_;
+  if (all_single && gemv && graphable && !trace && !profile_) {
     // Decode: the whole step as one graph launch per batch size.
     const int key = 2 * T + (argmax ? 1 : 0);
     auto it = graphs_.find(key);
@@ -590,8 +824,21 @@ int cuda_device_count() {
   return cudaGetDeviceCount(&n) == cudaSuccess ? n : 0;
 }
 
+std::unique_ptr<ModelRunner> make_cuda_runner(const ModelSource& source, const CudaRunnerOptions& options) {
+  return std::make_unique<CudaRunner>(source, options);
+}
+
 std::unique_ptr<ModelRunner> make_cuda_runner(const ModelSource& source, int device_index, int max_step_tokens) {
-  return std::make_unique<CudaRunner>(source, device_index, max_step_tokens);
+  CudaRunnerOptions o;
+  o.device = device_index;
+  o.max_step_tokens = max_step_tokens;
+  return make_cuda_runner(source, o);
+}
+
+bool cuda_memory_info(int device, size_t* free_bytes, size_t* total_bytes) {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess || device < 0 || device >= n) return false;
+  return cudaSetDevice(device) == cudaSuccess && cudaMemGetInfo(free_bytes, total_bytes) == cudaSuccess;
 }
 
 }  // namespace gptoss

@@ -10,7 +10,24 @@
 
 namespace gptoss {
 
+// Hybrid execution: the first n_cpu_moe layers keep their experts in host
+// memory. Steps of fewer than stream_min_tokens tokens compute those experts
+// on the CPU (the GPU sends the normed hidden states and the routing, gets
+// back the weighted sum); larger steps copy each used expert to the GPU, where
+// a prompt chunk's many tokens per expert pay for the copy.
+struct CudaRunnerOptions {
+  int device = 0;
+  int max_step_tokens = 2048;
+  int n_cpu_moe = 0;
+  int cpu_threads = 0;          // for the host experts; 0 = all cores
+  int stream_min_tokens = -1;   // -1: $GPTOSS_HYBRID_STREAM_TOKENS, else 64
+};
+
+std::unique_ptr<ModelRunner> make_cuda_runner(const ModelSource& source, const CudaRunnerOptions& options);
 std::unique_ptr<ModelRunner> make_cuda_runner(const ModelSource& source, int device_index, int max_step_tokens);
+
+// Free and total memory of a CUDA device; false when it cannot be queried.
+bool cuda_memory_info(int device_index, size_t* free_bytes, size_t* total_bytes);
 
 // Number of CUDA devices usable here (0 when no driver or GPU).
 int cuda_device_count();

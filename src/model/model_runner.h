@@ -36,6 +36,10 @@ class ModelRunner {
   virtual const KvCacheConfig& kv_config() const = 0;
   // Largest number of new tokens a step may carry for one sequence (sizes the rings).
   virtual int max_step_tokens() const = 0;
+  // Most logits rows one step may return (steps with all_logits must stay
+  // under it). Serving needs one row per sequence, so a runner may keep this
+  // far below max_step_tokens: a row of logits is 0.8 MB.
+  virtual int max_logit_rows() const { return max_step_tokens(); }
 
   // Runs the batch; writes batch.logits_rows() x vocab float32 logits to `logits` (host).
   virtual void forward(const ForwardBatch& batch, float* logits, const LayerTrace& trace = {}) = 0;

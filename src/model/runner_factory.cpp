@@ -24,6 +24,17 @@ std::string resolve_device(const std::string& device) {
   return "cpu";
 }
 
+bool gpu_memory_info(const std::string& device, size_t* free_bytes, size_t* total_bytes) {
+  const std::string d = resolve_device(device);
+  if (d != "cuda" && d.rfind("cuda:", 0) != 0) return false;
+#ifdef GPTOSS_WITH_CUDA
+  return cuda_memory_info(d == "cuda" ? 0 : std::stoi(d.substr(5)), free_bytes, total_bytes);
+#else
+  (void)free_bytes, (void)total_bytes;
+  return false;
+#endif
+}
+
 std::unique_ptr<ModelRunner> make_runner(const ModelSource& source, const RunnerOptions& options) {
   RunnerOptions o = options;
   o.device = resolve_device(o.device);
@@ -38,8 +49,12 @@ std::unique_ptr<ModelRunner> make_runner(const ModelSource& source, const Runner
   }
   if (o.device == "cuda" || o.device.rfind("cuda:", 0) == 0) {
 #ifdef GPTOSS_WITH_CUDA
-    int index = o.device == "cuda" ? 0 : std::stoi(o.device.substr(5));
-    return make_cuda_runner(source, index, o.max_step_tokens);
+    CudaRunnerOptions c;
+    c.device = o.device == "cuda" ? 0 : std::stoi(o.device.substr(5));
+    c.max_step_tokens = o.max_step_tokens;
+    c.n_cpu_moe = o.n_cpu_moe;
+    c.cpu_threads = o.threads;
+    return make_cuda_runner(source, c);
 #else
     throw Error("this gptoss was built without the CUDA backend: rebuild on a machine with nvcc, or use --device cpu");
 #endif

@@ -12,11 +12,15 @@ struct RunnerOptions {
   std::string device = "cpu";
   int max_step_tokens = 2048;  // largest prompt chunk per step
   int threads = 0;             // CPU threads; 0 = all cores
+  int n_cpu_moe = 0;           // GPU only: the first N layers' experts stay in host memory
 };
 
 std::unique_ptr<ModelRunner> make_runner(const ModelSource& source, const RunnerOptions& options);
 // "auto" becomes "cuda" when a GPU is usable and the backend is built, else "cpu".
 std::string resolve_device(const std::string& device);
 bool cuda_backend_compiled();
+// Free and total memory of the GPU a device string names; false for "cpu" or
+// when no GPU can be queried.
+bool gpu_memory_info(const std::string& device, size_t* free_bytes, size_t* total_bytes);
 
 }  // namespace gptoss

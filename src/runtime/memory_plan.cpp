@@ -58,17 +58,20 @@ uint64_t round_up(uint64_t v, uint64_t m) { return (v + m - 1) / m * m; }
 
 uint64_t activation_bytes(const ModelConfig& c, int max_step_tokens) {
   // Mirrors CudaRunner's constructor: one buffer per activation, sized for a
-  // whole step. The logits (T x V floats) dominate: 1.5 GiB of the 1.9 GiB at
-  // 2048 tokens for gpt-oss shapes.
+  // whole step, except the logits, which hold at most 512 rows (0.4 GiB of the
+  // 0.9 GiB at 2048 tokens for gpt-oss shapes).
   const uint64_t T = uint64_t(max_step_tokens), H = uint64_t(c.hidden_size), I = uint64_t(c.intermediate_size);
   const uint64_t E = uint64_t(c.num_experts), K = uint64_t(c.experts_per_token), V = uint64_t(c.vocab_size);
   const uint64_t Q = uint64_t(c.q_dim()), KV = uint64_t(c.kv_dim());
-  const uint64_t G = std::min<uint64_t>(T, 64);  // decode MoE GEMV rows
-  const uint64_t f32 = 4 * (T * H * 3 + T * (Q + 2 * KV) + T * E + T * K + T * K * H + T * V + T * 2 * I);
+  const uint64_t G = std::min<uint64_t>(T, 1024);  // rows of the MXFP4 MMA expert path (mma_max_tokens)
+  const uint64_t R = std::min<uint64_t>(T, 512);  // logits rows (CudaRunner's kMaxLogitRows)
+  const uint64_t f32 = 4 * (T * H * 3 + T * (Q + 2 * KV) + T * E + T * K + T * K * H + R * V + T * 2 * I);
   const uint64_t b16 = 2 * (T * H * 2 + T * Q * 2 + G * H + G * K * I + 2 * I * H + H * I + T * I);
   const uint64_t i32 = 4 * (T * K * 2 + (E + 1) + E + T * 5 + 256) + 8 * T;
   const uint64_t cublas_workspace = 64ull << 20;
-  return f32 + b16 + i32 + cublas_workspace;
+  // Hybrid: two experts staged at once while host experts stream in, and ones for the combine.
+  const uint64_t staging = 2 * (3 * I * H / 2 + 3 * I * H / 32 + (2 * I + H) * 2) + 4 * T;
+  return f32 + b16 + i32 + cublas_workspace + staging;
 }
 
 Placement plan_memory(const ModelConfig& c, const PlanInput& in) {
@@ -192,7 +195,9 @@ Placement plan_memory(const ModelConfig& c, const PlanInput& in) {
   p.gpu_weight_bytes += s.global + all_attn;
   p.gpu_total_bytes = p.gpu_weight_bytes + p.activation_bytes + p.kv_full_bytes + p.kv_window_bytes;
   const uint64_t T = uint64_t(in.max_step_tokens);
-  p.host_pinned_bytes = T * uint64_t(c.vocab_size) * 4 + T * 4 * 5 + 256 * 4;
+  p.host_pinned_bytes = std::min<uint64_t>(T, 512) * uint64_t(c.vocab_size) * 4 + T * 4 * 5 + 256 * 4;
+  if (p.n_cpu_moe > 0)  // hidden states out and expert sums back, routing
+    p.host_pinned_bytes += T * uint64_t(c.hidden_size) * 4 * 2 + T * uint64_t(c.experts_per_token) * 8;
 
   // What else fits in what is left: the KV pools could grow to this.
   const uint64_t base = p.gpu_weight_bytes + p.activation_bytes;

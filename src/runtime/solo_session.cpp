@@ -29,7 +29,8 @@ std::vector<float> SoloSession::feed(std::span<const int32_t> tokens, bool all_l
   if (all_logits) out.reserve(tokens.size() * size_t(V));
   size_t done = 0;
   while (done < tokens.size()) {
-    const size_t n = std::min(tokens.size() - done, size_t(runner_.max_step_tokens()));
+    const int limit = all_logits ? std::min(runner_.max_step_tokens(), runner_.max_logit_rows()) : runner_.max_step_tokens();
+    const size_t n = std::min(tokens.size() - done, size_t(limit));
     ForwardBatch b;
     b.tokens.assign(tokens.begin() + long(done), tokens.begin() + long(done + n));
     BatchSeq s;

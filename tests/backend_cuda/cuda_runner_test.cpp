@@ -112,12 +112,10 @@ void check_prefill_layers(ModelRunner& runner, const GoldenFixtureData& g, int s
   EXPECT_GE(same_clear, clear - T * 3 / 100) << "step " << step;
 }
 
-TEST(CudaRunner, GoldenFixture) {
-  REQUIRE_GPU();
+void check_golden(ModelRunner& r) {
   GoldenFixtureData g;
-  ModelSource src = open_model(kFixture);
-  auto runner = make_cuda_runner(src, 0, 512);
-  const int V = src.config.vocab_size, N = int(g.greedy.size());
+  ModelRunner* runner = &r;
+  const int V = r.config().vocab_size, N = int(g.greedy.size());
   for (int step : {300, 64, 16, 1}) check_prefill_layers(*runner, g, step);
 
   // Free-running greedy decode (steps run as CUDA graphs), up to the first near-tie.
@@ -148,6 +146,59 @@ TEST(CudaRunner, GoldenFixture) {
   std::printf("greedy: identical for the %d steps before the first near-tie; teacher-forced argmax checked at %d/%d "
               "steps, logits max abs diff %.3e\n", ties_from, checked, N, maxd);
   EXPECT_GE(ties_from, 29);
+}
+
+TEST(CudaRunner, GoldenFixture) {
+  REQUIRE_GPU();
+  ModelSource src = open_model(kFixture);
+  auto runner = make_cuda_runner(src, 0, 512);
+  check_golden(*runner);
+}
+
+// Hybrid: every layer's experts in host memory. Steps of 300 and 64 tokens
+// stream the experts to the GPU, steps of 16 and 1 compute them on the CPU
+// (decode as CUDA graphs with a host node), all held to the same reference.
+TEST(CudaRunner, HybridGoldenFixture) {
+  REQUIRE_GPU();
+  ModelSource src = open_model(kFixture);
+  CudaRunnerOptions o;
+  o.max_step_tokens = 512;
+  o.n_cpu_moe = src.config.num_layers;
+  o.stream_min_tokens = 32;
+  auto runner = make_cuda_runner(src, o);
+  check_golden(*runner);
+}
+
+// Some layers on each side, against the all-GPU runner, logits and greedy.
+TEST(CudaRunner, HybridMatchesGpu) {
+  REQUIRE_GPU();
+  ModelSource src = open_model(kFixture);
+  CudaRunnerOptions o;
+  o.max_step_tokens = 512;
+  o.n_cpu_moe = 1;
+  auto hybrid = make_cuda_runner(src, o);
+  auto gpu = make_cuda_runner(src, 0, 512);
+  const int V = src.config.vocab_size;
+  std::vector<int32_t> prompt;
+  for (int i = 0; i < 100; ++i) prompt.push_back((i * 7919 + 13) % V);
+  SoloSession a(*hybrid, 256), b(*gpu, 256);
+  auto la = a.feed(prompt), lb = b.feed(prompt);
+  int same = 0;
+  float maxd = 0, maxl = 0;
+  for (int step = 0; step < 32; ++step) {
+    for (int v = 0; v < V; ++v) {
+      maxd = std::max(maxd, std::fabs(la[size_t(v)] - lb[size_t(v)]));
+      maxl = std::max(maxl, std::fabs(lb[size_t(v)]));
+    }
+    const int ta = argmax(la.data(), V), tb = argmax(lb.data(), V);
+    same += ta == tb;
+    la = a.feed(std::vector<int32_t>{tb});
+    lb = b.feed(std::vector<int32_t>{tb});
+  }
+  std::printf("hybrid (1 layer's experts on the CPU) vs GPU: same argmax %d/32, logits max abs diff %.3e of %.3e\n",
+              same, maxd, maxl);
+  EXPECT_GE(same, 29);
+  EXPECT_LT(maxd, 0.05f * maxl);
 }
 
 TEST(CudaRunner, BatchedDecodeEqualsAlone) {

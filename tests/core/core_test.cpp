@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdlib>
+#include <thread>
+
 #include <atomic>
 
 #include "core/bf16.h"
@@ -58,4 +62,31 @@ TEST(ThreadPool, CoversRangeExactlyOnce) {
     for (size_t i = b; i < e; ++i) pool.parallel_for(10, [&](size_t b2, size_t e2) { total += int(e2 - b2); });
   });
   EXPECT_EQ(total.load(), 80);
+}
+
+// Back-to-back jobs (workers still spinning from the last one), jobs after
+// the spin has run out (workers asleep), and two threads calling at once:
+// every job runs every index exactly once and nothing hangs.
+TEST(ThreadPool, BackToBackSleepingAndConcurrentCallers) {
+  for (const char* spin : {"0", "1000"}) {
+    setenv("GPTOSS_POOL_SPIN_US", spin, 1);
+    ThreadPool pool(4);
+    std::atomic<long> sum{0};
+    auto job = [&](int rounds) {
+      for (int r = 0; r < rounds; ++r)
+        pool.parallel_for(37, [&](size_t b, size_t e) {
+          for (size_t i = b; i < e; ++i) sum += long(i);
+        });
+    };
+    job(2000);
+    EXPECT_EQ(sum.load(), 2000L * 666) << "spin " << spin;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // past the spin: workers sleep
+    job(3);
+    EXPECT_EQ(sum.load(), 2003L * 666) << "spin " << spin;
+    std::thread other(job, 500);
+    job(500);
+    other.join();
+    EXPECT_EQ(sum.load(), 3003L * 666) << "spin " << spin;
+  }
+  unsetenv("GPTOSS_POOL_SPIN_US");
 }

@@ -1,0 +1,25 @@
+#pragma once
+// Where the experts go when a model is loaded for serve/chat/bench: the
+// memory planner (runtime/memory_plan.h) applied to --gpu-memory, --cpu-moe
+// and --n-cpu-moe, or, with none of them, to the GPU's own free memory so a
+// model larger than the GPU still loads with some experts in host memory.
+#include <cstdint>
+#include <string>
+
+#include "cli/model_loading.h"
+#include "format/model_config.h"
+
+namespace gptoss::cli {
+
+struct PlacementChoice {
+  int n_cpu_moe = 0;          // layers whose experts stay in host memory
+  uint64_t kv_cache_bytes = 0;  // from a --gpu-memory budget; 0: the engine sizes the KV cache
+};
+
+// device: the resolved device string; ctx/step: what the KV cache and the
+// activations must hold; utilization: share of the GPU to use when no
+// --gpu-memory is given.
+PlacementChoice choose_placement(const ModelFlags& flags, const ModelConfig& config, const std::string& device,
+                                 int ctx_size, int max_step_tokens, double utilization);
+
+}  // namespace gptoss::cli
