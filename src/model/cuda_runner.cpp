@@ -564,7 +564,9 @@ void CudaRunner::moe_on_host(int l, int T) {
 
 // Page-locks the host experts so streamed copies run at full PCIe speed and
 // overlap the GPU's work. Neighbouring tensors share pages, so the ranges are
-// merged before registering; a failure only costs speed.
+// merged before registering; a failure only costs speed. Runs after every
+// upload: a cudaMemcpy that starts inside a registered range and runs past its
+// end fails, which a neighbouring tensor's upload could do.
 void CudaRunner::pin_host_experts() {
   const size_t page = 4096;
   const ExpertSizes z(cfg_);

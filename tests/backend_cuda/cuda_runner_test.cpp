@@ -176,8 +176,11 @@ TEST(CudaRunner, HybridMatchesGpu) {
   CudaRunnerOptions o;
   o.max_step_tokens = 512;
   o.n_cpu_moe = 1;
-  auto hybrid = make_cuda_runner(src, o);
+  // The GPU runner first: once the hybrid one page-locks the expert pages
+  // (rounded out to whole pages), a copy starting in them and running past
+  // their end fails, and the GPU runner's upload of neighbouring tensors would.
   auto gpu = make_cuda_runner(src, 0, 512);
+  auto hybrid = make_cuda_runner(src, o);
   const int V = src.config.vocab_size;
   std::vector<int32_t> prompt;
   for (int i = 0; i < 100; ++i) prompt.push_back((i * 7919 + 13) % V);
