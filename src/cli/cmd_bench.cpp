@@ -154,6 +154,12 @@ void add_bench_command(CLI::App& app) {
     RunnerOptions o;
     o.device = resolve_device(f->model.device);
     auto runner = load_runner(f->model, src, f->max_step);
+    {
+      const auto mem = runner->device_memory();  // per GPU: tensor parallelism should balance these
+      for (size_t i = 0; i < mem.size(); ++i)
+        std::fprintf(stderr, "GPU %zu memory in use after loading: %s of %s\n", i, format_mem_size(mem[i].used).c_str(),
+                     format_mem_size(mem[i].total).c_str());
+    }
     const ModelConfig& c = src.config;
     double peak = 0, copy_bw = 0;
 #ifdef GPTOSS_WITH_CUDA

@@ -22,6 +22,12 @@ void ModelFlags::add_to(CLI::App& cmd, bool with_ctx) {
   cmd.add_flag("--cpu-moe", cpu_moe, "keep every layer's experts in host memory, computed on the CPU");
   cmd.add_option("--n-cpu-moe", n_cpu_moe, "keep the experts of the first N layers in host memory")
       ->check(CLI::NonNegativeNumber);
+  cmd.add_option("--tensor-parallel-size,--tp", tensor_parallel_size,
+                 "GPUs to split the model across (attention heads and expert columns; NCCL)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd.add_option("--devices", devices, "GPU indices for tensor parallelism, e.g. 0,1 (default: the first N)")
+      ->delimiter(',');
 }
 
 ModelSource load_model(const ModelFlags& f) {
@@ -42,6 +48,12 @@ std::unique_ptr<ModelRunner> load_runner(const ModelFlags& f, const ModelSource&
   o.device = resolve_device(f.device);
   o.threads = f.threads;
   o.max_step_tokens = max_step_tokens;
+  o.tensor_parallel_size = f.tensor_parallel_size;
+  o.devices = f.devices;
+  if (o.tensor_parallel_size > 1 || o.devices.size() > 1) {
+    if (kv_cache_bytes) *kv_cache_bytes = 0;
+    return make_runner(src, o);
+  }
   const PlacementChoice p =
       choose_placement(f, src.config, o.device, f.ctx_size > 0 ? f.ctx_size : 4096, max_step_tokens, gpu_memory_utilization);
   o.n_cpu_moe = p.n_cpu_moe;

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "format/model_source.h"
 #include "model/runner_factory.h"
@@ -20,6 +21,8 @@ struct ModelFlags {
   std::string gpu_memory;  // e.g. 12GiB: plan for this much GPU memory
   bool cpu_moe = false;    // every layer's experts in host memory
   int n_cpu_moe = -1;      // the first N layers' experts in host memory; -1: planned
+  int tensor_parallel_size = 1;
+  std::vector<int> devices;
 
   void add_to(CLI::App& cmd, bool with_ctx = true);
 };

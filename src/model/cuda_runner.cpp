@@ -15,6 +15,9 @@
 #include "core/progress.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
+#ifdef GPTOSS_WITH_NCCL
+#include "backend/cuda/nccl_group.h"
+#endif
 #include "core/log.h"
 #include "core/mem_size.h"
 #include "model/model_weights.h"
@@ -75,7 +78,7 @@ class CudaRunner : public ModelRunner {
   explicit CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt);
   ~CudaRunner() override;
 
-  const ModelConfig& config() const override { return cfg_; }
+  const ModelConfig& config() const override { return global_cfg_; }
   std::string device_name() const override { return name_; }
   std::vector<DeviceMemory> device_memory() const override {
     // Called from HTTP threads, whose current device is not ours.
@@ -128,7 +131,14 @@ class CudaRunner : public ModelRunner {
   void collect_profile(int T);
   void print_profile() const;
 
-  ModelConfig cfg_;
+  ModelConfig global_cfg_;  // the model
+  ModelConfig cfg_;         // the shapes this runner computes: its heads and expert columns under tensor parallelism
+  TpShard shard_;
+  const cuda::NcclGroup* group_ = nullptr;
+  int group_local_ = 0;
+  bool tp() const { return shard_.size > 1; }
+  // Sums x_ over the tensor-parallel group (nothing on one GPU).
+  void all_reduce_residual(int T);
   std::string name_;
   int device_;
   int max_tokens_;
@@ -196,11 +206,22 @@ class CudaRunner : public ModelRunner {
 };
 
 CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
-    : cfg_(src.config),
+    : global_cfg_(src.config),
+      cfg_(src.config),
+      shard_(opt.shard),
+      group_(opt.group),
+      group_local_(opt.group_local_rank),
       device_(opt.device),
       max_tokens_(opt.max_step_tokens),
       logit_rows_(std::min(opt.max_step_tokens, kMaxLogitRows)),
       n_cpu_moe_(opt.n_cpu_moe) {
+  if (tp()) {
+    if (!group_) throw Error("a tensor-parallel rank needs its NCCL group");
+    if (n_cpu_moe_ > 0) throw Error("--tensor-parallel-size > 1 keeps every expert on the GPUs: drop --cpu-moe/--n-cpu-moe/--gpu-memory");
+    cfg_.num_heads = shard_.q_heads;
+    cfg_.num_kv_heads = shard_.kv_heads;
+    cfg_.intermediate_size = shard_.inter;
+  }
   const ModelConfig& c = cfg_;
   const int device = opt.device, max_step_tokens = opt.max_step_tokens;
   if (n_cpu_moe_ < 0 || n_cpu_moe_ > c.num_layers)
@@ -238,7 +259,11 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
   {
     size_t free_b = 0, total_b = 0;
     GPTOSS_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
-    const size_t need = src.weights->total_bytes() - size_t(n_cpu_moe_) * ExpertSizes(c).total() * size_t(c.num_experts);
+    // Tensor parallelism copies the embedding and unembedding to every rank and splits the rest.
+    const size_t replicated = 2 * size_t(c.vocab_size) * size_t(c.hidden_size) * 2;
+    const size_t total = src.weights->total_bytes();
+    const size_t need = (total - replicated) / size_t(shard_.size) + replicated -
+                        size_t(n_cpu_moe_) * ExpertSizes(c).total() * size_t(c.num_experts);
     // Rough, a little above the planner's activation_bytes(): logits rows,
     // per-token buffers, and the fixed scratch (dequantised expert, MMA rows).
     const size_t act = size_t(logit_rows_) * size_t(c.vocab_size) * 4 +
@@ -252,7 +277,7 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
   }
 
   // Weights: copied once from the mapped checkpoint; q, k, v fused into one GEMM.
-  ModelWeights w = bind_model_weights(c, *src.weights);
+  ModelWeights w = bind_model_weights(global_cfg_, *src.weights);
   const size_t H = size_t(c.hidden_size), I = size_t(c.intermediate_size), E = size_t(c.num_experts);
   const size_t Q = size_t(c.q_dim()), KV = size_t(c.kv_dim()), V = size_t(c.vocab_size);
   embed_ = upload(w.embed, V * H);
@@ -261,6 +286,29 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
     const LayerWeights& L = w.layers[size_t(l)];
     DeviceLayer d;
     d.attn_norm = upload(L.attn_norm, H);
+    d.mlp_norm = upload(L.mlp_norm, H);
+    d.router_w = upload(L.router_w, E * H);
+    d.router_b = upload(L.router_b, E);
+    if (tp()) {
+      // This rank's heads and expert columns. o_proj's bias is added after
+      // the sum, on every rank; the experts' down bias inside it, on rank 0.
+      const ShardedAttention a = shard_attention(global_cfg_, L, shard_);
+      d.qkv_w = upload(a.qkv_w.data(), a.qkv_w.size());
+      d.qkv_b = upload(a.qkv_b.data(), a.qkv_b.size());
+      d.o_w = upload(a.o_w.data(), a.o_w.size());
+      d.o_b = upload(L.o_b, H);
+      d.sinks = upload(a.sinks.data(), a.sinks.size());
+      const ShardedExperts x = shard_experts(global_cfg_, L, shard_);
+      d.gu_blocks = upload(x.gu_blocks.data(), x.gu_blocks.size());
+      d.gu_scales = upload(x.gu_scales.data(), x.gu_scales.size());
+      d.gu_bias = upload(x.gu_bias.data(), x.gu_bias.size());
+      d.dn_blocks = upload(x.dn_blocks.data(), x.dn_blocks.size());
+      d.dn_scales = upload(x.dn_scales.data(), x.dn_scales.size());
+      d.dn_bias = upload(x.dn_bias.data(), x.dn_bias.size());
+      layers_.push_back(d);
+      progress.update(size_t(l) + 1, size_t(c.num_layers));
+      continue;
+    }
     d.qkv_w = alloc<bf16_raw>((Q + 2 * KV) * H);
     GPTOSS_CUDA_CHECK(cudaMemcpy(d.qkv_w, L.q_w, Q * H * 2, cudaMemcpyHostToDevice));
     GPTOSS_CUDA_CHECK(cudaMemcpy(d.qkv_w + Q * H, L.k_w, KV * H * 2, cudaMemcpyHostToDevice));
@@ -273,9 +321,6 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
     d.o_w = upload(L.o_w, H * Q);
     d.o_b = upload(L.o_b, H);
     d.sinks = upload(L.sinks, size_t(c.num_heads));
-    d.mlp_norm = upload(L.mlp_norm, H);
-    d.router_w = upload(L.router_w, E * H);
-    d.router_b = upload(L.router_b, E);
     if (l < n_cpu_moe_) {
       host_experts_.push_back({L.gate_up_blocks, L.gate_up_scales, L.gate_up_bias, L.down_blocks, L.down_scales,
                                L.down_bias, c.num_experts, c.hidden_size, c.intermediate_size, c.swiglu_alpha,
@@ -535,6 +580,15 @@ void CudaRunner::moe_prefill(int l, int T) {
   }
 }
 
+void CudaRunner::all_reduce_residual(int T) {
+#ifdef GPTOSS_WITH_NCCL
+  group_->all_reduce_sum(group_local_, x_, size_t(T) * size_t(cfg_.hidden_size), stream_);
+#else
+  (void)T;
+  throw Error("this gptoss was built without NCCL: tensor parallelism is not available");
+#endif
+}
+
 void CUDART_CB CudaRunner::host_moe_entry(void* p) {
   auto* call = static_cast<HostMoeCall*>(p);
   CudaRunner& r = *call->self;
@@ -649,8 +703,14 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
                     c.sliding_window, attn_, stream_, splits,
                     attn_part_);
     mark("attention");
-    gemm(attn_, T, Q, d.o_w, H, x_, true);
+    // Tensor parallel: rank 0 adds its heads' share to the residual, the
+    // others put theirs in its place; the sum is the residual plus all heads.
+    gemm(attn_, T, Q, d.o_w, H, x_, !tp() || shard_.rank == 0);
     mark("o_proj");
+    if (tp()) {
+      all_reduce_residual(T);
+      mark("all_reduce");
+    }
     cuda::add_bias_rmsnorm(x_, d.o_b, d.mlp_norm, nullptr, h32_, gemv_path ? hq_ : nullptr, T, H, c.rms_norm_eps,
                            nullptr, stream_);
     mark("norm");
@@ -675,9 +735,21 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
     }
     const bool last = l + 1 == c.num_layers;
     const bool summed = host_layer && T < stream_min_tokens_;  // the CPU already applied the routing weights
+    const bool fuse_norm = !last && !tp();  // under tensor parallelism the norm waits for the sum
+    if (tp() && shard_.rank != 0) GPTOSS_CUDA_CHECK(cudaMemsetAsync(x_, 0, size_t(T) * H * 4, stream_));
     cuda::moe_combine(summed ? dn32_ : y_, summed ? ones_ : topk_w_, T, summed ? 1 : K, H, x_,
-                      last ? nullptr : layers_[size_t(l) + 1].attn_norm, last ? nullptr : h_, c.rms_norm_eps, stream_);
+                      fuse_norm ? layers_[size_t(l) + 1].attn_norm : nullptr, fuse_norm ? h_ : nullptr, c.rms_norm_eps,
+                      stream_);
     mark("combine");
+    if (tp()) {
+      all_reduce_residual(T);
+      mark("all_reduce");
+      if (!last) {
+        cuda::add_bias_rmsnorm(x_, nullptr, layers_[size_t(l) + 1].attn_norm, h_, nullptr, nullptr, T, H, c.rms_norm_eps,
+                               nullptr, stream_);
+        mark("norm");
+      }
+    }
     if (trace && l + 1 < c.num_layers) {
       host_x.resize(size_t(T) * H);
       GPTOSS_CUDA_CHECK(cudaMemcpyAsync(host_x.data(), x_, host_x.size() * 4, cudaMemcpyDeviceToHost, stream_));

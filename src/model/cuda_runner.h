@@ -7,6 +7,11 @@
 
 #include "format/model_source.h"
 #include "model/model_runner.h"
+#include "model/tensor_parallel.h"
+
+namespace gptoss::cuda {
+class NcclGroup;
+}
 
 namespace gptoss {
 
@@ -21,6 +26,11 @@ struct CudaRunnerOptions {
   int n_cpu_moe = 0;
   int cpu_threads = 0;          // for the host experts; 0 = all cores
   int stream_min_tokens = -1;   // -1: $GPTOSS_HYBRID_STREAM_TOKENS, else 64
+  // Tensor parallelism: this runner is one rank (its slice of heads and
+  // expert columns); `group` sums the residual after attention and experts.
+  TpShard shard{0, 1};
+  const cuda::NcclGroup* group = nullptr;
+  int group_local_rank = 0;  // index of this rank's communicator in `group`
 };
 
 std::unique_ptr<ModelRunner> make_cuda_runner(const ModelSource& source, const CudaRunnerOptions& options);

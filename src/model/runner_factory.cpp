@@ -5,6 +5,9 @@
 #ifdef GPTOSS_WITH_CUDA
 #include "model/cuda_runner.h"
 #endif
+#ifdef GPTOSS_WITH_NCCL
+#include "model/tensor_parallel_runner.h"
+#endif
 
 namespace gptoss {
 
@@ -38,6 +41,26 @@ bool gpu_memory_info(const std::string& device, size_t* free_bytes, size_t* tota
 std::unique_ptr<ModelRunner> make_runner(const ModelSource& source, const RunnerOptions& options) {
   RunnerOptions o = options;
   o.device = resolve_device(o.device);
+  if (o.tensor_parallel_size < 1) throw Error("--tensor-parallel-size must be at least 1");
+  if (!o.devices.empty() && int(o.devices.size()) != o.tensor_parallel_size) {
+    if (o.tensor_parallel_size != 1)
+      throw Error("--devices lists " + std::to_string(o.devices.size()) + " GPUs but --tensor-parallel-size is " +
+                  std::to_string(o.tensor_parallel_size));
+    o.tensor_parallel_size = int(o.devices.size());
+  }
+  if (o.tensor_parallel_size == 1 && o.devices.size() == 1 && o.device != "cpu")
+    o.device = "cuda:" + std::to_string(o.devices[0]);
+  if (o.tensor_parallel_size > 1) {
+    if (o.device == "cpu") throw Error("--tensor-parallel-size needs GPUs; the CPU runner uses every core already");
+    if (o.n_cpu_moe > 0) throw Error("--tensor-parallel-size > 1 keeps every expert on the GPUs: drop --cpu-moe/--n-cpu-moe");
+    if (o.devices.empty())
+      for (int i = 0; i < o.tensor_parallel_size; ++i) o.devices.push_back(i);
+#ifdef GPTOSS_WITH_NCCL
+    return make_tensor_parallel_runner(source, o.devices, o.max_step_tokens);
+#else
+    throw Error("this gptoss was built without NCCL: tensor parallelism needs it (libnccl-dev, or the CUDA toolkit's copy)");
+#endif
+  }
   if (o.device == "cpu") {
     ThreadPool* pool = &ThreadPool::global();
     if (o.threads > 0) {

@@ -2,6 +2,7 @@
 // Creates the runner for a device string: "cpu", "cuda", "cuda:N".
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "format/model_source.h"
 #include "model/model_runner.h"
@@ -13,6 +14,8 @@ struct RunnerOptions {
   int max_step_tokens = 2048;  // largest prompt chunk per step
   int threads = 0;             // CPU threads; 0 = all cores
   int n_cpu_moe = 0;           // GPU only: the first N layers' experts stay in host memory
+  int tensor_parallel_size = 1;  // GPUs one model is split across (NCCL)
+  std::vector<int> devices;      // their indices; default 0..size-1
 };
 
 std::unique_ptr<ModelRunner> make_runner(const ModelSource& source, const RunnerOptions& options);

@@ -60,8 +60,6 @@ ShardedAttention shard_attention(const ModelConfig& c, const LayerWeights& L, co
   const size_t cols = size_t(s.q_heads) * D, col0 = size_t(s.q_head0) * D;
   a.o_w.resize(H * cols);
   for (size_t r = 0; r < H; ++r) std::copy_n(L.o_w + r * Q + col0, cols, &a.o_w[r * cols]);
-  a.o_b.assign(H, 0);
-  if (s.rank == 0) std::copy_n(L.o_b, H, a.o_b.begin());
   a.sinks.assign(L.sinks + s.q_head0, L.sinks + s.q_head0 + s.q_heads);
   return a;
 }

@@ -9,7 +9,8 @@
 // columns. SwiGLU is elementwise in that dimension, so each rank's down
 // projection is a partial sum: one all-reduce after attention's output
 // projection and one after the experts give every rank the full residual.
-// Biases that are added after a sum (o_proj, down) live on rank 0 only.
+// o_proj's bias is added after the sum, by every rank to its copy; the
+// experts' down bias is inside the sum, so only rank 0 keeps it.
 //
 // Pure functions over host memory: the CPU tests hold the slices' partial
 // sums to the unsplit layer, the CUDA runner uploads them.
@@ -37,8 +38,7 @@ TpShard tp_shard(const ModelConfig& config, int rank, int size);
 struct ShardedAttention {
   std::vector<bf16_t> qkv_w;  // [(q_heads + 2 kv_heads) * head_dim, H]
   std::vector<bf16_t> qkv_b;  // [(q_heads + 2 kv_heads) * head_dim]
-  std::vector<bf16_t> o_w;    // [H, q_heads * head_dim]
-  std::vector<bf16_t> o_b;    // [H]: the bias on rank 0, zeros elsewhere
+  std::vector<bf16_t> o_w;    // [H, q_heads * head_dim]; no bias: it is added after the sum
   std::vector<bf16_t> sinks;  // [q_heads]
 };
 ShardedAttention shard_attention(const ModelConfig& config, const LayerWeights& layer, const TpShard& shard);
