@@ -1,6 +1,7 @@
 // The CUDA runner against the golden fixture and against the CPU runner.
 #include <gtest/gtest.h>
 
+#include "runner_agreement.h"
 #include "test_paths.h"
 
 #include <algorithm>
@@ -181,27 +182,11 @@ TEST(CudaRunner, HybridMatchesGpu) {
   // their end fails, and the GPU runner's upload of neighbouring tensors would.
   auto gpu = make_cuda_runner(src, 0, 512);
   auto hybrid = make_cuda_runner(src, o);
-  const int V = src.config.vocab_size;
-  std::vector<int32_t> prompt;
-  for (int i = 0; i < 100; ++i) prompt.push_back((i * 7919 + 13) % V);
-  SoloSession a(*hybrid, 256), b(*gpu, 256);
-  auto la = a.feed(prompt), lb = b.feed(prompt);
-  int same = 0;
-  float maxd = 0, maxl = 0;
-  for (int step = 0; step < 32; ++step) {
-    for (int v = 0; v < V; ++v) {
-      maxd = std::max(maxd, std::fabs(la[size_t(v)] - lb[size_t(v)]));
-      maxl = std::max(maxl, std::fabs(lb[size_t(v)]));
-    }
-    const int ta = argmax(la.data(), V), tb = argmax(lb.data(), V);
-    same += ta == tb;
-    la = a.feed(std::vector<int32_t>{tb});
-    lb = b.feed(std::vector<int32_t>{tb});
-  }
-  std::printf("hybrid (1 layer's experts on the CPU) vs GPU: same argmax %d/32, logits max abs diff %.3e of %.3e\n",
-              same, maxd, maxl);
-  EXPECT_GE(same, 29);
-  EXPECT_LT(maxd, 0.05f * maxl);
+  const auto r = test::compare_runners(*gpu, *hybrid, 100, 32);
+  std::printf("hybrid (1 layer's experts on the CPU) vs GPU: same argmax %d/%d, logits max abs diff %.3e of %.3e\n",
+              r.same, r.steps, r.max_abs_diff, r.max_abs_logit);
+  EXPECT_GE(r.same, 29);
+  EXPECT_LT(r.max_abs_diff, 0.05f * r.max_abs_logit);
 }
 
 TEST(CudaRunner, BatchedDecodeEqualsAlone) {

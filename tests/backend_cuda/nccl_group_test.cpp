@@ -14,6 +14,7 @@
 #include "model/cuda_runner.h"
 #include "model/runner_factory.h"
 #include "runtime/solo_session.h"
+#include "runner_agreement.h"
 #include "test_paths.h"
 
 using namespace gptoss;
@@ -75,25 +76,10 @@ TEST(TensorParallel, TwoGpusGenerateWhatOneDoes) {
     o.max_step_tokens = 512;
     o.tensor_parallel_size = 2;
     auto two = make_runner(src, o);
-    const int V = src.config.vocab_size;
-    std::vector<int32_t> prompt;
-    for (int i = 0; i < 40; ++i) prompt.push_back((i * 7919 + 11) % V);
-    SoloSession a(*one, 256), b(*two, 256);
-    auto la = a.feed(prompt), lb = b.feed(prompt);
-    int same = 0;
-    float maxd = 0, maxl = 0;
-    for (int step = 0; step < 32; ++step) {
-      for (int v = 0; v < V; ++v) {
-        maxd = std::max(maxd, std::fabs(la[size_t(v)] - lb[size_t(v)]));
-        maxl = std::max(maxl, std::fabs(la[size_t(v)]));
-      }
-      const int ta = argmax(la.data(), V), tb = argmax(lb.data(), V);
-      same += ta == tb;
-      la = a.feed(std::vector<int32_t>{ta});
-      lb = b.feed(std::vector<int32_t>{ta});  // teacher-forced: one early near-tie cannot derail the rest
-    }
-    std::printf("%s: TP=2 vs TP=1 same greedy token %d/32, logits max abs diff %.3e of %.3e\n", model, same, maxd, maxl);
-    EXPECT_GE(same, 30) << model;
-    EXPECT_LT(maxd, 0.05f * maxl) << model;
+    const auto r = test::compare_runners(*one, *two, 40, 32);
+    std::printf("%s: TP=2 vs TP=1 same greedy token %d/%d, logits max abs diff %.3e of %.3e\n", model, r.same, r.steps,
+                r.max_abs_diff, r.max_abs_logit);
+    EXPECT_GE(r.same, 30) << model;
+    EXPECT_LT(r.max_abs_diff, 0.05f * r.max_abs_logit) << model;
   }
 }
