@@ -129,6 +129,7 @@ void handle_completions(ServerContext& ctx, const httplib::Request& req, httplib
   gen.stop_token_ids.insert(gen.stop_token_ids.end(), {harmony::kReturn, harmony::kCall, harmony::kEndOfText});
   fit_to_context(ctx, gen, common.max_tokens.value_or(16), "max_tokens");
   apply_forced_output(ctx, body, gen);
+  gen.pause_for_reader = common.stream;
   auto run = std::make_shared<CompletionRun>(ctx, gen, common.n, common.stop, lp ? int(*lp) : -1);
   const Tokenizer& tok = *ctx.tokenizer;
   if (!common.stream) {
