@@ -94,6 +94,8 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& s
         "intermediate_size must be a positive multiple of 32 (MXFP4 blocks)");
   check(c.num_heads > 0 && c.num_kv_heads > 0 && c.num_heads % c.num_kv_heads == 0,
         "num_attention_heads must be a multiple of num_key_value_heads");
+  // q_dim() = heads x head_dim is an int; real models have tens of heads.
+  check(c.num_heads <= 65536, "num_attention_heads must be at most 65536");
   check(c.head_dim > 0 && c.head_dim % 2 == 0 && c.head_dim <= 256, "head_dim must be even and at most 256");
   check(c.vocab_size > 0, "vocab_size must be positive");
   check(c.sliding_window > 0, "sliding_window must be positive");
