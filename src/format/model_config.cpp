@@ -1,6 +1,9 @@
 #include "format/model_config.h"
 
+#include <cmath>
 #include <fstream>
+#include <limits>
+#include <type_traits>
 
 #include "core/error.h"
 
@@ -11,10 +14,25 @@ namespace {
 template <typename T>
 T get_field(const nlohmann::json& j, const char* key, const std::string& source) {
   if (!j.contains(key)) throw Error(source + ": config is missing \"" + key + "\"");
+  const nlohmann::json& v = j.at(key);
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    // json's get<int>() casts unchecked: 1e30 would be undefined behaviour,
+    // 2^32 + 4 would quietly become 4.
+    const bool in_range = v.is_number_unsigned() ? v.get<uint64_t>() <= uint64_t(std::numeric_limits<T>::max())
+                          : v.is_number_integer()
+                              ? v.get<int64_t>() >= int64_t(std::numeric_limits<T>::min()) &&
+                                    v.get<int64_t>() <= int64_t(std::numeric_limits<T>::max())
+                          : v.is_number_float() ? v.get<double>() >= double(std::numeric_limits<T>::min()) &&
+                                                      v.get<double>() <= double(std::numeric_limits<T>::max()) &&
+                                                      v.get<double>() == std::floor(v.get<double>())
+                                                : true;  // not a number: the type error below
+    if (!in_range)
+      throw Error(source + ": config field \"" + key + "\" must be a whole number that fits an int: " + v.dump());
+  }
   try {
-    return j.at(key).get<T>();
+    return v.get<T>();
   } catch (const std::exception&) {
-    throw Error(source + ": config field \"" + key + "\" has the wrong type: " + j.at(key).dump());
+    throw Error(source + ": config field \"" + key + "\" has the wrong type: " + v.dump());
   }
 }
 
