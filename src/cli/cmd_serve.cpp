@@ -24,6 +24,12 @@ struct ServeFlags {
     EngineOptions e;
     e.gpu_memory_utilization = 0.9;  // as vLLM; only used on a GPU
     e.max_queued_requests = 1024;    // bounded: past it clients are told to retry
+    // A client that stops reading pauses its sequence after this many tokens
+    // (about 100 bytes each, plus 8 per top-logprob) instead of having its
+    // whole answer generated into memory. A reader that keeps up never gets
+    // near it; an n > 1 stream's later choices, read only after the earlier
+    // ones, pause there until their turn.
+    e.max_unread_tokens = 1024;
     return e;
   }();
   std::string kv_cache_size;
@@ -67,6 +73,11 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--max-queued-requests", f->engine.max_queued_requests,
                   "requests that may wait for a place in the batch; more get 429 with Retry-After (0: no limit)")
       ->capture_default_str();
+  cmd->add_option("--max-unread-tokens", f->engine.max_unread_tokens,
+                  "tokens a request may be ahead of what its client has read; past it the sequence pauses until the "
+                  "client catches up (0: no limit)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 30));
   cmd->add_flag("--log-prompts", f->server.log_prompts,
                 "write each request's prompt text to the log (default: only ids and token counts; prompts may be private)");
   cmd->add_flag("--debug-allow-forced-output", f->server.allow_forced_output,

@@ -1,6 +1,8 @@
 #include "format/gguf_model.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 
@@ -42,6 +44,17 @@ double num(const GgufFile& f, const std::string& key) {
 }
 double num_or(const GgufFile& f, const std::string& key, double fallback) {
   return f.find_kv(key) ? num(f, key) : fallback;
+}
+// A count or length, by key: a whole number that fits an int (a float cast
+// out of range would be undefined behaviour, not an error).
+int whole(const GgufFile& f, const std::string& key, double v) {
+  if (!(v >= 0 && v <= double(INT32_MAX)) || v != std::floor(v))
+    throw Error(f.path() + ": metadata '" + key + "' is " + std::to_string(v) + ", not a count (0 to 2^31-1)");
+  return int(v);
+}
+int count(const GgufFile& f, const std::string& key) { return whole(f, key, num(f, key)); }
+int count_or(const GgufFile& f, const std::string& key, int fallback) {
+  return f.find_kv(key) ? count(f, key) : fallback;
 }
 
 const GgufTensor& tensor(const GgufFile& f, const std::string& name) {
@@ -119,31 +132,31 @@ ModelConfig gguf_model_config(const GgufFile& f) {
   if (arch != "gpt-oss")
     throw Error(f.path() + ": architecture \"" + arch + "\" is not gpt-oss; gptoss runs gpt-oss models only");
   auto k = [&](const std::string& s) { return arch + "." + s; };
-  const int layers = int(num(f, k("block_count")));
-  const int heads = int(num(f, k("attention.head_count")));
+  const int layers = count(f, k("block_count"));
+  const int heads = count(f, k("attention.head_count"));
   const GgufTensor& embd = tensor(f, "token_embd.weight");
   if (embd.dims.size() != 2) throw Error(f.path() + ": token_embd.weight must have 2 dimensions");
-  int head_dim = int(num_or(f, k("attention.key_length"), 0));
+  int head_dim = count_or(f, k("attention.key_length"), 0);
   if (head_dim == 0 && heads > 0) {
     // Older files: from the query projection, [hidden, heads * head_dim].
     const GgufTensor& q = tensor(f, "blk.0.attn_q.weight");
-    if (q.dims.size() == 2) head_dim = int(q.dims[1] / heads);
+    if (q.dims.size() == 2) head_dim = int(std::min<int64_t>(q.dims[1] / heads, INT32_MAX));
   }
   nlohmann::json types = nlohmann::json::array();
   for (int l = 0; l < layers && l < 4096; ++l) types.push_back(l % 2 == 0 ? "sliding_attention" : "full_attention");
   nlohmann::json j = {
       {"model_type", "gpt_oss"},
       {"num_hidden_layers", layers},
-      {"num_local_experts", int(num(f, k("expert_count")))},
-      {"num_experts_per_tok", int(num(f, k("expert_used_count")))},
-      {"hidden_size", int(num(f, k("embedding_length")))},
-      {"intermediate_size", int(num_or(f, k("expert_feed_forward_length"), num_or(f, k("feed_forward_length"), 0)))},
+      {"num_local_experts", count(f, k("expert_count"))},
+      {"num_experts_per_tok", count(f, k("expert_used_count"))},
+      {"hidden_size", count(f, k("embedding_length"))},
+      {"intermediate_size", count_or(f, k("expert_feed_forward_length"), count_or(f, k("feed_forward_length"), 0))},
       {"num_attention_heads", heads},
-      {"num_key_value_heads", int(num(f, k("attention.head_count_kv")))},
+      {"num_key_value_heads", count(f, k("attention.head_count_kv"))},
       {"head_dim", head_dim},
-      {"vocab_size", int(embd.dims[1])},
-      {"sliding_window", int(num(f, k("attention.sliding_window")))},
-      {"max_position_embeddings", int(num(f, k("context_length")))},
+      {"vocab_size", int(std::min<int64_t>(embd.dims[1], INT32_MAX))},  // larger: the shape check fails
+      {"sliding_window", count(f, k("attention.sliding_window"))},
+      {"max_position_embeddings", count(f, k("context_length"))},
       {"rope_theta", num(f, k("rope.freq_base"))},
       {"rms_norm_eps", num_or(f, k("attention.layer_norm_rms_epsilon"), 1e-5)},
       {"swiglu_limit", num_or(f, k("swiglu_clamp_exp"), 7.0)},
@@ -153,7 +166,7 @@ ModelConfig gguf_model_config(const GgufFile& f) {
   if (rope_type && rope_type->value.is_string() && rope_type->value.get<std::string>() != "none") {
     j["rope_scaling"] = {{"rope_type", rope_type->value.get<std::string>()},
                          {"factor", num(f, k("rope.scaling.factor"))},
-                         {"original_max_position_embeddings", int(num(f, k("rope.scaling.original_context_length")))},
+                         {"original_max_position_embeddings", count(f, k("rope.scaling.original_context_length"))},
                          {"beta_fast", num_or(f, k("rope.scaling.yarn_beta_fast"), 32.0)},
                          {"beta_slow", num_or(f, k("rope.scaling.yarn_beta_slow"), 1.0)},
                          {"truncate", false}};
@@ -193,7 +206,7 @@ ModelSource open_gguf(const std::string& path, const LoadProgress& progress) {
   dense("lm_head.weight", f->find("output.weight") ? "output.weight" : "token_embd.weight", {V, H});
   if (progress) progress(++done, steps);
 
-  std::vector<uint16_t> gate_b(size_t(E * I)), up_b(size_t(E * I));
+  std::vector<uint16_t> gate_b, up_b;  // sized once the expert tensors vouch for E and I
   for (int l = 0; l < c.num_layers; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".", g = "blk." + std::to_string(l) + ".";
     dense(p + "input_layernorm.weight", g + "attn_norm.weight", {H});
@@ -224,6 +237,10 @@ ModelSource open_gguf(const std::string& path, const LoadProgress& progress) {
                                    : &mxfp4(g + "ffn_gate_exps.weight", {H, I, E});
     const GgufTensor* up = fused ? nullptr : &mxfp4(g + "ffn_up_exps.weight", {H, I, E});
     const GgufTensor& down = mxfp4(g + "ffn_down_exps.weight", {I, H, E});
+    // Nothing is allocated from the metadata's sizes alone: a file claiming
+    // huge experts would otherwise ask for gigabytes before any check.
+    gate_b.resize(size_t(E * I));
+    up_b.resize(size_t(E * I));
     const int64_t hb = H / 32, ib = I / 32;
     uint8_t* gu_blocks = w.add_owned(p + "mlp.experts.gate_up_proj_blocks", DType::U8, {E, 2 * I, hb, 16}, path);
     uint8_t* gu_scales = w.add_owned(p + "mlp.experts.gate_up_proj_scales", DType::U8, {E, 2 * I, hb}, path);

@@ -1,6 +1,9 @@
 #include "format/model_config.h"
 
+#include <cmath>
 #include <fstream>
+#include <limits>
+#include <type_traits>
 
 #include "core/error.h"
 
@@ -11,10 +14,25 @@ namespace {
 template <typename T>
 T get_field(const nlohmann::json& j, const char* key, const std::string& source) {
   if (!j.contains(key)) throw Error(source + ": config is missing \"" + key + "\"");
+  const nlohmann::json& v = j.at(key);
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    // json's get<int>() casts unchecked: 1e30 would be undefined behaviour,
+    // 2^32 + 4 would quietly become 4.
+    const bool in_range = v.is_number_unsigned() ? v.get<uint64_t>() <= uint64_t(std::numeric_limits<T>::max())
+                          : v.is_number_integer()
+                              ? v.get<int64_t>() >= int64_t(std::numeric_limits<T>::min()) &&
+                                    v.get<int64_t>() <= int64_t(std::numeric_limits<T>::max())
+                          : v.is_number_float() ? v.get<double>() >= double(std::numeric_limits<T>::min()) &&
+                                                      v.get<double>() <= double(std::numeric_limits<T>::max()) &&
+                                                      v.get<double>() == std::floor(v.get<double>())
+                                                : true;  // not a number: the type error below
+    if (!in_range)
+      throw Error(source + ": config field \"" + key + "\" must be a whole number that fits an int: " + v.dump());
+  }
   try {
-    return j.at(key).get<T>();
+    return v.get<T>();
   } catch (const std::exception&) {
-    throw Error(source + ": config field \"" + key + "\" has the wrong type: " + j.at(key).dump());
+    throw Error(source + ": config field \"" + key + "\" has the wrong type: " + v.dump());
   }
 }
 
@@ -94,6 +112,8 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& s
         "intermediate_size must be a positive multiple of 32 (MXFP4 blocks)");
   check(c.num_heads > 0 && c.num_kv_heads > 0 && c.num_heads % c.num_kv_heads == 0,
         "num_attention_heads must be a multiple of num_key_value_heads");
+  // q_dim() = heads x head_dim is an int; real models have tens of heads.
+  check(c.num_heads <= 65536, "num_attention_heads must be at most 65536");
   check(c.head_dim > 0 && c.head_dim % 2 == 0 && c.head_dim <= 256, "head_dim must be even and at most 256");
   check(c.vocab_size > 0, "vocab_size must be positive");
   check(c.sliding_window > 0, "sliding_window must be positive");

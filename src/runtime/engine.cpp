@@ -54,7 +54,7 @@ Engine::Engine(ModelRunner& runner, const EngineOptions& o) : runner_(runner), o
   runner_.allocate_kv(kv_);
   blocks_ = std::make_unique<KvBlockManager>(kv_, runner.config().sliding_window, step_tokens, opt_.prefix_caching);
   scheduler_ = std::make_unique<Scheduler>(
-      *blocks_, SchedulerConfig{opt_.max_num_seqs, opt_.max_num_batched_tokens, step_tokens});
+      *blocks_, SchedulerConfig{opt_.max_num_seqs, opt_.max_num_batched_tokens, step_tokens, opt_.max_unread_tokens});
   log_info("KV cache: " + describe_kv_cache(runner, kv_));
   stats_.kv = blocks_->usage();
   thread_ = std::thread([this] { loop(); });
@@ -149,6 +149,7 @@ void Engine::loop() {
     std::lock_guard lock(mu_);
     stats_.running = int(scheduler_->running().size());
     stats_.waiting = int(scheduler_->waiting().size());
+    stats_.held_back = scheduler_->held_back();
     stats_.kv = blocks_->usage();
   }
   std::vector<Sequence*> all;
@@ -167,7 +168,9 @@ void Engine::step() {
   metrics_.preemptions += int64_t(plan.preempted.size());
   for (Sequence* s : plan.preempted)
     log_debug("preempted request " + std::to_string(s->id) + " (KV cache full); it will be recomputed");
-  if (plan.empty()) {  // only possible while memory is being freed by others
+  // Nothing to run: memory is being freed by others, or every sequence is
+  // paused until its reader catches up (which tells nobody: poll).
+  if (plan.empty()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
     return;
   }
@@ -272,6 +275,7 @@ void Engine::finish(Sequence* s, FinishReason reason, const std::string& error) 
   std::lock_guard lock(mu_);
   stats_.running = int(scheduler_->running().size());
   stats_.waiting = int(scheduler_->waiting().size());
+  stats_.held_back = scheduler_->held_back();
   stats_.kv = blocks_->usage();
   if (--in_flight_ == 0) idle_cv_.notify_all();
 }

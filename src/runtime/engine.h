@@ -32,6 +32,10 @@ struct EngineOptions {
   // throws EngineBusy so a server can say "retry later" instead of queueing
   // without bound. 0: no limit.
   int max_queued_requests = 0;
+  // Tokens a sequence may run ahead of its stream's reader before it is
+  // paused (backpressure for clients that stop reading; see SchedulerConfig).
+  // 0: no limit.
+  int max_unread_tokens = 0;
 };
 
 // A request that can never be served as asked (too long, bad ids...); the
@@ -50,6 +54,7 @@ class EngineBusy : public Error {
 
 struct EngineStats {
   int running = 0, waiting = 0;
+  int held_back = 0;  // of those, paused because their reader is behind
   KvUsage kv;
 };
 

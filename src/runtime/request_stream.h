@@ -34,6 +34,9 @@ class RequestStream {
   // Asks the engine to stop this sequence; a Finished(Cancelled) follows.
   void cancel() { cancelled_ = true; }
   bool cancelled() const { return cancelled_; }
+  // Tokens pushed and not yet taken by next(): how far the engine is ahead
+  // of the reader (the scheduler pauses a sequence whose reader fell behind).
+  int unread_tokens() const { return unread_tokens_.load(std::memory_order_relaxed); }
 
   void push(StreamEvent e);  // engine side
 
@@ -42,6 +45,7 @@ class RequestStream {
   std::condition_variable cv_;
   std::deque<StreamEvent> events_;
   std::atomic<bool> cancelled_{false};
+  std::atomic<int> unread_tokens_{0};
 };
 
 }  // namespace gptoss

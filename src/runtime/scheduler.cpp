@@ -27,6 +27,11 @@ void Scheduler::preempt(Sequence* seq) {
   waiting_.push_front(seq);
 }
 
+bool Scheduler::reader_behind(const Sequence* seq) const {
+  return cfg_.max_unread_tokens > 0 && seq->pause_for_reader && seq->stream &&
+         seq->stream->unread_tokens() >= cfg_.max_unread_tokens;
+}
+
 StepPlan Scheduler::schedule() {
   StepPlan plan;
   int budget = cfg_.max_num_batched_tokens;
@@ -38,15 +43,18 @@ StepPlan Scheduler::schedule() {
   for (Sequence* seq : order) {
     if (budget <= 0) break;
     if (seq->state != SeqState::Running) continue;  // preempted earlier in this loop
+    if (reader_behind(seq)) continue;  // keeps its blocks, unless others need them (below)
     const int n = std::min({seq->pending(), budget, cfg_.max_step_tokens});
     bool self_preempted = false;
     while (!blocks_.prepare_step(seq->blocks, seq->num_computed, n)) {
-      // The newest sequence that has no place in this step yet makes room.
+      // The newest sequence that has no place in this step yet makes room;
+      // a paused one first (its reader is not taking tokens anyway).
       Sequence* victim = nullptr;
-      for (auto it = running_.rbegin(); it != running_.rend() && !victim; ++it) {
-        bool scheduled = std::any_of(plan.items.begin(), plan.items.end(), [&](auto& x) { return x.seq == *it; });
-        if (!scheduled) victim = *it;
-      }
+      for (bool paused_only : {true, false})
+        for (auto it = running_.rbegin(); it != running_.rend() && !victim; ++it) {
+          bool scheduled = std::any_of(plan.items.begin(), plan.items.end(), [&](auto& x) { return x.seq == *it; });
+          if (!scheduled && (!paused_only || reader_behind(*it))) victim = *it;
+        }
       plan.preempted.push_back(victim);
       preempt(victim);
       if (victim == seq) {
@@ -60,8 +68,15 @@ StepPlan Scheduler::schedule() {
   }
   // Then waiting ones, in order, while there is room (not after a preemption:
   // memory is short, and the preempted must go first).
-  while (plan.preempted.empty() && !waiting_.empty() && budget > 0 && int(running_.size()) < cfg_.max_num_seqs) {
-    Sequence* seq = waiting_.front();
+  // A preempted sequence whose reader is behind stays queued without holding
+  // up the others: recomputing it now would only make tokens nobody reads.
+  for (size_t i = 0; plan.preempted.empty() && i < waiting_.size() && budget > 0 &&
+                     int(running_.size()) < cfg_.max_num_seqs;) {
+    Sequence* seq = waiting_[i];
+    if (reader_behind(seq)) {
+      ++i;
+      continue;
+    }
     if (seq->num_computed == 0 && seq->blocks.empty()) {
       seq->num_computed = blocks_.match_prefix(seq->tokens, seq->blocks);
       if (seq->preemptions == 0) seq->cached_prompt_tokens = seq->num_computed;
@@ -72,13 +87,19 @@ StepPlan Scheduler::schedule() {
       seq->num_computed = 0;
       break;
     }
-    waiting_.pop_front();
+    waiting_.erase(waiting_.begin() + ptrdiff_t(i));
     seq->state = SeqState::Running;
     running_.push_back(seq);
     plan.items.push_back({seq, n, seq->num_computed + n == int(seq->tokens.size())});
     budget -= n;
   }
   return plan;
+}
+
+int Scheduler::held_back() const {
+  auto behind = [&](const Sequence* s) { return reader_behind(s); };
+  return int(std::count_if(running_.begin(), running_.end(), behind) +
+             std::count_if(waiting_.begin(), waiting_.end(), behind));
 }
 
 }  // namespace gptoss

@@ -5,7 +5,9 @@
 // and free KV blocks allow. When a running sequence cannot get a block, the
 // most recently admitted one is preempted: its blocks are freed and it waits
 // at the front of the queue to be recomputed (the prefix cache usually gives
-// most of its blocks back). Nothing here runs the model.
+// most of its blocks back). A sequence whose reader has not taken
+// max_unread_tokens of its tokens yet sits steps out (backpressure, see
+// SchedulerConfig). Nothing here runs the model.
 #include <deque>
 #include <vector>
 
@@ -18,6 +20,17 @@ struct SchedulerConfig {
   int max_num_seqs = 64;
   int max_num_batched_tokens = 2048;  // new tokens per step, all sequences together
   int max_step_tokens = 2048;         // new tokens per step for one sequence
+  // Backpressure for slow readers (an HTTP client that stops reading leaves
+  // its handler blocked in a socket write while tokens pile up in its
+  // RequestStream). Such a sequence is paused rather than cancelled: it keeps
+  // its KV blocks and batch slot (and is the first to be preempted when
+  // blocks run short), resumes as soon as the reader catches up, and the
+  // others' steps go on without it. So memory per request stays at this many
+  // events, a slow but live client still gets its whole answer, and a dead
+  // one is cancelled when its write fails (the server's write timeout).
+  // Cancelling instead would also cut off n > 1 streams, whose later choices
+  // wait unread while earlier ones are sent. 0: no limit.
+  int max_unread_tokens = 0;
 };
 
 struct ScheduledSeq {
@@ -43,9 +56,12 @@ class Scheduler {
   const std::deque<Sequence*>& waiting() const { return waiting_; }
   const std::vector<Sequence*>& running() const { return running_; }
   int64_t total_preemptions() const { return preemptions_; }
+  // Sequences paused now because their reader is behind.
+  int held_back() const;
 
  private:
   void preempt(Sequence* seq);
+  bool reader_behind(const Sequence* seq) const;
 
   KvBlockManager& blocks_;
   SchedulerConfig cfg_;

@@ -13,7 +13,8 @@ Sequence::Sequence(uint64_t id_, GenerateRequest r, std::shared_ptr<RequestStrea
       sampler(r.sampling),
       stream(std::move(s)),
       arrival(Clock::now()),
-      debug_fail_after_tokens(r.debug_fail_after_tokens) {}
+      debug_fail_after_tokens(r.debug_fail_after_tokens),
+      pause_for_reader(r.pause_for_reader) {}
 
 bool Sequence::is_stop_token(int32_t t) const {
   return std::find(stop_token_ids.begin(), stop_token_ids.end(), t) != stop_token_ids.end();

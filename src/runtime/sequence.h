@@ -23,6 +23,11 @@ struct GenerateRequest {
   // engine raises an internal error for this sequence once it has this many
   // output tokens, to show that one failing request does not take others down.
   int debug_fail_after_tokens = -1;
+  // Pause when the stream's reader falls --max-unread-tokens behind (see
+  // EngineOptions). false where unread tokens are expected: a reply built
+  // whole before it is sent reads its n choices one after another, and the
+  // tokens kept are the reply itself.
+  bool pause_for_reader = true;
 };
 
 enum class SeqState { Waiting, Running, Finished };
@@ -49,6 +54,7 @@ class Sequence {
   int preemptions = 0;
   bool prompt_counted = false;  // for metrics
   int debug_fail_after_tokens = -1;
+  bool pause_for_reader = true;
 
   int num_output() const { return int(tokens.size()) - prompt_len; }
   int pending() const { return int(tokens.size()) - num_computed; }

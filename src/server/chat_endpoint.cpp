@@ -23,7 +23,8 @@ struct ChatChoice {
 // With n > 1 every choice is its own sequence, all submitted at once (they
 // share the prompt's KV blocks through the prefix cache and decode in the same
 // batch). A stream sends the choices one after another: a later choice's
-// tokens wait in its queue meanwhile, so all finish about together.
+// tokens wait in its queue meanwhile, so all finish about together (a later
+// choice longer than --max-unread-tokens pauses there until its turn).
 struct ChatRun {
   ServerContext& ctx;
   ChatJob job;
@@ -187,6 +188,7 @@ void handle_chat_completions(ServerContext& ctx, const httplib::Request& req, ht
   Json body = parse_body(req.body);
   CommonParams common = parse_common(body, "max_tokens");
   ChatJob job = prepare_chat(ctx, body, common);
+  job.gen.pause_for_reader = common.stream;
   auto run = std::make_shared<ChatRun>(ctx, std::move(job), common.n, common.stop);
   run->include_usage = common.include_usage;
   if (!common.stream) {

@@ -6,6 +6,7 @@
 #include "server/api_error.h"
 #include "server/chat_assembler.h"
 #include "server/chat_request.h"
+#include "server/completion_request.h"
 #include "server/endpoints.h"
 #include "server/generation.h"
 #include "server/http_util.h"
@@ -112,24 +113,31 @@ struct CompletionRun {
 
 }  // namespace
 
-void handle_completions(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
-  Json body = parse_body(req.body);
-  CommonParams common = parse_common(body, "max_tokens");
+CompletionJob prepare_completion(const ServerContext& ctx, const Json& body, const CommonParams& common) {
   if (body.contains("suffix") && !body["suffix"].is_null()) throw bad_request("'suffix' is not supported", "suffix");
-  GenerateRequest gen;
+  CompletionJob job;
+  GenerateRequest& gen = job.gen;
   gen.prompt = prompt_ids(ctx, body);
   if (gen.prompt.empty()) throw bad_request("'prompt' is empty", "prompt");
   gen.sampling = common.sampling;
-  auto lp = opt_int(body, "logprobs", 0, 20);
-  if (lp) {
+  if (auto lp = opt_int(body, "logprobs", 0, 20)) {
     gen.sampling.logprobs = true;
     gen.sampling.top_logprobs = int(*lp);
+    job.logprobs = int(*lp);
   }
   for (int id : ctx.engine.model_config().eos_token_ids) gen.stop_token_ids.push_back(id);
   gen.stop_token_ids.insert(gen.stop_token_ids.end(), {harmony::kReturn, harmony::kCall, harmony::kEndOfText});
   fit_to_context(ctx, gen, common.max_tokens.value_or(16), "max_tokens");
   apply_forced_output(ctx, body, gen);
-  auto run = std::make_shared<CompletionRun>(ctx, gen, common.n, common.stop, lp ? int(*lp) : -1);
+  gen.pause_for_reader = common.stream;
+  return job;
+}
+
+void handle_completions(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
+  Json body = parse_body(req.body);
+  CommonParams common = parse_common(body, "max_tokens");
+  CompletionJob job = prepare_completion(ctx, body, common);
+  auto run = std::make_shared<CompletionRun>(ctx, job.gen, common.n, common.stop, job.logprobs);
   const Tokenizer& tok = *ctx.tokenizer;
   if (!common.stream) {
     struct CancelAll {

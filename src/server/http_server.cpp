@@ -49,6 +49,15 @@ HttpServer::HttpServer(ServerContext& ctx) : ctx_(ctx), http_(std::make_unique<h
   s.set_read_timeout(30, 0);
   s.set_write_timeout(30, 0);
   s.set_keep_alive_timeout(30);
+  // Before bind(): connections inherit the listening socket's buffer sizes
+  // (tcp(7)). With the send buffer bounded, a client that stops reading
+  // soon blocks its handler's write, its tokens pile up unread and the
+  // engine pauses its sequence (--max-unread-tokens): the server's memory
+  // for it stays small whatever the answer's length.
+  s.set_socket_options([sndbuf = ctx.options.socket_send_buffer_bytes](socket_t sock) {
+    httplib::default_socket_options(sock);
+    if (sndbuf > 0) setsockopt(sock, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+  });
   // Bodies past the limit are refused with 413 before they are read whole.
   s.set_payload_max_length(size_t(ctx.options.max_request_bytes));
 

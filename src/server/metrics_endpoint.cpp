@@ -50,6 +50,8 @@ void handle_metrics(ServerContext& ctx, const httplib::Request&, httplib::Respon
   counter(o, "gptoss_preemptions_total", "Sequences preempted for lack of KV blocks (recomputed later).", m.preemptions);
   gauge(o, "gptoss_num_requests_running", "Sequences in the running batch.", st.running);
   gauge(o, "gptoss_num_requests_waiting", "Sequences waiting to be admitted.", st.waiting);
+  gauge(o, "gptoss_num_requests_held_back", "Sequences paused because their client has not read their last --max-unread-tokens tokens.",
+        st.held_back);
   gauge(o, "gptoss_kv_cache_usage_ratio", "Fraction of full-attention KV blocks in use.",
         st.kv.full_total ? double(st.kv.full_used) / st.kv.full_total : 0.0);
   gauge(o, "gptoss_kv_full_blocks_used", "Full-attention KV blocks in use.", st.kv.full_used);

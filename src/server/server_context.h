@@ -25,6 +25,12 @@ struct ServerOptions {
   int drain_seconds = 10;           // on shutdown, in-flight requests get this long
   uint64_t max_request_bytes = 8u << 20;  // larger bodies get 413
   bool log_prompts = false;         // request logs carry ids and token counts, prompt text only when set
+  // SO_SNDBUF of every connection (the kernel doubles it for bookkeeping);
+  // 0 leaves Linux's autotuning, which grows it up to tcp_wmem's maximum
+  // (4 MiB by default) for a client that stops reading. 64 KiB is ample for
+  // token streams (a few hundred bytes a token) and bounds what a stuck
+  // client holds in the kernel.
+  int socket_send_buffer_bytes = 64 << 10;
 };
 
 // The most recent finished generation, for the UI's status panel.

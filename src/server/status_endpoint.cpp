@@ -50,6 +50,7 @@ void handle_status(ServerContext& ctx, const httplib::Request&, httplib::Respons
       {"requests",
        {{"running", st.running},
         {"waiting", st.waiting},
+        {"held_back", st.held_back},
         {"submitted", m.requests_submitted.load()},
         {"cancelled", m.finished_cancelled.load()}}},
       {"last_reply", last},

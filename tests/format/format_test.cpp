@@ -210,6 +210,20 @@ TEST(ModelSource, HubCacheAndSyntheticAndUnknown) {
   expect_error([&] { open_model("/no/such/dir"); }, {"not found"});
 }
 
+// Integer fields out of an int's range are errors: json's own conversion of
+// 1e30 to int was undefined behaviour (UBSan, fuzz_model_config input).
+TEST(ModelConfig, IntegerFieldsMustFitAnInt) {
+  nlohmann::json j = ModelConfig::preset("20b").to_json();
+  for (const nlohmann::json& bad : {nlohmann::json(1e30), nlohmann::json(4294967300ull), nlohmann::json(-1e12),
+                                   nlohmann::json(2.5)}) {
+    j["num_hidden_layers"] = bad;
+    expect_error([&] { ModelConfig::from_json(j, "c.json"); },
+                 {"c.json", "\"num_hidden_layers\" must be a whole number that fits an int"});
+  }
+  j["num_hidden_layers"] = 24.0;  // a whole float is the number it says
+  EXPECT_EQ(ModelConfig::from_json(j, "c.json").num_layers, 24);
+}
+
 TEST(ModelConfig, PresetsHaveTheRealShapes) {
   auto c20 = ModelConfig::preset("20b");
   EXPECT_NEAR(double(c20.params_total()) / 1e9, 20.9, 0.1);

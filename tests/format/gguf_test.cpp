@@ -459,4 +459,48 @@ TEST(Gguf, ModelLevelErrorsNameTheKeyOrTensor) {
   }
 }
 
+// Found by fuzz/fuzz_gguf: metadata sizes are not trusted before the tensors
+// (whose sizes the file bounds) agree with them, and counts that do not fit
+// an int are errors, not undefined float-to-int casts.
+TEST(Gguf, LyingSizesInTheMetadataAreErrorsNotAllocations) {
+  ModelSource ref = open_model(kFixture);
+  const std::string good = temp_path("sizes-src.gguf");
+  write_fixture_gguf(ref, good, false);
+  const auto bytes = read_all(good);
+  // The u32 value of a metadata key: after the key and its u32 type tag.
+  auto with_u32 = [&](std::vector<std::pair<std::string, uint32_t>> kvs) {
+    auto b = bytes;
+    for (auto& [key, v] : kvs) {
+      auto it = std::search(b.begin(), b.end(), key.begin(), key.end());
+      EXPECT_NE(it, b.end()) << key;
+      uint32_t type;
+      std::memcpy(&type, &*(it + long(key.size())), 4);
+      EXPECT_EQ(type, uint32_t(GgufType::U32)) << key;
+      std::memcpy(&*(it + long(key.size()) + 4), &v, 4);
+    }
+    return b;
+  };
+  auto error_opening = [&](const std::vector<uint8_t>& b) {
+    const std::string p = temp_path("sizes-bad.gguf");
+    write_all(p, b);
+    try {
+      open_model(p);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("opened");
+  };
+  // 2^30 experts of 2^30 rows: the bias scratch once asked for 2^61 bytes
+  // (std::length_error) before any expert tensor was looked at.
+  std::string e = error_opening(
+      with_u32({{"gpt-oss.expert_count", 1u << 30}, {"gpt-oss.expert_feed_forward_length", 1u << 30}}));
+  EXPECT_NE(e.find("has ggml dims"), std::string::npos) << e;
+  // A layer count past INT32_MAX: once an out-of-range double-to-int cast.
+  e = error_opening(with_u32({{"gpt-oss.block_count", 0xffffffffu}}));
+  EXPECT_NE(e.find("metadata 'gpt-oss.block_count' is 4294967295"), std::string::npos) << e;
+  // Heads x head_dim past an int (q_dim()).
+  e = error_opening(with_u32({{"gpt-oss.attention.head_count", 1u << 24}, {"gpt-oss.attention.head_count_kv", 1u << 24}}));
+  EXPECT_NE(e.find("num_attention_heads must be at most 65536"), std::string::npos) << e;
+}
+
 }  // namespace

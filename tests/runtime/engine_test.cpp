@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <thread>
 
 #include "core/thread_pool.h"
 #include "format/model_source.h"
@@ -247,4 +248,35 @@ TEST(Engine, KvCacheSizedFromGpuMemoryUtilization) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("already in use"), std::string::npos) << e.what();
   }
+}
+
+// Backpressure: a stream nobody reads stops at max_unread_tokens (the engine
+// makes no more tokens for it, the others go on), then finishes with the same
+// tokens once read. A request that opts out runs to the end unread.
+TEST(Engine, PausesASequenceWhoseReaderIsBehind) {
+  EngineOptions o;
+  o.max_unread_tokens = 8;
+  Engine e(fixture_runner(), o);
+  auto p = prompts()[2];
+  auto stuck = e.submit(greedy(p, 60));
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (stuck->unread_tokens() < 8 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  ASSERT_EQ(stuck->unread_tokens(), 8);
+  // Others are served meanwhile.
+  Result other = collect(*e.submit(greedy(prompts()[5], 20)));
+  EXPECT_EQ(other.tokens.size(), 20u);
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(stuck->unread_tokens(), 8);
+  EXPECT_EQ(e.metrics().generation_tokens.load(), 8 + 20);
+  EXPECT_EQ(e.stats().held_back, 1);
+  EXPECT_GT(e.stats().kv.full_used, 0);  // it keeps its blocks while paused
+  Result r = collect(*stuck);
+  EXPECT_EQ(r.done.reason, FinishReason::Length);
+  EXPECT_EQ(r.tokens, run_alone({p}, 60)[0]);
+
+  GenerateRequest whole = greedy(p, 30);
+  whole.pause_for_reader = false;
+  auto s = e.submit(whole);
+  ASSERT_TRUE(e.drain(60s));
+  EXPECT_EQ(collect(*s).tokens.size(), 30u);
 }

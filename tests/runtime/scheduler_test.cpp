@@ -127,3 +127,76 @@ TEST(Scheduler, WaitsWhenNothingFits) {
   EXPECT_EQ(h.sched.waiting().size(), 1u);
   EXPECT_TRUE(h.sched.waiting().front()->blocks.empty());
 }
+
+// Backpressure: a sequence whose reader has max_unread_tokens unread sits
+// steps out (keeping its blocks) while the others go on, resumes once read,
+// and is the one preempted when blocks run short; preempted, it stays queued
+// without holding up a new request behind it.
+TEST(Scheduler, PausesASequenceWhoseReaderIsBehind) {
+  SchedulerConfig sc{8, 64, 64};
+  sc.max_unread_tokens = 2;
+  Harness h({4, 256, 64}, sc);
+  Sequence* a = h.add(3, 1);
+  Sequence* b = h.add(3, 100);
+  h.step();
+  StreamEvent tok;
+  a->stream->push(tok);
+  a->stream->push(tok);  // a's reader has 2 tokens unread: a pauses
+  StepPlan p = h.step();
+  ASSERT_EQ(p.items.size(), 1u);
+  EXPECT_EQ(p.items[0].seq, b);
+  EXPECT_EQ(h.sched.held_back(), 1);
+  EXPECT_EQ(h.sched.running().size(), 2u);
+  EXPECT_FALSE(a->blocks.full.empty());
+  ASSERT_TRUE(a->stream->next(std::chrono::milliseconds(0)));
+  EXPECT_EQ(a->stream->unread_tokens(), 1);
+  p = h.step();  // read one: a decodes again
+  EXPECT_EQ(p.items.size(), 2u);
+  EXPECT_EQ(h.sched.held_back(), 0);
+  // A reply built whole opts out: its unread tokens are expected.
+  GenerateRequest whole;
+  whole.prompt = {5, 6, 7};
+  whole.pause_for_reader = false;
+  Sequence w(99, whole, std::make_shared<RequestStream>());
+  w.stream->push(tok);
+  w.stream->push(tok);
+  h.sched.add(&w);
+  p = h.step();
+  EXPECT_EQ(p.items.size(), 3u);
+  h.sched.remove(&w);
+}
+
+TEST(Scheduler, APausedSequenceIsPreemptedFirstAndDoesNotBlockTheQueue) {
+  // 6 blocks of 4 tokens; a (older, paused) and b hold 2 each; b grows.
+  SchedulerConfig sc{2, 64, 64};
+  sc.max_unread_tokens = 1;
+  Harness h({4, 6, 64}, sc);
+  Sequence* a = h.add(8, 1);
+  Sequence* b = h.add(8, 100);
+  h.step();
+  a->stream->push(StreamEvent{});
+  bool preempted = false;
+  for (int i = 0; i < 12 && !preempted; ++i) {
+    StepPlan p = h.step();
+    for (auto& it : p.items) EXPECT_NE(it.seq, a);
+    if (!p.preempted.empty()) {
+      preempted = true;
+      EXPECT_EQ(p.preempted[0], a);  // the paused one, though b is newer
+    }
+  }
+  ASSERT_TRUE(preempted);
+  EXPECT_EQ(h.sched.waiting().front(), a);
+  // A new request queues behind a; a is still behind, so c goes first.
+  h.sched.remove(b);
+  Sequence* c = h.add(4, 200);
+  StepPlan p = h.step();
+  ASSERT_EQ(p.items.size(), 1u);
+  EXPECT_EQ(p.items[0].seq, c);
+  EXPECT_EQ(h.sched.waiting().front(), a);
+  EXPECT_EQ(h.sched.held_back(), 1);
+  // Read: a comes back and recomputes.
+  ASSERT_TRUE(a->stream->next(std::chrono::milliseconds(0)));
+  p = h.step();
+  ASSERT_EQ(p.items.size(), 2u);
+  EXPECT_EQ(p.items[1].seq, a);
+}
