@@ -24,7 +24,12 @@ inline std::shared_ptr<const Tokenizer> real_tokenizer() {
 
 struct ServerFixture {
   ModelSource source = open_model("synthetic:tiny");
-  std::unique_ptr<ModelRunner> runner = make_runner(source, RunnerOptions{"cpu", 256, 1});
+  std::unique_ptr<ModelRunner> runner = make_runner(source, [] {
+    RunnerOptions o;
+    o.max_step_tokens = 256;
+    o.threads = 1;
+    return o;
+  }());
   std::unique_ptr<Engine> engine = [this] {
     EngineOptions o;
     o.max_num_seqs = 4;
