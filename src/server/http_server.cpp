@@ -47,7 +47,7 @@ HttpServer::HttpServer(ServerContext& ctx) : ctx_(ctx), http_(std::make_unique<h
   const int threads = ctx.options.http_threads, waiting = ctx.options.max_waiting_connections;
   s.new_task_queue = [threads, waiting] { return new ConnectionQueue(size_t(threads), size_t(waiting)); };
   s.set_read_timeout(30, 0);
-  s.set_write_timeout(30, 0);
+  s.set_write_timeout(ctx.options.write_timeout_seconds, 0);
   s.set_keep_alive_timeout(30);
   // Before bind(): connections inherit the listening socket's buffer sizes
   // (tcp(7)). With the send buffer bounded, a client that stops reading

@@ -31,6 +31,8 @@ struct ServerOptions {
   // token streams (a few hundred bytes a token) and bounds what a stuck
   // client holds in the kernel.
   int socket_send_buffer_bytes = 64 << 10;
+  // A client that takes no bytes for this long is gone: its request is cancelled.
+  int write_timeout_seconds = 30;
 };
 
 // The most recent finished generation, for the UI's status panel.
