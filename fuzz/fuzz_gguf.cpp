@@ -19,6 +19,7 @@
 #include "core/error.h"
 #include "format/gguf.h"
 #include "format/gguf_model.h"
+#include "gguf_samples.h"
 
 using namespace gptoss;
 
@@ -91,22 +92,8 @@ void write_metadata_sampler(const std::string& path) {
   using T = GgufType;
   GgufWriter w;
   w.add_kv("general.alignment", T::U32, 64);
-  w.add_kv("u8", T::U8, 200);
-  w.add_kv("i8", T::I8, -100);
-  w.add_kv("u16", T::U16, 60000);
-  w.add_kv("i16", T::I16, -30000);
-  w.add_kv("u32", T::U32, 4000000000u);
-  w.add_kv("i32", T::I32, -2000000000);
-  w.add_kv("f32", T::F32, 1.5);
-  w.add_kv("bool", T::BOOL, true);
-  w.add_kv("string", T::STRING, "h\xc3\xa9llo");
-  w.add_kv("u64", T::U64, 1ull << 60);
-  w.add_kv("i64", T::I64, -(1ll << 60));
-  w.add_kv("f64", T::F64, 0.1);
-  w.add_kv("strings", T::ARRAY, {"x", "", "yz"}, T::STRING);
-  w.add_kv("floats", T::ARRAY, {1.0, -2.5}, T::F32);
+  test::add_metadata_of_every_type(w);
   w.add_kv("nested", T::ARRAY, {{1, 2}, {3}}, T::ARRAY);
-  w.add_kv("empty", T::ARRAY, nlohmann::json::array(), T::I32);
   const float data[32] = {1, 2, 3};
   w.add_tensor("t", GgmlType::F32, {8, 4}, data);
   w.write(path, 64);

@@ -72,17 +72,7 @@ void CpuRunner::moe(int layer, const float* h, int T, float* x) {
   std::vector<float> weight(size_t(T) * K);
   for (int t = 0; t < T; ++t)
     cpu::router_topk(&router[size_t(t) * E], E, K, &chosen[size_t(t) * K], &weight[size_t(t) * K]);
-  const cpu::MoeExperts experts{.gu_blocks = L.gate_up_blocks,
-                                .gu_scales = L.gate_up_scales,
-                                .gu_bias = L.gate_up_bias,
-                                .dn_blocks = L.down_blocks,
-                                .dn_scales = L.down_scales,
-                                .dn_bias = L.down_bias,
-                                .num_experts = E,
-                                .hidden = H,
-                                .inter = cfg_.intermediate_size,
-                                .alpha = cfg_.swiglu_alpha,
-                                .limit = cfg_.swiglu_limit};
+  const cpu::MoeExperts experts = moe_experts(cfg_, L);
   // The slots are summed first and then added to the residual (the slots
   // used to go into x one by one): equal up to float32 rounding.
   std::vector<float> y(size_t(T) * H);

@@ -322,9 +322,7 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
     d.o_b = upload(L.o_b, H);
     d.sinks = upload(L.sinks, size_t(c.num_heads));
     if (l < n_cpu_moe_) {
-      host_experts_.push_back({L.gate_up_blocks, L.gate_up_scales, L.gate_up_bias, L.down_blocks, L.down_scales,
-                               L.down_bias, c.num_experts, c.hidden_size, c.intermediate_size, c.swiglu_alpha,
-                               c.swiglu_limit});
+      host_experts_.push_back(moe_experts(c, L));
     } else {
       d.gu_blocks = upload(L.gate_up_blocks, E * 2 * I * H / 2);
       d.gu_scales = upload(L.gate_up_scales, E * 2 * I * H / 32);

@@ -40,4 +40,9 @@ ModelWeights bind_model_weights(const ModelConfig& c, const WeightStore& s) {
   return w;
 }
 
+cpu::MoeExperts moe_experts(const ModelConfig& c, const LayerWeights& L) {
+  return {L.gate_up_blocks, L.gate_up_scales, L.gate_up_bias, L.down_blocks,     L.down_scales,  L.down_bias,
+          c.num_experts,    c.hidden_size,    c.intermediate_size, c.swiglu_alpha, c.swiglu_limit};
+}
+
 }  // namespace gptoss

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "backend/cpu/moe_cpu.h"
 #include "format/model_config.h"
 #include "core/bf16.h"
 #include "format/weight_store.h"
@@ -45,5 +46,8 @@ struct ModelWeights {
 
 // Throws Error naming the tensor and file for anything missing or mis-shaped.
 ModelWeights bind_model_weights(const ModelConfig& config, const WeightStore& store);
+
+// A layer's experts as the CPU MoE kernels take them.
+cpu::MoeExperts moe_experts(const ModelConfig& config, const LayerWeights& layer);
 
 }  // namespace gptoss

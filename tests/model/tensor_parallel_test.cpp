@@ -84,9 +84,7 @@ TEST(TensorParallel, ExpertSlicesSumToTheLayer) {
     for (int n : {2, 4}) {
       if (c.intermediate_size / 32 < n || c.num_kv_heads % n) continue;
       const LayerWeights& L = w.layers[size_t(layer)];
-      const cpu::MoeExperts full{L.gate_up_blocks, L.gate_up_scales, L.gate_up_bias, L.down_blocks, L.down_scales,
-                                 L.down_bias,       c.num_experts,    H,              c.intermediate_size,
-                                 c.swiglu_alpha,    c.swiglu_limit};
+      const cpu::MoeExperts full = moe_experts(c, L);
       std::vector<float> ref(size_t(T) * H), sum(size_t(T) * H, 0.0f), part(size_t(T) * H);
       cpu::moe_forward(full, h.data(), T, ids.data(), weights.data(), K, ref.data(), pool);
       for (int r = 0; r < n; ++r) {

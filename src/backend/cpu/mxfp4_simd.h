@@ -34,6 +34,23 @@ struct Mxfp4Kernels {
                    float* c, size_t c_stride);
 };
 
+// One path's table; value_at(p) is the value index its decoder puts at position p.
+template <typename ValueAt>
+constexpr Mxfp4Kernels make_mxfp4_kernels(const char* name, ValueAt value_at, int tile_rows, int tile_tokens,
+                                          decltype(Mxfp4Kernels::dot_row) dot_row,
+                                          decltype(Mxfp4Kernels::decode_row) decode_row,
+                                          decltype(Mxfp4Kernels::dot_tile) dot_tile) {
+  Mxfp4Kernels k{};
+  k.name = name;
+  for (int p = 0; p < 32; ++p) k.value_at[p] = uint8_t(value_at(p));
+  k.tile_rows = tile_rows;
+  k.tile_tokens = tile_tokens;
+  k.dot_row = dot_row;
+  k.decode_row = decode_row;
+  k.dot_tile = dot_tile;
+  return k;
+}
+
 const Mxfp4Kernels& mxfp4_kernels_scalar();
 // nullptr when this build has no such path (not x86-64); whether the CPU
 // runs it is mxfp4_kernels_named's question.

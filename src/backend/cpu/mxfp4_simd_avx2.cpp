@@ -153,17 +153,8 @@ GPTOSS_AVX2 void dot_tile_avx2(const float* w, size_t w_stride, const float* con
     dot_tile_n<1>(w, w_stride, x, x_offset, len, c, c_stride);
 }
 
-constexpr Mxfp4Kernels kAvx2 = [] {
-  Mxfp4Kernels k{};
-  k.name = "avx2";
-  for (int p = 0; p < 32; ++p) k.value_at[p] = kValueAt.v[p];
-  k.tile_rows = kTileRows;
-  k.tile_tokens = kTileTokens;
-  k.dot_row = dot_row_avx2;
-  k.decode_row = decode_row_avx2;
-  k.dot_tile = dot_tile_avx2;
-  return k;
-}();
+constexpr Mxfp4Kernels kAvx2 = make_mxfp4_kernels("avx2", [](int p) { return kValueAt.v[p]; }, kTileRows, kTileTokens,
+                                                 dot_row_avx2, decode_row_avx2, dot_tile_avx2);
 
 }  // namespace
 

@@ -135,17 +135,8 @@ GPTOSS_AVX512 void dot_tile_avx512(const float* w, size_t w_stride, const float*
   }
 }
 
-constexpr Mxfp4Kernels kAvx512 = [] {
-  Mxfp4Kernels k{};
-  k.name = "avx512";
-  for (int p = 0; p < 32; ++p) k.value_at[p] = kValueAt.v[p];
-  k.tile_rows = kTileRows;
-  k.tile_tokens = kTileTokens;
-  k.dot_row = dot_row_avx512;
-  k.decode_row = decode_row_avx512;
-  k.dot_tile = dot_tile_avx512;
-  return k;
-}();
+constexpr Mxfp4Kernels kAvx512 = make_mxfp4_kernels("avx512", [](int p) { return kValueAt.v[p]; }, kTileRows, kTileTokens,
+                                                 dot_row_avx512, decode_row_avx512, dot_tile_avx512);
 
 }  // namespace
 

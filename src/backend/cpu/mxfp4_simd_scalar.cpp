@@ -48,17 +48,8 @@ void dot_tile_scalar(const float* w, size_t w_stride, const float* const* x, siz
   }
 }
 
-constexpr Mxfp4Kernels kScalar = [] {
-  Mxfp4Kernels k{};
-  k.name = "scalar";
-  for (int p = 0; p < 32; ++p) k.value_at[p] = uint8_t(p);
-  k.tile_rows = kTileRows;
-  k.tile_tokens = kTileTokens;
-  k.dot_row = dot_row_scalar;
-  k.decode_row = decode_row_scalar;
-  k.dot_tile = dot_tile_scalar;
-  return k;
-}();
+constexpr Mxfp4Kernels kScalar = make_mxfp4_kernels("scalar", [](int p) { return uint8_t(p); }, kTileRows, kTileTokens,
+                                                 dot_row_scalar, decode_row_scalar, dot_tile_scalar);
 
 }  // namespace
 
