@@ -21,8 +21,11 @@ for s in $steps; do
       test_cuda --gtest_filter='CudaRunner.Hybrid*' 2>&1 | tee "$OUT/test_hybrid.log" |
         grep -E "^\[ *(OK|FAILED) |hybrid|greedy|PASSED|FAILED" ;;
     b20)
-      gptoss bench --model synthetic:20b --device cuda --gpu-memory 12GiB -p 64,512,2048 -g 128 -b 0 -r 2 \
-        --json "$OUT/b20_12gib.json" 2>&1 | grep -vE "^\s*$" | tail -12
+      for g in ${GPU_SLOTS:-0 1 2}; do
+        echo "--- GPTOSS_HYBRID_GPU_SLOTS=$g"
+        GPTOSS_HYBRID_GPU_SLOTS=$g gptoss bench --model synthetic:20b --device cuda --gpu-memory 12GiB -p 64,512,2048 \
+          -g 128 -b 0 -r 2 --json "$OUT/b20_12gib_g$g.json" 2>&1 | grep -E "t/s|hybrid:" | tail -8
+      done
       gptoss bench --model synthetic:20b --device cuda --cpu-moe -p 64,512 -g 64 -b 0 -r 1 \
         --json "$OUT/b20_cpumoe.json" 2>&1 | tail -6 ;;
     oom)
@@ -47,8 +50,13 @@ PY
       echo "serve exit code: $?"
       kill %1 2>/dev/null; wait ;;
     b120)
-      gptoss bench --model synthetic:120b --device cuda --gpu-memory 16GiB -p 64,512 -g 32 -b 0 -r 1 \
-        --json "$OUT/b120_16gib.json" 2>&1 | grep -vE "^\s*$" | tail -10 ;;
+      # GPU_SLOTS: of each token's 4 experts in a host layer, how many the GPU
+      # reads from host memory while the CPU computes the rest (compared).
+      for g in ${GPU_SLOTS:-0 1 2}; do
+        echo "--- GPTOSS_HYBRID_GPU_SLOTS=$g"
+        GPTOSS_HYBRID_GPU_SLOTS=$g gptoss bench --model synthetic:120b --device cuda --gpu-memory 16GiB -p 64,512 -g 32 \
+          -b 0 -r 1 --json "$OUT/b120_16gib_g$g.json" 2>&1 | grep -E "t/s|hybrid:|plan" | tail -8
+      done ;;
     *) echo "unknown step $s" ;;
   esac
 done

@@ -16,10 +16,11 @@ for s in $steps; do
       GPTOSS_TEST_20B=1 test_cuda --gtest_filter='NcclGroup.*:TensorParallel.*' 2>&1 | tee "$OUT/test_tp.log" |
         grep -E "^\[ *(OK|FAILED) |TP=2|PASSED|FAILED" ;;
     b20|b120)
-      m=synthetic:${s#b}
+      m=synthetic:${s#b}b
       for tp in 1 2; do
         gptoss bench --model $m --device cuda --tp $tp -p 2048 -g 128 -b 1,64 --batch-prompt 512 --batch-gen 64 -r 2 \
-          --json "$OUT/${s}_tp$tp.json" 2>&1 | grep -E "t/s|tensor parallel|model on|memory in use" | tail -10
+          --json "$OUT/${s}_tp$tp.json" 2>&1 | tee "$OUT/${s}_tp$tp.log" |
+          grep -E "t/s|tensor parallel|model on|memory in use|rror" | tail -12
       done ;;
     *) echo "unknown step $s" ;;
   esac

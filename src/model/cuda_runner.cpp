@@ -20,6 +20,7 @@
 #endif
 #include "core/log.h"
 #include "core/mem_size.h"
+#include "model/host_moe_worker.h"
 #include "model/model_weights.h"
 
 namespace gptoss {
@@ -48,6 +49,13 @@ int mma_max_tokens() {
   }();
   return v;
 }
+
+// Hybrid decode: of each token's top-4 experts in a host layer, the GPU
+// computes this many from host memory (CudaRunnerOptions::gpu_slots). On the
+// H100 machine (16-core Xeon host, 2026-11-23, scripts/device/hybrid.sh),
+// tg t/s with 0 / 1 / 2 GPU slots: synthetic:120b in 16 GiB 23.3 / 20.7 /
+// 27.0; synthetic:20b in 12 GiB 95.9 / 112.6 / 114.9.
+constexpr int kDefaultGpuSlots = 2;
 
 // Null expert pointers mean the layer's experts live in host memory.
 struct DeviceLayer {
@@ -114,10 +122,10 @@ class CudaRunner : public ModelRunner {
   void run_layers(int T, int n_rows, bool gemv_path, const LayerTrace& trace);
   void moe_prefill(int layer, int T);
   ExpertPtrs device_expert(int layer, int e) const;
-  // Host-expert layers (hybrid): on the CPU via a host node, or streamed.
-  void moe_on_host(int layer, int T);
+  // Host-expert layers (hybrid): on the CPU (some slots read by the GPU
+  // straight from host memory), or streamed for large steps.
+  void moe_on_host(int layer, int T, int gpu_slots);
   ExpertPtrs stage_expert(int layer, int e, int slot);
-  static void CUDART_CB host_moe_entry(void* call);
   void pin_host_experts();
   // Uploads the batch, runs it (as a graph for decode steps); returns the logits rows.
   int run_step(const ForwardBatch& batch, const LayerTrace& trace, bool argmax);
@@ -147,20 +155,18 @@ class CudaRunner : public ModelRunner {
   int n_cpu_moe_ = 0;
   int stream_min_tokens_ = 64;
   std::vector<cpu::MoeExperts> host_experts_;
-  std::unique_ptr<ThreadPool> host_pool_;
-  float *h_moe_in_ = nullptr, *h_moe_out_ = nullptr, *h_moe_w_ = nullptr, *ones_ = nullptr;
-  int32_t* h_moe_ids_ = nullptr;
+  std::unique_ptr<HostMoeWorker> host_worker_;
+  uint32_t* handoff_counters_ = nullptr;  // the mailbox's ticket, in device memory
+  // Of each token's top-k slots in a host layer, the last gpu_slots_ are
+  // computed by the GPU reading the experts from host memory over PCIe while
+  // the CPU computes the others: two paths to host memory instead of one.
+  // Needs the experts page-locked and mapped (mapped_experts_, by layer).
+  int gpu_slots_ = 0;
+  std::vector<DeviceLayer> mapped_experts_;
   uint8_t* stage_[2] = {nullptr, nullptr};  // two experts in flight while streaming
   cudaStream_t copy_stream_ = nullptr;
   cudaEvent_t staged_[2] = {}, consumed_[2] = {};
   std::vector<void*> pinned_ranges_;
-  struct HostMoeCall {
-    CudaRunner* self;
-    int layer, T;
-  };
-  std::map<std::pair<int, int>, HostMoeCall> host_calls_;  // stable addresses for graph host nodes
-  std::mutex host_error_mu_;
-  std::string host_error_;
   int n_full_ = 0, n_window_ = 0;
   std::vector<int> slot_in_kind_;
   std::vector<void*> allocations_;
@@ -232,6 +238,12 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
     const char* e = std::getenv("GPTOSS_HYBRID_STREAM_TOKENS");
     stream_min_tokens_ = e ? std::max(1, std::atoi(e)) : 64;
   }
+  gpu_slots_ = opt.gpu_slots;
+  if (gpu_slots_ < 0) {
+    const char* e = std::getenv("GPTOSS_HYBRID_GPU_SLOTS");
+    gpu_slots_ = e ? std::atoi(e) : kDefaultGpuSlots;
+  }
+  gpu_slots_ = std::clamp(gpu_slots_, 0, c.experts_per_token);
   if (c.head_dim != 64) throw Error("the CUDA backend supports head_dim 64 (gpt-oss); this model has " + std::to_string(c.head_dim));
   if (c.num_experts > 128 || c.experts_per_token > 8)
     throw Error("the CUDA backend supports up to 128 experts and top-8 routing");
@@ -382,14 +394,11 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
   GPTOSS_CUDA_CHECK(cudaMallocHost(&h_logits_, size_t(logit_rows_) * V * sizeof(float)));
   GPTOSS_CUDA_CHECK(cudaMallocHost(&h_argmax_, T * sizeof(int32_t)));
   if (n_cpu_moe_ > 0) {
-    host_pool_ = std::make_unique<ThreadPool>(opt.cpu_threads);
-    GPTOSS_CUDA_CHECK(cudaMallocHost(&h_moe_in_, T * H * 4));
-    GPTOSS_CUDA_CHECK(cudaMallocHost(&h_moe_out_, T * H * 4));
-    GPTOSS_CUDA_CHECK(cudaMallocHost(&h_moe_w_, T * K * 4));
-    GPTOSS_CUDA_CHECK(cudaMallocHost(&h_moe_ids_, T * K * 4));
-    ones_ = alloc<float>(T);
-    const std::vector<float> ones(T, 1.0f);
-    GPTOSS_CUDA_CHECK(cudaMemcpy(ones_, ones.data(), T * 4, cudaMemcpyHostToDevice));
+    const int host_max_tokens = std::min(max_tokens_, stream_min_tokens_);
+    host_worker_ = std::make_unique<HostMoeWorker>(host_experts_, host_max_tokens, c.hidden_size,
+                                                   c.experts_per_token, opt.cpu_threads);
+    handoff_counters_ = alloc<uint32_t>(2);
+    GPTOSS_CUDA_CHECK(cudaMemset(handoff_counters_, 0, 8));
     const size_t expert = ExpertSizes(c).total();
     for (auto& st : stage_) st = alloc<uint8_t>(expert);
     GPTOSS_CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking));
@@ -400,8 +409,11 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
     pin_host_experts();
     log_info("hybrid: experts of layers 0-" + std::to_string(n_cpu_moe_ - 1) + " in host memory (" +
              format_mem_size(size_t(n_cpu_moe_) * expert * E) + "), computed on " +
-             std::to_string(host_pool_->size()) + " CPU threads (" + cpu::moe_simd_path() + ") for steps under " +
-             std::to_string(stream_min_tokens_) + " tokens, streamed to the GPU for larger ones");
+             std::to_string(host_worker_->threads()) + " CPU threads (" + cpu::moe_simd_path() + ")" +
+             (gpu_slots_ > 0 ? ", " + std::to_string(gpu_slots_) + " of each token's " +
+                                   std::to_string(c.experts_per_token) + " experts read by the GPU from host memory"
+                             : std::string()) +
+             " for steps under " + std::to_string(stream_min_tokens_) + " tokens, streamed to the GPU for larger ones");
   }
   const size_t after = [] { size_t f, t; cudaMemGetInfo(&f, &t); return f; }();
   size_t free_b = 0, total_b = 0;
@@ -434,8 +446,7 @@ CudaRunner::~CudaRunner() {
   cudaFreeHost(h_logits_);
   cudaFreeHost(h_argmax_);
   for (void* p : pinned_ranges_) cudaHostUnregister(p);
-  for (float* p : {h_moe_in_, h_moe_out_, h_moe_w_}) if (p) cudaFreeHost(p);
-  if (h_moe_ids_) cudaFreeHost(h_moe_ids_);
+  host_worker_.reset();
   for (int i = 0; i < 2; ++i) {
     if (staged_[i]) cudaEventDestroy(staged_[i]);
     if (consumed_[i]) cudaEventDestroy(consumed_[i]);
@@ -587,31 +598,24 @@ void CudaRunner::all_reduce_residual(int T) {
 #endif
 }
 
-void CUDART_CB CudaRunner::host_moe_entry(void* p) {
-  auto* call = static_cast<HostMoeCall*>(p);
-  CudaRunner& r = *call->self;
-  // A host node must not throw into the CUDA runtime: the error is kept and
-  // raised on the step's thread after the stream is synchronised.
-  try {
-    cpu::moe_forward(r.host_experts_[size_t(call->layer)], r.h_moe_in_, call->T, r.h_moe_ids_, r.h_moe_w_,
-                     r.cfg_.experts_per_token, r.h_moe_out_, *r.host_pool_);
-  } catch (const std::exception& e) {
-    std::lock_guard<std::mutex> lock(r.host_error_mu_);
-    if (r.host_error_.empty()) r.host_error_ = e.what();
+// The CPU computes the token's first k - gpu_slots experts (host_handoff.cu
+// posts the request inside the graph); meanwhile the GPU computes the other
+// slots reading their experts from host memory. The CPU's weighted sum lands
+// in dn32_, the GPU's slots in y_ (moe_combine adds both).
+void CudaRunner::moe_on_host(int l, int T, int gpu_slots) {
+  const int H = cfg_.hidden_size, K = cfg_.experts_per_token, I = cfg_.intermediate_size, E = cfg_.num_experts;
+  HostMoeWorker& w = *host_worker_;
+  const int kc = K - gpu_slots;
+  cuda::host_post(h32_, topk_ids_, topk_w_, T, H, K, kc, l, handoff_counters_, w.mailbox(), w.in(), w.ids(),
+                  w.weights(), stream_);
+  if (gpu_slots > 0) {
+    const DeviceLayer& m = mapped_experts_[size_t(l)];
+    cuda::moe_gate_up_mma(hq_, T, m.gu_blocks, m.gu_scales, m.gu_bias, E, H, I, K, offsets_, slots_, active_,
+                          cfg_.swiglu_alpha, cfg_.swiglu_limit, actq_, stream_);
+    cuda::moe_down_mma(actq_, T, m.dn_blocks, m.dn_scales, m.dn_bias, E, H, I, K, offsets_, slots_, active_, y_,
+                       stream_);
   }
-}
-
-// The CPU computes the layer's experts between two copies on the stream; the
-// host node lets decode steps stay one CUDA graph. Output: the weighted sum
-// of the token's experts in dn32_, combined with weight one.
-void CudaRunner::moe_on_host(int l, int T) {
-  const int H = cfg_.hidden_size, K = cfg_.experts_per_token;
-  GPTOSS_CUDA_CHECK(cudaMemcpyAsync(h_moe_in_, h32_, size_t(T) * H * 4, cudaMemcpyDeviceToHost, stream_));
-  GPTOSS_CUDA_CHECK(cudaMemcpyAsync(h_moe_ids_, topk_ids_, size_t(T) * K * 4, cudaMemcpyDeviceToHost, stream_));
-  GPTOSS_CUDA_CHECK(cudaMemcpyAsync(h_moe_w_, topk_w_, size_t(T) * K * 4, cudaMemcpyDeviceToHost, stream_));
-  auto it = host_calls_.try_emplace({l, T}, HostMoeCall{this, l, T}).first;
-  GPTOSS_CUDA_CHECK(cudaLaunchHostFunc(stream_, &CudaRunner::host_moe_entry, &it->second));
-  GPTOSS_CUDA_CHECK(cudaMemcpyAsync(dn32_, h_moe_out_, size_t(T) * H * 4, cudaMemcpyHostToDevice, stream_));
+  cuda::host_wait(w.mailbox(), handoff_counters_, w.out(), T, H, dn32_, stream_);
 }
 
 // Page-locks the host experts so streamed copies run at full PCIe speed and
@@ -649,8 +653,9 @@ void CudaRunner::pin_host_experts() {
     void* p = reinterpret_cast<void*>(merged[i].first);
     const size_t bytes = merged[i].second - merged[i].first;
     // Mapped checkpoints are read-only mappings: they can only be registered read-only.
-    cudaError_t err = cudaHostRegister(p, bytes, read_only ? cudaHostRegisterReadOnly : cudaHostRegisterDefault);
-    if (err != cudaSuccess && read_only) err = cudaHostRegister(p, bytes, cudaHostRegisterDefault);
+    const unsigned mapped = cudaHostRegisterMapped;
+    cudaError_t err = cudaHostRegister(p, bytes, read_only ? cudaHostRegisterReadOnly | mapped : mapped);
+    if (err != cudaSuccess && read_only) err = cudaHostRegister(p, bytes, mapped);
     if (err == cudaSuccess) {
       pinned_ranges_.push_back(p);
       pinned += bytes;
@@ -662,6 +667,30 @@ void CudaRunner::pin_host_experts() {
     progress.update(i + 1, merged.size());
   }
   log_info("hybrid: " + format_mem_size(pinned) + " of host experts page-locked");
+  // The GPU's view of them, for the slots it reads from host memory.
+  if (gpu_slots_ == 0) return;
+  size_t all = 0;
+  for (auto& m : merged) all += m.second - m.first;
+  if (pinned < all) {
+    log_warn("hybrid: experts not all page-locked, so the CPU computes every slot of the host layers");
+    gpu_slots_ = 0;
+    return;
+  }
+  auto dev = [](const void* h) {
+    void* d = nullptr;
+    GPTOSS_CUDA_CHECK(cudaHostGetDevicePointer(&d, const_cast<void*>(h), 0));
+    return d;
+  };
+  for (const cpu::MoeExperts& h : host_experts_) {
+    DeviceLayer m{};
+    m.gu_blocks = static_cast<uint8_t*>(dev(h.gu_blocks));
+    m.gu_scales = static_cast<uint8_t*>(dev(h.gu_scales));
+    m.gu_bias = static_cast<bf16_raw*>(dev(h.gu_bias));
+    m.dn_blocks = static_cast<uint8_t*>(dev(h.dn_blocks));
+    m.dn_scales = static_cast<uint8_t*>(dev(h.dn_scales));
+    m.dn_bias = static_cast<bf16_raw*>(dev(h.dn_bias));
+    mapped_experts_.push_back(m);
+  }
 }
 
 void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace& trace) {
@@ -714,11 +743,14 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
     mark("norm");
     cuda::router_logits_f32(h32_, T, H, d.router_w, E, router_, stream_);
     mark("router");
-    cuda::route_topk(router_, d.router_b, T, E, K, topk_ids_, topk_w_, offsets_, slots_, active_, stream_);
-    mark("topk");
     const bool host_layer = d.gu_blocks == nullptr;
-    if (host_layer && T < stream_min_tokens_) {
-      moe_on_host(l, T);
+    const bool on_cpu = host_layer && T < stream_min_tokens_;
+    // On the CPU's layers the GPU's expert lists hold only the slots it computes.
+    const int k_gpu_from = on_cpu ? K - (gemv_path ? gpu_slots_ : 0) : 0;
+    cuda::route_topk(router_, d.router_b, T, E, K, topk_ids_, topk_w_, offsets_, slots_, active_, stream_, k_gpu_from);
+    mark("topk");
+    if (on_cpu) {
+      moe_on_host(l, T, K - k_gpu_from);
       mark("moe_host");
     } else if (gemv_path && !host_layer) {
       cuda::moe_gate_up_mma(hq_, T, d.gu_blocks, d.gu_scales, d.gu_bias, E, H, I, K, offsets_, slots_, active_,
@@ -732,12 +764,10 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
       mark("moe_prefill");
     }
     const bool last = l + 1 == c.num_layers;
-    const bool summed = host_layer && T < stream_min_tokens_;  // the CPU already applied the routing weights
     const bool fuse_norm = !last && !tp();  // under tensor parallelism the norm waits for the sum
     if (tp() && shard_.rank != 0) GPTOSS_CUDA_CHECK(cudaMemsetAsync(x_, 0, size_t(T) * H * 4, stream_));
-    cuda::moe_combine(summed ? dn32_ : y_, summed ? ones_ : topk_w_, T, summed ? 1 : K, H, x_,
-                      fuse_norm ? layers_[size_t(l) + 1].attn_norm : nullptr, fuse_norm ? h_ : nullptr, c.rms_norm_eps,
-                      stream_);
+    cuda::moe_combine(y_, topk_w_, T, K, H, x_, fuse_norm ? layers_[size_t(l) + 1].attn_norm : nullptr,
+                      fuse_norm ? h_ : nullptr, c.rms_norm_eps, stream_, k_gpu_from, on_cpu ? dn32_ : nullptr);
     mark("combine");
     if (tp()) {
       all_reduce_residual(T);
@@ -802,14 +832,7 @@ void CudaRunner::copy_logits(const ForwardBatch& batch, int rows, float* logits,
   for (auto [a, b] : runs)
     GPTOSS_CUDA_CHECK(cudaMemcpyAsync(h_logits_ + a * V, logits_ + a * V, (b - a) * V * 4, cudaMemcpyDeviceToHost, stream_));
   GPTOSS_CUDA_CHECK(cudaStreamSynchronize(stream_));
-  {
-    std::lock_guard<std::mutex> lock(host_error_mu_);
-    if (!host_error_.empty()) {
-      const std::string e = "experts on the CPU failed: " + host_error_;
-      host_error_.clear();
-      throw Error(e);
-    }
-  }
+  if (host_worker_) host_worker_->check();
   for (auto [a, b] : runs) std::memcpy(logits + a * V, h_logits_ + a * V, (b - a) * V * 4);
 }
 
@@ -867,6 +890,7 @@ int CudaRunner::run_step(const ForwardBatch& batch, const LayerTrace& trace, boo
   const bool gemv = T <= mma_max_tokens();
   // A graph cannot hold a streamed step (it reads the routing on the host).
   const bool graphable = n_cpu_moe_ == 0 || T < stream_min_tokens_;
+  if (host_worker_ && T < stream_min_tokens_) host_worker_->expect(n_cpu_moe_);
   if (all_single && gemv && graphable && !trace && !profile_) {
     // Decode: the whole step as one graph launch per batch size.
     const int key = 2 * T + (argmax ? 1 : 0);

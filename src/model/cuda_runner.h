@@ -26,6 +26,10 @@ struct CudaRunnerOptions {
   int n_cpu_moe = 0;
   int cpu_threads = 0;          // for the host experts; 0 = all cores
   int stream_min_tokens = -1;   // -1: $GPTOSS_HYBRID_STREAM_TOKENS, else 64
+  // Of each token's top-k experts in a host layer, how many the GPU computes
+  // itself, reading their weights from host memory over PCIe, while the CPU
+  // computes the rest (-1: $GPTOSS_HYBRID_GPU_SLOTS, else kDefaultGpuSlots).
+  int gpu_slots = -1;
   // Tensor parallelism: this runner is one rank (its slice of heads and
   // expert columns); `group` sums the residual after attention and experts.
   TpShard shard{0, 1};

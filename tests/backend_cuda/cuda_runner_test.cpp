@@ -1,6 +1,7 @@
 // The CUDA runner against the golden fixture and against the CPU runner.
 #include <gtest/gtest.h>
 
+#include "damped_synthetic.h"
 #include "runner_agreement.h"
 #include "test_paths.h"
 
@@ -158,16 +159,23 @@ TEST(CudaRunner, GoldenFixture) {
 
 // Hybrid: every layer's experts in host memory. Steps of 300 and 64 tokens
 // stream the experts to the GPU, steps of 16 and 1 compute them on the CPU
-// (decode as CUDA graphs with a host node), all held to the same reference.
+// (decode as CUDA graphs posting to the CPU thread), all held to the same
+// reference; with 0, 2 and all 4 of each token's experts computed by the GPU
+// reading host memory.
 TEST(CudaRunner, HybridGoldenFixture) {
   REQUIRE_GPU();
   ModelSource src = open_model(kFixture);
-  CudaRunnerOptions o;
-  o.max_step_tokens = 512;
-  o.n_cpu_moe = src.config.num_layers;
-  o.stream_min_tokens = 32;
-  auto runner = make_cuda_runner(src, o);
-  check_golden(*runner);
+  for (int gpu_slots : {0, 2, 4}) {
+    SCOPED_TRACE("gpu_slots " + std::to_string(gpu_slots));
+    std::printf("hybrid, %d of 4 slots by the GPU from host memory:\n", gpu_slots);
+    CudaRunnerOptions o;
+    o.max_step_tokens = 512;
+    o.n_cpu_moe = src.config.num_layers;
+    o.stream_min_tokens = 32;
+    o.gpu_slots = gpu_slots;
+    auto runner = make_cuda_runner(src, o);
+    check_golden(*runner);
+  }
 }
 
 // Some layers on each side, against the all-GPU runner, logits and greedy.
@@ -181,12 +189,15 @@ TEST(CudaRunner, HybridMatchesGpu) {
   // (rounded out to whole pages), a copy starting in them and running past
   // their end fails, and the GPU runner's upload of neighbouring tensors would.
   auto gpu = make_cuda_runner(src, 0, 512);
-  auto hybrid = make_cuda_runner(src, o);
-  const auto r = test::compare_runners(*gpu, *hybrid, 100, 32);
-  std::printf("hybrid (1 layer's experts on the CPU) vs GPU: same argmax %d/%d, logits max abs diff %.3e of %.3e\n",
-              r.same, r.steps, r.max_abs_diff, r.max_abs_logit);
-  EXPECT_GE(r.same, 29);
-  EXPECT_LT(r.max_abs_diff, 0.05f * r.max_abs_logit);
+  for (int gpu_slots : {0, 2}) {
+    o.gpu_slots = gpu_slots;
+    auto hybrid = make_cuda_runner(src, o);
+    const auto r = test::compare_runners(*gpu, *hybrid, 100, 32);
+    std::printf("hybrid (1 layer's experts on the CPU, %d slots by the GPU) vs GPU: same argmax %d/%d, logits max abs "
+                "diff %.3e of %.3e\n", gpu_slots, r.same, r.steps, r.max_abs_diff, r.max_abs_logit);
+    EXPECT_GE(r.same, 29);
+    EXPECT_LT(r.max_abs_diff, 0.05f * r.max_abs_logit);
+  }
 }
 
 TEST(CudaRunner, BatchedDecodeEqualsAlone) {
@@ -251,20 +262,7 @@ TEST(CudaRunner, BatchedDecodeEqualsAlone) {
 // errors do not grow, with the same shapes and kernels.
 void compare_20b_with_cpu(bool damped) {
   ModelSource src = open_model("synthetic:20b", 0);
-  if (damped) {
-    for (const auto& [name, t] : src.weights->tensors()) {
-      auto* p = const_cast<uint8_t*>(t.data);
-      if (name.size() > 7 && name.compare(name.size() - 7, 7, "_scales") == 0)
-        for (size_t i = 0; i < t.nbytes; ++i) p[i] = uint8_t(p[i] - 4);
-      if (name == "model.embed_tokens.weight")
-        for (size_t i = 0; i < t.nbytes; i += 2) {
-          uint16_t v;
-          std::memcpy(&v, p + i, 2);
-          if ((v & 0x7f80) != 0 && (v & 0x7f80) < 0x7000) v = uint16_t(v + (8 << 7));  // x 2^8, exact
-          std::memcpy(p + i, &v, 2);
-        }
-    }
-  }
+  if (damped) test::damp_synthetic(src);
   const int V = src.config.vocab_size, T = 200, H = src.config.hidden_size, L = src.config.num_layers;
   std::vector<int32_t> prompt;
   for (int i = 0; i < T; ++i) prompt.push_back((i * 7919 + 13) % 200000);

@@ -68,9 +68,11 @@ size_t attention_scratch_floats(int T, int n_heads, int splits);
 // per-expert slot lists: slot = t * k + j, grouped by expert
 // (expert_offsets [E + 1], expert_slots [T * k]) and the list of experts with
 // at least one slot (active_experts [E], ascending, padded with -1).
+// Slots j < k_from of each token (its k_from best experts) are left out of
+// the expert lists: hybrid decode computes those on the CPU.
 void route_topk(const float* logits, const bf16_raw* bias, int T, int E, int k, int32_t* topk_ids,
                 float* topk_weights, int32_t* expert_offsets, int32_t* expert_slots, int32_t* active_experts,
-                cudaStream_t s);
+                cudaStream_t s, int k_from = 0);
 
 // MXFP4 experts for decode-sized steps, on tensor cores. Activations are bf16
 // in the "MMA layout": each run of 8 values stored in the order
@@ -86,10 +88,29 @@ void moe_down_mma(const bf16_raw* actq, int T, const uint8_t* blocks, const uint
                   const int32_t* active_experts, float* y, cudaStream_t s);
 // float32 rows -> bf16 rows in the MMA layout (cols a multiple of 8).
 void to_mma_layout_bf16(const float* src, int rows, int cols, bf16_raw* dst, cudaStream_t s);
-// x[t] += sum_j w[t, j] y[t * k + j]; then, if next_norm, normed[t] =
-// rmsnorm(x[t]) * next_norm as bf16 (the next layer's attention input). H % 4 == 0.
+// x[t] += extra[t] (if given) + sum_{k_from <= j < k} w[t, j] y[t * k + j];
+// then, if next_norm, normed[t] = rmsnorm(x[t]) * next_norm as bf16 (the next
+// layer's attention input). H % 4 == 0.
 void moe_combine(const float* y, const float* topk_weights, int T, int k, int H, float* x, const bf16_raw* next_norm,
-                 bf16_raw* normed, float eps, cudaStream_t s);
+                 bf16_raw* normed, float eps, cudaStream_t s, int k_from = 0, const float* extra = nullptr);
+
+// Hybrid decode: a request to the CPU thread that computes a layer's
+// host-memory experts, in mapped host memory (model/host_moe_worker.h).
+struct HostMailbox {
+  volatile uint32_t ready;  // ticket of the last request the GPU posted
+  volatile uint32_t done;   // ticket of the last request the CPU answered
+  volatile int32_t layer, T, k;
+  volatile uint32_t timed_out;  // the GPU stopped waiting for an answer
+};
+// Posts layer's request: h [T, H] float32 and each token's first kc slots of
+// ids/w [T, K] go to mb_h, mb_ids/mb_w [T, kc] (mapped host memory), then
+// mb->ready gets the next ticket. counters: 2 zeroed uint32 of device memory.
+void host_post(const float* h, const int32_t* ids, const float* w, int T, int H, int K, int kc, int layer,
+               uint32_t* counters, HostMailbox* mb, float* mb_h, int32_t* mb_ids, float* mb_w, cudaStream_t s);
+// Waits until the CPU answered the last posted request, then copies its
+// answer mb_out [T, H] (mapped) into out (device memory).
+void host_wait(HostMailbox* mb, const uint32_t* counters, const float* mb_out, int T, int H, float* out,
+               cudaStream_t s);
 
 // Prefill path helpers: one expert at a time through cuBLAS.
 void dequant_mxfp4_bf16(const uint8_t* blocks, const uint8_t* scales, int rows, int cols, bf16_raw* out,

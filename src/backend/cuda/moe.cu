@@ -28,7 +28,7 @@ __global__ void __launch_bounds__(kRouteWarps * 32) route_kernel(const float* __
                                                                  const uint16_t* __restrict__ bias, int T, int E,
                                                                  int k, int32_t* __restrict__ ids,
                                                                  float* __restrict__ weights, int32_t* offsets,
-                                                                 int32_t* slots, int32_t* active) {
+                                                                 int32_t* slots, int32_t* active, int k_from) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   // The chosen ids are read back twice below: from shared memory while they
   // fit (a round trip to global memory costs more than the rest at decode).
@@ -77,7 +77,7 @@ __global__ void __launch_bounds__(kRouteWarps * 32) route_kernel(const float* __
     int c = 0;
     for (int i0 = 0; i0 < n_slots; i0 += 32) {
       const int i = i0 + lane;
-      c += __popc(__ballot_sync(0xffffffffu, i < n_slots && sid[i] == e));
+      c += __popc(__ballot_sync(0xffffffffu, i < n_slots && sid[i] == e && i % k >= k_from));
     }
     if (lane == 0) count[e] = c;
   }
@@ -97,7 +97,7 @@ __global__ void __launch_bounds__(kRouteWarps * 32) route_kernel(const float* __
     int pos = start[e];
     for (int i0 = 0; i0 < n_slots; i0 += 32) {
       const int i = i0 + lane;
-      const bool mine = i < n_slots && sid[i] == e;
+      const bool mine = i < n_slots && sid[i] == e && i % k >= k_from;
       const uint32_t m = __ballot_sync(0xffffffffu, mine);
       if (mine) slots[pos + __popc(m & ((1u << lane) - 1))] = i;
       pos += __popc(m);
@@ -346,9 +346,9 @@ __global__ void scatter_kernel(const float* src, const uint16_t* bias, const int
 
 void route_topk(const float* logits, const bf16_raw* bias, int T, int E, int k, int32_t* topk_ids,
                 float* topk_weights, int32_t* expert_offsets, int32_t* expert_slots, int32_t* active_experts,
-                cudaStream_t s) {
+                cudaStream_t s, int k_from) {
   route_kernel<<<1, kRouteWarps * 32, 0, s>>>(logits, bias, T, E, k, topk_ids, topk_weights, expert_offsets,
-                                              expert_slots, active_experts);
+                                              expert_slots, active_experts, k_from);
 }
 
 // Launch shapes (warps per block, tiles per round trip), tried side by side on

@@ -21,6 +21,7 @@ __global__ void embed_kernel(const int32_t* tokens, const uint16_t* table, int H
 // and the next norm are one launch.
 __global__ void residual_rmsnorm_kernel(float* __restrict__ x, const uint16_t* __restrict__ bias,
                                         const float* __restrict__ moe_y, const float* __restrict__ moe_w, int k,
+                                        int k_from, const float* __restrict__ extra,
                                         const uint16_t* __restrict__ w, uint16_t* __restrict__ y,
                                         float* __restrict__ y32, uint16_t* __restrict__ y_mma, int H, float eps,
                                         const int32_t* __restrict__ rows) {
@@ -37,7 +38,12 @@ __global__ void residual_rmsnorm_kernel(float* __restrict__ x, const uint16_t* _
       v.x += bf2f(uint16_t(b.x)), v.y += bf2f(uint16_t(b.x >> 16)), v.z += bf2f(uint16_t(b.y)), v.w += bf2f(uint16_t(b.y >> 16));
       changed = true;
     }
-    for (int j = 0; j < k; ++j) {
+    if (extra) {
+      const float4 u = reinterpret_cast<const float4*>(extra + size_t(t) * H)[i4];
+      v.x += u.x, v.y += u.y, v.z += u.z, v.w += u.w;
+      changed = true;
+    }
+    for (int j = k_from; j < k; ++j) {
       const float wj = moe_w[size_t(t) * k + j];
       const float4 u = reinterpret_cast<const float4*>(moe_y + (size_t(t) * k + j) * H)[i4];
       v.x += wj * u.x, v.y += wj * u.y, v.z += wj * u.z, v.w += wj * u.w;
@@ -115,14 +121,15 @@ void embed(const int32_t* tokens, int T, const bf16_raw* table, int H, float* x,
 void add_bias_rmsnorm(float* x, const bf16_raw* bias, const bf16_raw* w, bf16_raw* y, float* y32, bf16_raw* y_mma,
                       int T, int H, float eps, const int32_t* rows, cudaStream_t s) {
   if (T > 0)
-    residual_rmsnorm_kernel<<<T, row_threads(H), 0, s>>>(x, bias, nullptr, nullptr, 0, w, y, y32, y_mma, H, eps, rows);
+    residual_rmsnorm_kernel<<<T, row_threads(H), 0, s>>>(x, bias, nullptr, nullptr, 0, 0, nullptr, w, y, y32, y_mma, H,
+                                                         eps, rows);
 }
 
 void moe_combine(const float* y, const float* topk_weights, int T, int k, int H, float* x, const bf16_raw* next_norm,
-                 bf16_raw* normed, float eps, cudaStream_t s) {
+                 bf16_raw* normed, float eps, cudaStream_t s, int k_from, const float* extra) {
   if (T > 0)
-    residual_rmsnorm_kernel<<<T, row_threads(H), 0, s>>>(x, nullptr, y, topk_weights, k, next_norm, normed, nullptr,
-                                                         nullptr, H, eps, nullptr);
+    residual_rmsnorm_kernel<<<T, row_threads(H), 0, s>>>(x, nullptr, y, topk_weights, k, k_from, extra, next_norm,
+                                                         normed, nullptr, nullptr, H, eps, nullptr);
 }
 
 void rope_store_kv(const float* qkv, const bf16_raw* bias, const float* inv_freq, float attention_factor, int T,
