@@ -199,7 +199,12 @@ std::unique_ptr<ModelRunner> make_remote_tensor_parallel_runner(const ModelSourc
   if (o.device < 0 || o.device >= have)
     throw Error("rank 0 would run on GPU " + std::to_string(o.device) + " but this machine has " + std::to_string(have));
   for (int r = 0; r < o.size; ++r) tp_shard(source.config, r, o.size);  // the split is checked before anyone waits
-  return std::make_unique<RemoteTensorParallelRunner>(source, o);
+  try {
+    return std::make_unique<RemoteTensorParallelRunner>(source, o);
+  } catch (...) {
+    std::remove(o.id_file.c_str());  // the group it names is gone
+    throw;
+  }
 }
 
 }  // namespace gptoss
