@@ -18,5 +18,7 @@ void add_bench_serve_command(CLI::App& bench);
 void add_bench_scenarios_command(CLI::App& bench);
 void add_bench_lengths_command(CLI::App& bench);
 void add_chat_command(CLI::App& app);
+// A rank of a leader's tensor-parallel group in its own process (--nccl-id-file).
+void add_tp_worker_command(CLI::App& app);
 
 }  // namespace gptoss::cli

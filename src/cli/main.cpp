@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   add_logits_command(app);
   add_generate_command(app);
   add_bench_command(app);
+  add_tp_worker_command(app);
 #ifdef GPTOSS_CMD_TOKENIZE
   add_tokenize_command(app);
 #endif

@@ -6,6 +6,7 @@
 #include "model/cuda_runner.h"
 #endif
 #ifdef GPTOSS_WITH_NCCL
+#include "model/remote_tensor_parallel_runner.h"
 #include "model/tensor_parallel_runner.h"
 #endif
 
@@ -42,6 +43,22 @@ std::unique_ptr<ModelRunner> make_runner(const ModelSource& source, const Runner
   RunnerOptions o = options;
   o.device = resolve_device(o.device);
   if (o.tensor_parallel_size < 1) throw Error("--tensor-parallel-size must be at least 1");
+  if (!o.nccl_id_file.empty()) {
+    // Across processes only rank 0's GPU is ours to pick: --devices D or D,...
+    if (o.tensor_parallel_size < 2) throw Error("--nccl-id-file needs --tp 2 or more: the tp-workers are ranks 1..N-1");
+    if (o.device == "cpu") throw Error("--nccl-id-file needs GPUs (none found here, or --device cpu was given)");
+    if (o.n_cpu_moe > 0) throw Error("--tensor-parallel-size > 1 keeps every expert on the GPUs: drop --cpu-moe/--n-cpu-moe");
+#ifdef GPTOSS_WITH_NCCL
+    RemoteTpOptions r;
+    r.device = !o.devices.empty() ? o.devices[0] : o.device.rfind("cuda:", 0) == 0 ? std::stoi(o.device.substr(5)) : 0;
+    r.size = o.tensor_parallel_size;
+    r.max_step_tokens = o.max_step_tokens;
+    r.id_file = o.nccl_id_file;
+    return make_remote_tensor_parallel_runner(source, r);
+#else
+    throw Error("this gptoss was built without NCCL: tensor parallelism needs it (libnccl-dev, or the CUDA toolkit's copy)");
+#endif
+  }
   if (!o.devices.empty() && int(o.devices.size()) != o.tensor_parallel_size) {
     if (o.tensor_parallel_size != 1)
       throw Error("--devices lists " + std::to_string(o.devices.size()) + " GPUs but --tensor-parallel-size is " +

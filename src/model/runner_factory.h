@@ -16,6 +16,10 @@ struct RunnerOptions {
   int n_cpu_moe = 0;           // GPU only: the first N layers' experts stay in host memory
   int tensor_parallel_size = 1;  // GPUs one model is split across (NCCL)
   std::vector<int> devices;      // their indices; default 0..size-1
+  // Non-empty: one process per GPU (model/remote_tensor_parallel_runner.h).
+  // This process is rank 0 on devices[0] (default 0) and writes NCCL's id
+  // here for `gptoss tp-worker` processes, ranks 1..size-1.
+  std::string nccl_id_file;
 };
 
 std::unique_ptr<ModelRunner> make_runner(const ModelSource& source, const RunnerOptions& options);

@@ -56,11 +56,30 @@ NcclGroup::NcclGroup(const ncclUniqueId& id, int rank, int size, int device) : s
 }
 
 NcclGroup::~NcclGroup() {
+  if (aborted_) return;
   for (ncclComm_t c : comms_) ncclCommDestroy(c);
+}
+
+void NcclGroup::abort() {
+  if (aborted_) return;
+  aborted_ = true;
+  for (ncclComm_t c : comms_) ncclCommAbort(c);
 }
 
 void NcclGroup::all_reduce_sum(int i, float* buf, size_t n, cudaStream_t s) const {
   GPTOSS_NCCL_CHECK(ncclAllReduce(buf, buf, n, ncclFloat32, ncclSum, comms_[size_t(i)], s));
+}
+
+void NcclGroup::broadcast_bytes(int i, void* dev_buf, size_t n, int root, cudaStream_t s) const {
+  GPTOSS_NCCL_CHECK(ncclBroadcast(dev_buf, dev_buf, n, ncclUint8, root, comms_[size_t(i)], s));
+}
+
+void NcclGroup::check_async_error(int i) const {
+  ncclResult_t state = ncclSuccess;
+  GPTOSS_NCCL_CHECK(ncclCommGetAsyncError(comms_[size_t(i)], &state));
+  if (state != ncclSuccess && state != ncclInProgress)
+    throw Error(std::string("NCCL error: ") + ncclGetErrorString(state) +
+                " (a peer of the tensor-parallel group exited or the network between them failed)");
 }
 
 }  // namespace gptoss::cuda

@@ -31,10 +31,19 @@ class NcclGroup {
   int rank_of_local(int i) const { return first_rank_ + i; }
   // In-place sum over the group of n floats on local rank i's device, on stream s.
   void all_reduce_sum(int i, float* buf, size_t n, cudaStream_t s) const;
+  // In-place broadcast of n bytes on local rank i's device from group rank `root`.
+  void broadcast_bytes(int i, void* dev_buf, size_t n, int root, cudaStream_t s) const;
+  // Throws Error when NCCL has seen local rank i's communicator fail (a peer
+  // over the network went away); waits on the GPU cannot tell.
+  void check_async_error(int i) const;
+  // Gives up every communicator without waiting for peers: after an error,
+  // ncclCommDestroy could wait forever on operations that never finish.
+  void abort();
 
  private:
   std::vector<ncclComm_t> comms_;
   int size_ = 1, first_rank_ = 0;
+  bool aborted_ = false;
 };
 
 }  // namespace gptoss::cuda
