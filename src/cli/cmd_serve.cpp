@@ -100,7 +100,7 @@ void add_serve_command(CLI::App& app) {
     if (f->server.model_name == "gpt-oss") f->server.model_name = src.name;
     uint64_t planned_kv = 0;
     auto runner = load_runner(f->model, src, std::min(2048, f->engine.max_num_batched_tokens),
-                              f->engine.gpu_memory_utilization, &planned_kv);
+                              f->engine.gpu_memory_utilization, &planned_kv, f->engine.max_num_seqs);
     if (tok->vocab_size() > src.config.vocab_size)
       log_warn("the tokenizer has " + std::to_string(tok->vocab_size()) + " tokens but the model only " +
                std::to_string(src.config.vocab_size) + ": prompts using the others will be refused");

@@ -47,7 +47,7 @@ ModelSource load_model(const ModelFlags& f) {
 }
 
 std::unique_ptr<ModelRunner> load_runner(const ModelFlags& f, const ModelSource& src, int max_step_tokens,
-                                         double gpu_memory_utilization, uint64_t* kv_cache_bytes) {
+                                         double gpu_memory_utilization, uint64_t* kv_cache_bytes, int max_num_seqs) {
   RunnerOptions o;
   o.device = resolve_device(f.device);
   o.threads = f.threads;
@@ -60,7 +60,8 @@ std::unique_ptr<ModelRunner> load_runner(const ModelFlags& f, const ModelSource&
     return make_runner(src, o);
   }
   const PlacementChoice p =
-      choose_placement(f, src.config, o.device, f.ctx_size > 0 ? f.ctx_size : 4096, max_step_tokens, gpu_memory_utilization);
+      choose_placement(f, src.config, o.device, f.ctx_size > 0 ? f.ctx_size : 4096, max_step_tokens, gpu_memory_utilization,
+                       max_num_seqs);
   o.n_cpu_moe = p.n_cpu_moe;
   if (kv_cache_bytes) *kv_cache_bytes = p.kv_cache_bytes;
   return make_runner(src, o);

@@ -31,7 +31,9 @@ struct ModelFlags {
 ModelSource load_model(const ModelFlags& flags);  // prints progress and a summary to stderr
 // The runner, with experts placed by the planner. kv_cache_bytes (if given)
 // receives the KV budget a --gpu-memory plan leaves, 0 if none.
+// max_num_seqs: sequences the caller runs at once (the plan keeps room for their sliding windows).
 std::unique_ptr<ModelRunner> load_runner(const ModelFlags& flags, const ModelSource& source, int max_step_tokens = 2048,
-                                         double gpu_memory_utilization = 0.9, uint64_t* kv_cache_bytes = nullptr);
+                                         double gpu_memory_utilization = 0.9, uint64_t* kv_cache_bytes = nullptr,
+                                         int max_num_seqs = 1);
 
 }  // namespace gptoss::cli

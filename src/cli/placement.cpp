@@ -25,7 +25,7 @@ std::string describe(const Placement& p, uint64_t budget) {
 }  // namespace
 
 PlacementChoice choose_placement(const ModelFlags& f, const ModelConfig& c, const std::string& device,
-                                 int ctx_size, int max_step_tokens, double utilization) {
+                                 int ctx_size, int max_step_tokens, double utilization, int max_num_seqs) {
   const bool gpu = device == "cuda" || device.rfind("cuda:", 0) == 0;
   const bool manual = f.cpu_moe || f.n_cpu_moe >= 0;
   if (!gpu) {
@@ -40,6 +40,7 @@ PlacementChoice choose_placement(const ModelFlags& f, const ModelConfig& c, cons
   // One sequence of the full context must fit; more sequences share what the
   // KV cache gets beyond that (as vLLM does), rather than pushing experts out.
   in.max_num_seqs = 1;
+  in.window_seqs = std::max(1, max_num_seqs);
   in.max_step_tokens = max_step_tokens;
   in.cpu_moe = f.cpu_moe;
   in.n_cpu_moe = f.n_cpu_moe;

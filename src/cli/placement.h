@@ -17,9 +17,10 @@ struct PlacementChoice {
 };
 
 // device: the resolved device string; ctx/step: what the KV cache and the
-// activations must hold; utilization: share of the GPU to use when no
+// activations must hold; max_num_seqs: sequences served at once (their
+// sliding windows must all fit); utilization: share of the GPU to use when no
 // --gpu-memory is given.
 PlacementChoice choose_placement(const ModelFlags& flags, const ModelConfig& config, const std::string& device,
-                                 int ctx_size, int max_step_tokens, double utilization);
+                                 int ctx_size, int max_step_tokens, double utilization, int max_num_seqs = 1);
 
 }  // namespace gptoss::cli

@@ -116,7 +116,7 @@ Placement plan_memory(const ModelConfig& c, const PlanInput& in) {
   Placement p;
   p.activation_bytes = activation_bytes(c, in.max_step_tokens);
   p.kv_full_bytes = full_bytes(in.ctx_size, in.max_num_seqs);
-  p.kv_window_bytes = window_bytes(in.max_num_seqs);
+  p.kv_window_bytes = window_bytes(std::max(in.max_num_seqs, in.window_seqs));
   p.kv_bytes_per_token = per_pos * uint64_t(n_full);
   const uint64_t fixed = s.global + all_attn + p.activation_bytes + p.kv_window_bytes;  // GPU, whatever N is
 

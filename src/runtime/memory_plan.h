@@ -24,6 +24,10 @@ struct PlanInput {
   uint64_t gpu_budget_bytes = 0;  // what we may allocate on the GPU
   int ctx_size = 4096;            // tokens per sequence the KV cache must hold
   int max_num_seqs = 1;           // sequences at once, each up to ctx_size
+  // Sequences whose sliding windows the KV cache holds at once (a server's
+  // --max-num-seqs, even when only max_num_seqs of them reach ctx_size);
+  // 0: max_num_seqs.
+  int window_seqs = 0;
   int max_step_tokens = 2048;     // tokens per forward step: sizes the activation buffers
   int block_size = 16;            // KV block size in tokens
   bool cpu_moe = false;           // every layer's experts in host memory

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
+#include "runtime/kv_sizing.h"
 #include "runtime/memory_plan.h"
 
 using namespace gptoss;
@@ -183,4 +184,24 @@ TEST(MemoryPlan, RejectsBadInputs) {
   in = budget(16);
   in.max_num_seqs = 0;
   EXPECT_THROW(plan_memory(c, in), Error);
+}
+
+// A server's --max-num-seqs 64 sequences each keep a 128-token window on the
+// 12 sliding layers (0.46 GiB with the cache room kv_sizing adds): the plan
+// reserves it, moving a sixth layer's experts to the CPU, so the engine's KV
+// sizing then finds room for all 64 windows and one full context.
+TEST(MemoryPlan, ServingBudgetKeepsEverySequencesSlidingWindow) {
+  const ModelConfig c = ModelConfig::preset("20b");
+  PlanInput in = budget(12);
+  in.window_seqs = 64;
+  Placement p = plan_memory(c, in);
+  KvSizingInput k;
+  k.max_num_seqs = 64;
+  const uint64_t per_block = 16ull * 512 * 2 * 2 * 12;  // tokens x kv_dim x (k, v) x bf16 x sliding layers
+  EXPECT_EQ(p.kv_window_bytes, uint64_t(window_pool_blocks(c, k)) * per_block);
+  EXPECT_GT(p.kv_window_bytes, 450ull << 20);
+  EXPECT_EQ(p.n_cpu_moe, 6);
+  EXPECT_LE(p.gpu_total_bytes, 12 * GiB);
+  const uint64_t kv_left = in.gpu_budget_bytes - p.gpu_weight_bytes - p.activation_bytes;
+  EXPECT_GE(kv_left, p.kv_window_bytes + p.kv_full_bytes);
 }
