@@ -891,7 +891,12 @@ int CudaRunner::run_step(const ForwardBatch& batch, const LayerTrace& trace, boo
   // A graph cannot hold a streamed step (it reads the routing on the host).
   const bool graphable = n_cpu_moe_ == 0 || T < stream_min_tokens_;
   if (host_worker_ && T < stream_min_tokens_) host_worker_->expect(n_cpu_moe_);
-  if (all_single && gemv && graphable && !trace && !profile_) {
+  // GPTOSS_CUDA_GRAPHS=0 runs decode steps eagerly, to compare.
+  static const bool graphs_on = [] {
+    const char* e = std::getenv("GPTOSS_CUDA_GRAPHS");
+    return !(e && std::string(e) == "0");
+  }();
+  if (all_single && gemv && graphable && graphs_on && !trace && !profile_) {
     // Decode: the whole step as one graph launch per batch size.
     const int key = 2 * T + (argmax ? 1 : 0);
     auto it = graphs_.find(key);
