@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # On a 2-GPU machine (nvidia-h200-x2; after scripts/device/pack.sh here):
 # issue 8's checks. TP=2 against TP=1 (tests), then prefill and decode at
-# batch 1 and 64 for TP=1 and TP=2, 20b and 120b, with per-GPU memory.
+# batch 1 and 64 for TP=1, TP=2 and TP=2 with --expert-parallel, 20b and
+# 120b, with per-GPU memory.
 # usage: scripts/device/tp.sh [tests] [b20] [b120]   (default: all)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -14,12 +15,13 @@ for s in $steps; do
   case $s in
     tests)
       GPTOSS_TEST_20B=1 test_cuda --gtest_filter='NcclGroup.*:TensorParallel.*' 2>&1 | tee "$OUT/test_tp.log" |
-        grep -E "^\[ *(OK|FAILED) |TP=2|PASSED|FAILED" ;;
+        grep -E "^\[ *(OK|FAILED) |=2 vs|PASSED|FAILED" ;;
     b20|b120)
       m=synthetic:${s#b}b
-      for tp in 1 2; do
-        gptoss bench --model $m --device cuda --tp $tp -p 2048 -g 128 -b 1,64 --batch-prompt 512 --batch-gen 64 -r 2 \
-          --json "$OUT/${s}_tp$tp.json" 2>&1 | tee "$OUT/${s}_tp$tp.log" |
+      for cfg in 1 2 2ep; do
+        tp=${cfg%ep}; ep=; [ "$cfg" != "$tp" ] && ep=--expert-parallel
+        gptoss bench --model $m --device cuda --tp $tp $ep -p 2048 -g 128 -b 1,64 --batch-prompt 512 --batch-gen 64 -r 2 \
+          --json "$OUT/${s}_tp$cfg.json" 2>&1 |
           grep -E "t/s|tensor parallel|model on|memory in use|rror" | tail -12
       done ;;
     *) echo "unknown step $s" ;;

@@ -28,6 +28,8 @@ void ModelFlags::add_to(CLI::App& cmd, bool with_ctx) {
       ->check(CLI::PositiveNumber);
   cmd.add_option("--devices", devices, "GPU indices for tensor parallelism, e.g. 0,1 (default: the first N)")
       ->delimiter(',');
+  cmd.add_flag("--expert-parallel", expert_parallel,
+               "with --tp N: each GPU keeps 1/N of the experts whole rather than 1/N of every expert's columns");
   cmd.add_option("--nccl-id-file", nccl_id_file,
                  "tensor parallelism with one process per GPU, on this node or others: this process is rank 0 and "
                  "writes NCCL's id here; start `gptoss tp-worker --rank R --nccl-id-file` for ranks 1..N-1 "
@@ -54,6 +56,7 @@ std::unique_ptr<ModelRunner> load_runner(const ModelFlags& f, const ModelSource&
   o.max_step_tokens = max_step_tokens;
   o.tensor_parallel_size = f.tensor_parallel_size;
   o.devices = f.devices;
+  o.expert_parallel = f.expert_parallel;
   o.nccl_id_file = f.nccl_id_file;
   if (o.tensor_parallel_size > 1 || o.devices.size() > 1 || !o.nccl_id_file.empty()) {
     if (kv_cache_bytes) *kv_cache_bytes = 0;

@@ -23,6 +23,7 @@ struct ModelFlags {
   int n_cpu_moe = -1;      // the first N layers' experts in host memory; -1: planned
   int tensor_parallel_size = 1;
   std::vector<int> devices;
+  bool expert_parallel = false;  // with --tp N: whole experts per GPU instead of slices of all
   std::string nccl_id_file;  // one process per GPU: this one is rank 0 (cmd_tp_worker.cpp runs the others)
 
   void add_to(CLI::App& cmd, bool with_ctx = true);

@@ -565,7 +565,8 @@ ExpertPtrs CudaRunner::stage_expert(int l, int e, int slot) {
 void CudaRunner::moe_prefill(int l, int T) {
   const ModelConfig& c = cfg_;
   const bool streamed = layers_[size_t(l)].gu_blocks == nullptr;
-  const int E = c.num_experts, K = c.experts_per_token, H = c.hidden_size, I = c.intermediate_size;
+  const int E = shard_.experts > 0 ? shard_.experts : c.num_experts;  // this GPU's experts
+  const int K = c.experts_per_token, H = c.hidden_size, I = c.intermediate_size;
   std::vector<int32_t> offsets(size_t(E) + 1);
   GPTOSS_CUDA_CHECK(cudaMemcpyAsync(offsets.data(), offsets_, (E + 1) * 4, cudaMemcpyDeviceToHost, stream_));
   GPTOSS_CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -747,16 +748,19 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
     const bool on_cpu = host_layer && T < stream_min_tokens_;
     // On the CPU's layers the GPU's expert lists hold only the slots it computes.
     const int k_gpu_from = on_cpu ? K - (gemv_path ? gpu_slots_ : 0) : 0;
-    cuda::route_topk(router_, d.router_b, T, E, K, topk_ids_, topk_w_, offsets_, slots_, active_, stream_, k_gpu_from);
+    // Expert parallelism: the lists hold only this GPU's experts, numbered from 0.
+    const int e_lo = shard_.expert0, n_local = shard_.experts > 0 ? shard_.experts : E;
+    cuda::route_topk(router_, d.router_b, T, E, K, topk_ids_, topk_w_, offsets_, slots_, active_, stream_, k_gpu_from,
+                     e_lo, n_local);
     mark("topk");
     if (on_cpu) {
       moe_on_host(l, T, K - k_gpu_from);
       mark("moe_host");
     } else if (gemv_path && !host_layer) {
-      cuda::moe_gate_up_mma(hq_, T, d.gu_blocks, d.gu_scales, d.gu_bias, E, H, I, K, offsets_, slots_, active_,
+      cuda::moe_gate_up_mma(hq_, T, d.gu_blocks, d.gu_scales, d.gu_bias, n_local, H, I, K, offsets_, slots_, active_,
                             c.swiglu_alpha, c.swiglu_limit, actq_, stream_);
       mark("moe_gate_up");
-      cuda::moe_down_mma(actq_, T, d.dn_blocks, d.dn_scales, d.dn_bias, E, H, I, K, offsets_, slots_, active_, y_,
+      cuda::moe_down_mma(actq_, T, d.dn_blocks, d.dn_scales, d.dn_bias, n_local, H, I, K, offsets_, slots_, active_, y_,
                          stream_);
       mark("moe_down");
     } else {
@@ -767,7 +771,8 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
     const bool fuse_norm = !last && !tp();  // under tensor parallelism the norm waits for the sum
     if (tp() && shard_.rank != 0) GPTOSS_CUDA_CHECK(cudaMemsetAsync(x_, 0, size_t(T) * H * 4, stream_));
     cuda::moe_combine(y_, topk_w_, T, K, H, x_, fuse_norm ? layers_[size_t(l) + 1].attn_norm : nullptr,
-                      fuse_norm ? h_ : nullptr, c.rms_norm_eps, stream_, k_gpu_from, on_cpu ? dn32_ : nullptr);
+                      fuse_norm ? h_ : nullptr, c.rms_norm_eps, stream_, k_gpu_from, on_cpu ? dn32_ : nullptr,
+                      shard_.expert_parallel ? topk_ids_ : nullptr, e_lo, e_lo + n_local);
     mark("combine");
     if (tp()) {
       all_reduce_residual(T);

@@ -48,6 +48,7 @@ std::unique_ptr<ModelRunner> make_runner(const ModelSource& source, const Runner
     if (o.tensor_parallel_size < 2) throw Error("--nccl-id-file needs --tp 2 or more: the tp-workers are ranks 1..N-1");
     if (o.device == "cpu") throw Error("--nccl-id-file needs GPUs (none found here, or --device cpu was given)");
     if (o.n_cpu_moe > 0) throw Error("--tensor-parallel-size > 1 keeps every expert on the GPUs: drop --cpu-moe/--n-cpu-moe");
+    if (o.expert_parallel) throw Error("--expert-parallel runs in one process for now: drop --nccl-id-file");
 #ifdef GPTOSS_WITH_NCCL
     RemoteTpOptions r;
     r.device = !o.devices.empty() ? o.devices[0] : o.device.rfind("cuda:", 0) == 0 ? std::stoi(o.device.substr(5)) : 0;
@@ -73,7 +74,7 @@ std::unique_ptr<ModelRunner> make_runner(const ModelSource& source, const Runner
     if (o.devices.empty())
       for (int i = 0; i < o.tensor_parallel_size; ++i) o.devices.push_back(i);
 #ifdef GPTOSS_WITH_NCCL
-    return make_tensor_parallel_runner(source, o.devices, o.max_step_tokens);
+    return make_tensor_parallel_runner(source, o.devices, o.max_step_tokens, o.expert_parallel);
 #else
     throw Error("this gptoss was built without NCCL: tensor parallelism needs it (libnccl-dev, or the CUDA toolkit's copy)");
 #endif

@@ -16,6 +16,7 @@ struct RunnerOptions {
   int n_cpu_moe = 0;           // GPU only: the first N layers' experts stay in host memory
   int tensor_parallel_size = 1;  // GPUs one model is split across (NCCL)
   std::vector<int> devices;      // their indices; default 0..size-1
+  bool expert_parallel = false;  // split the experts whole across the GPUs instead of their columns
   // Non-empty: one process per GPU (model/remote_tensor_parallel_runner.h).
   // This process is rank 0 on devices[0] (default 0) and writes NCCL's id
   // here for `gptoss tp-worker` processes, ranks 1..size-1.

@@ -25,7 +25,7 @@ void append_rows(std::vector<T>& dst, const T* src, size_t row0, size_t rows, si
 
 }  // namespace
 
-TpShard tp_shard(const ModelConfig& c, int rank, int size) {
+TpShard tp_shard(const ModelConfig& c, int rank, int size, bool expert_parallel) {
   if (size < 1 || rank < 0 || rank >= size)
     throw Error("tensor-parallel rank " + std::to_string(rank) + " of " + std::to_string(size) + " is out of range");
   if (c.num_kv_heads % size != 0 || c.intermediate_size % 32 != 0 || c.intermediate_size / 32 < size)
@@ -41,6 +41,17 @@ TpShard tp_shard(const ModelConfig& c, int rank, int size) {
   s.q_heads = s.kv_heads * group;
   s.q_head0 = s.kv_head0 * group;
   // Blocks of 32 spread as evenly as they go (gpt-oss: 90 blocks; 4 ranks get 22 or 23).
+  s.expert_parallel = expert_parallel;
+  if (expert_parallel) {
+    if (c.num_experts % size != 0)
+      throw Error("--expert-parallel needs the " + std::to_string(c.num_experts) + " experts to split evenly over " +
+                  std::to_string(size) + " GPUs");
+    s.experts = c.num_experts / size;
+    s.expert0 = rank * s.experts;
+    s.inter = c.intermediate_size;
+    return s;
+  }
+  s.experts = c.num_experts;
   const int blocks = c.intermediate_size / 32;
   const int b0 = blocks * rank / size, b1 = blocks * (rank + 1) / size;
   s.inter0 = 32 * b0;
@@ -68,6 +79,17 @@ ShardedExperts shard_experts(const ModelConfig& c, const LayerWeights& L, const 
   const size_t E = size_t(c.num_experts), H = size_t(c.hidden_size), I = size_t(c.intermediate_size);
   const size_t i0 = size_t(s.inter0), n = size_t(s.inter);
   ShardedExperts x;
+  if (s.expert_parallel) {
+    // Whole experts: a contiguous run of every tensor.
+    const size_t e0 = size_t(s.expert0), ne = size_t(s.experts);
+    append_rows(x.gu_blocks, L.gate_up_blocks, e0, ne, 2 * I * H / 2);
+    append_rows(x.gu_scales, L.gate_up_scales, e0, ne, 2 * I * H / 32);
+    append_rows(x.gu_bias, L.gate_up_bias, e0, ne, 2 * I);
+    append_rows(x.dn_blocks, L.down_blocks, e0, ne, H * I / 2);
+    append_rows(x.dn_scales, L.down_scales, e0, ne, H * I / 32);
+    append_rows(x.dn_bias, L.down_bias, e0, ne, H);
+    return x;
+  }
   for (size_t e = 0; e < E; ++e) {
     // gate_up: rows 2 i0 .. 2 (i0 + n) of this expert's 2I rows.
     append_rows(x.gu_blocks, L.gate_up_blocks + e * 2 * I * H / 2, 2 * i0, 2 * n, H / 2);
@@ -88,7 +110,7 @@ ShardedExperts shard_experts(const ModelConfig& c, const LayerWeights& L, const 
 
 cpu::MoeExperts ShardedExperts::view(const ModelConfig& c, const TpShard& s) const {
   return {gu_blocks.data(), gu_scales.data(), gu_bias.data(), dn_blocks.data(), dn_scales.data(), dn_bias.data(),
-          c.num_experts, c.hidden_size, s.inter, c.swiglu_alpha, c.swiglu_limit};
+          s.experts, c.hidden_size, s.inter, c.swiglu_alpha, c.swiglu_limit};
 }
 
 }  // namespace gptoss

@@ -82,17 +82,17 @@ class RankThreads {
 
 class TensorParallelRunner : public ModelRunner {
  public:
-  TensorParallelRunner(const ModelSource& src, const std::vector<int>& devices, int max_step_tokens)
+  TensorParallelRunner(const ModelSource& src, const std::vector<int>& devices, int max_step_tokens, bool ep)
       : group_(devices), threads_(int(devices.size())) {
     const int n = int(devices.size());
-    for (int r = 0; r < n; ++r) tp_shard(src.config, r, n);  // the split is checked before any upload
+    for (int r = 0; r < n; ++r) tp_shard(src.config, r, n, ep);  // the split is checked before any upload
     ranks_.resize(size_t(n));
     // Uploads run on the ranks' threads, in parallel.
     threads_.run([&](int r) {
       CudaRunnerOptions o;
       o.device = devices[size_t(r)];
       o.max_step_tokens = max_step_tokens;
-      o.shard = tp_shard(src.config, r, n);
+      o.shard = tp_shard(src.config, r, n, ep);
       o.group = &group_;
       o.group_local_rank = r;
       ranks_[size_t(r)] = make_cuda_runner(src, o);
@@ -100,8 +100,10 @@ class TensorParallelRunner : public ModelRunner {
     std::string names;
     for (auto& rk : ranks_) names += (names.empty() ? "" : ", ") + rk->device_name();
     name_ = "tensor parallel x" + std::to_string(n) + " [" + names + "]";
-    log_info(name_ + ": " + std::to_string(tp_shard(src.config, 0, n).q_heads) + " query heads and " +
-             std::to_string(tp_shard(src.config, 0, n).inter) + " expert columns per GPU");
+    const TpShard s0 = tp_shard(src.config, 0, n, ep);
+    log_info(name_ + ": " + std::to_string(s0.q_heads) + " query heads and " +
+             (ep ? std::to_string(s0.experts) + " whole experts (expert parallel)"
+                 : std::to_string(s0.inter) + " expert columns") + " per GPU");
   }
 
   const ModelConfig& config() const override { return ranks_[0]->config(); }
@@ -155,13 +157,13 @@ class TensorParallelRunner : public ModelRunner {
 }  // namespace
 
 std::unique_ptr<ModelRunner> make_tensor_parallel_runner(const ModelSource& source, const std::vector<int>& devices,
-                                                         int max_step_tokens) {
+                                                         int max_step_tokens, bool expert_parallel) {
   const int have = cuda_device_count();
   for (int d : devices)
     if (d < 0 || d >= have)
       throw Error("--devices names GPU " + std::to_string(d) + " but this machine has " + std::to_string(have));
-  for (int r = 0; r < int(devices.size()); ++r) tp_shard(source.config, r, int(devices.size()));
-  return std::make_unique<TensorParallelRunner>(source, devices, max_step_tokens);
+  for (int r = 0; r < int(devices.size()); ++r) tp_shard(source.config, r, int(devices.size()), expert_parallel);
+  return std::make_unique<TensorParallelRunner>(source, devices, max_step_tokens, expert_parallel);
 }
 
 }  // namespace gptoss

@@ -12,8 +12,9 @@
 namespace gptoss {
 
 // devices: one per rank (e.g. {0, 1}); throws Error when the model does not
-// split that many ways or a device is missing.
+// split that many ways or a device is missing. expert_parallel: each GPU keeps
+// whole experts (model/tensor_parallel.h) instead of a slice of every one.
 std::unique_ptr<ModelRunner> make_tensor_parallel_runner(const ModelSource& source, const std::vector<int>& devices,
-                                                         int max_step_tokens);
+                                                         int max_step_tokens, bool expert_parallel = false);
 
 }  // namespace gptoss

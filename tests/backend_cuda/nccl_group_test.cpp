@@ -64,7 +64,8 @@ TEST(NcclGroup, AllReduceSumsOverEveryGpu) {
   }
 }
 
-// Issue 8's check: the model split over two GPUs generates what it does on one.
+// Issue 8's check: the model split over two GPUs (heads and expert columns, or
+// heads and whole experts) generates what it does on one.
 // synthetic:20b is compared on its damped copy (damped_synthetic.h says why);
 // the undamped agreement is printed only.
 TEST(TensorParallel, TwoGpusGenerateWhatOneDoes) {
@@ -76,16 +77,19 @@ TEST(TensorParallel, TwoGpusGenerateWhatOneDoes) {
     ModelSource src = big ? open_model("synthetic:20b") : open_model(gptoss::test::fixtures_dir() + "/tiny-gptoss");
     if (damped) test::damp_synthetic(src);
     auto one = make_cuda_runner(src, 0, 512);
-    RunnerOptions o;
-    o.device = "cuda";
-    o.max_step_tokens = 512;
-    o.tensor_parallel_size = 2;
-    auto two = make_runner(src, o);
-    const auto r = test::compare_runners(*one, *two, 40, 32);
-    std::printf("%s: TP=2 vs TP=1 same greedy token %d/%d, logits max abs diff %.3e of %.3e\n", model, r.same, r.steps,
-                r.max_abs_diff, r.max_abs_logit);
-    if (big && !damped) continue;
-    EXPECT_GE(r.same, 30) << model;
-    EXPECT_LT(r.max_abs_diff, 0.05f * r.max_abs_logit) << model;
+    for (bool ep : {false, true}) {
+      RunnerOptions o;
+      o.device = "cuda";
+      o.max_step_tokens = 512;
+      o.tensor_parallel_size = 2;
+      o.expert_parallel = ep;
+      auto two = make_runner(src, o);
+      const auto r = test::compare_runners(*one, *two, 40, 32);
+      std::printf("%s: %s=2 vs one GPU same greedy token %d/%d, logits max abs diff %.3e of %.3e\n", model,
+                  ep ? "EP" : "TP", r.same, r.steps, r.max_abs_diff, r.max_abs_logit);
+      if (big && !damped) continue;
+      EXPECT_GE(r.same, 30) << model << (ep ? " EP" : " TP");
+      EXPECT_LT(r.max_abs_diff, 0.05f * r.max_abs_logit) << model << (ep ? " EP" : " TP");
+    }
   }
 }

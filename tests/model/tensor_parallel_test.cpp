@@ -98,6 +98,45 @@ TEST(TensorParallel, ExpertSlicesSumToTheLayer) {
     }
 }
 
+// Expert parallelism: each rank's whole experts, computed for the slots
+// routed to them (the others weigh nothing there), sum to the layer.
+TEST(TensorParallel, ExpertParallelPartsSumToTheLayer) {
+  ModelSource src = open_model(kFixture);
+  const ModelConfig& c = src.config;
+  const ModelWeights w = bind_model_weights(c, *src.weights);
+  const int T = 5, K = c.experts_per_token, H = c.hidden_size;
+  const std::vector<float> h = random_floats(size_t(T) * H, 3);
+  std::vector<int32_t> ids;
+  std::vector<float> weights;
+  for (int t = 0; t < T; ++t)
+    for (int k = 0; k < K; ++k) {
+      ids.push_back(int32_t((t * 3 + k * 5) % c.num_experts));
+      weights.push_back(0.1f + 0.2f * float(k));
+    }
+  ThreadPool pool(2);
+  const LayerWeights& L = w.layers[0];
+  std::vector<float> ref(size_t(T) * H), sum(size_t(T) * H, 0.0f), part(size_t(T) * H);
+  cpu::moe_forward(moe_experts(c, L), h.data(), T, ids.data(), weights.data(), K, ref.data(), pool);
+  const int n = 2;
+  for (int r = 0; r < n; ++r) {
+    const TpShard s = tp_shard(c, r, n, true);
+    EXPECT_EQ(s.experts, c.num_experts / n);
+    EXPECT_EQ(s.inter, c.intermediate_size);
+    const ShardedExperts x = shard_experts(c, L, s);
+    std::vector<int32_t> local = ids;
+    std::vector<float> wl = weights;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const bool mine = ids[i] >= s.expert0 && ids[i] < s.expert0 + s.experts;
+      local[i] = mine ? ids[i] - s.expert0 : 0;
+      wl[i] = mine ? weights[i] : 0.0f;
+    }
+    cpu::moe_forward(x.view(c, s), h.data(), T, local.data(), wl.data(), K, part.data(), pool);
+    for (size_t i = 0; i < sum.size(); ++i) sum[i] += part[i];
+  }
+  expect_close(sum, ref, 1e-5f);
+  EXPECT_THROW(tp_shard(c, 0, 3, true), Error);
+}
+
 TEST(TensorParallel, AttentionSlicesAreTheRanksHeads) {
   ModelSource src = open_model(kFixture);
   const ModelConfig& c = src.config;

@@ -69,10 +69,12 @@ size_t attention_scratch_floats(int T, int n_heads, int splits);
 // (expert_offsets [E + 1], expert_slots [T * k]) and the list of experts with
 // at least one slot (active_experts [E], ascending, padded with -1).
 // Slots j < k_from of each token (its k_from best experts) are left out of
-// the expert lists: hybrid decode computes those on the CPU.
+// the expert lists: hybrid decode computes those on the CPU. Expert
+// parallelism: the lists cover experts [e_lo, e_lo + n_local) only, numbered
+// from 0 (n_local < 0: all E); topk_ids stay global.
 void route_topk(const float* logits, const bf16_raw* bias, int T, int E, int k, int32_t* topk_ids,
                 float* topk_weights, int32_t* expert_offsets, int32_t* expert_slots, int32_t* active_experts,
-                cudaStream_t s, int k_from = 0);
+                cudaStream_t s, int k_from = 0, int e_lo = 0, int n_local = -1);
 
 // MXFP4 experts for decode-sized steps, on tensor cores. Activations are bf16
 // in the "MMA layout": each run of 8 values stored in the order
@@ -88,11 +90,13 @@ void moe_down_mma(const bf16_raw* actq, int T, const uint8_t* blocks, const uint
                   const int32_t* active_experts, float* y, cudaStream_t s);
 // float32 rows -> bf16 rows in the MMA layout (cols a multiple of 8).
 void to_mma_layout_bf16(const float* src, int rows, int cols, bf16_raw* dst, cudaStream_t s);
-// x[t] += extra[t] (if given) + sum_{k_from <= j < k} w[t, j] y[t * k + j];
-// then, if next_norm, normed[t] = rmsnorm(x[t]) * next_norm as bf16 (the next
-// layer's attention input). H % 4 == 0.
+// x[t] += extra[t] (if given) + sum_{k_from <= j < k} w[t, j] y[t * k + j]
+// (with ids: only slots whose expert ids[t, j] is in [e_lo, e_hi)); then, if
+// next_norm, normed[t] = rmsnorm(x[t]) * next_norm as bf16 (the next layer's
+// attention input). H % 4 == 0.
 void moe_combine(const float* y, const float* topk_weights, int T, int k, int H, float* x, const bf16_raw* next_norm,
-                 bf16_raw* normed, float eps, cudaStream_t s, int k_from = 0, const float* extra = nullptr);
+                 bf16_raw* normed, float eps, cudaStream_t s, int k_from = 0, const float* extra = nullptr,
+                 const int32_t* ids = nullptr, int e_lo = 0, int e_hi = 0);
 
 // Hybrid decode: a request to the CPU thread that computes a layer's
 // host-memory experts, in mapped host memory (model/host_moe_worker.h).

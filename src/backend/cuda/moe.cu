@@ -28,7 +28,8 @@ __global__ void __launch_bounds__(kRouteWarps * 32) route_kernel(const float* __
                                                                  const uint16_t* __restrict__ bias, int T, int E,
                                                                  int k, int32_t* __restrict__ ids,
                                                                  float* __restrict__ weights, int32_t* offsets,
-                                                                 int32_t* slots, int32_t* active, int k_from) {
+                                                                 int32_t* slots, int32_t* active, int k_from,
+                                                                 int e_lo, int n_local) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   // The chosen ids are read back twice below: from shared memory while they
   // fit (a round trip to global memory costs more than the rest at decode).
@@ -73,28 +74,31 @@ __global__ void __launch_bounds__(kRouteWarps * 32) route_kernel(const float* __
   __syncthreads();  // ids are visible to the whole block from here
   const int n_slots = T * k;
   const int32_t* sid = n_slots <= kSharedSlots ? ids_sh : ids;
-  for (int e = warp; e < E; e += kRouteWarps) {
+  // The lists below are in this GPU's numbering: expert e_lo + le is le.
+  for (int le = warp; le < n_local; le += kRouteWarps) {
+    const int e = e_lo + le;
     int c = 0;
     for (int i0 = 0; i0 < n_slots; i0 += 32) {
       const int i = i0 + lane;
       c += __popc(__ballot_sync(0xffffffffu, i < n_slots && sid[i] == e && i % k >= k_from));
     }
-    if (lane == 0) count[e] = c;
+    if (lane == 0) count[le] = c;
   }
   __syncthreads();
   if (threadIdx.x == 0) {
     int run = 0, n_active = 0;
-    for (int e = 0; e < E; ++e) {
+    for (int e = 0; e < n_local; ++e) {
       offsets[e] = start[e] = run;
       run += count[e];
       if (count[e] > 0) active[n_active++] = e;
     }
-    offsets[E] = run;
+    offsets[n_local] = run;
     for (int j = n_active; j < E; ++j) active[j] = -1;
   }
   __syncthreads();
-  for (int e = warp; e < E; e += kRouteWarps) {
-    int pos = start[e];
+  for (int le = warp; le < n_local; le += kRouteWarps) {
+    const int e = e_lo + le;
+    int pos = start[le];
     for (int i0 = 0; i0 < n_slots; i0 += 32) {
       const int i = i0 + lane;
       const bool mine = i < n_slots && sid[i] == e && i % k >= k_from;
@@ -346,9 +350,9 @@ __global__ void scatter_kernel(const float* src, const uint16_t* bias, const int
 
 void route_topk(const float* logits, const bf16_raw* bias, int T, int E, int k, int32_t* topk_ids,
                 float* topk_weights, int32_t* expert_offsets, int32_t* expert_slots, int32_t* active_experts,
-                cudaStream_t s, int k_from) {
+                cudaStream_t s, int k_from, int e_lo, int n_local) {
   route_kernel<<<1, kRouteWarps * 32, 0, s>>>(logits, bias, T, E, k, topk_ids, topk_weights, expert_offsets,
-                                              expert_slots, active_experts, k_from);
+                                              expert_slots, active_experts, k_from, e_lo, n_local < 0 ? E : n_local);
 }
 
 // Launch shapes (warps per block, tiles per round trip), tried side by side on

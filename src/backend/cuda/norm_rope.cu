@@ -22,6 +22,7 @@ __global__ void embed_kernel(const int32_t* tokens, const uint16_t* table, int H
 __global__ void residual_rmsnorm_kernel(float* __restrict__ x, const uint16_t* __restrict__ bias,
                                         const float* __restrict__ moe_y, const float* __restrict__ moe_w, int k,
                                         int k_from, const float* __restrict__ extra,
+                                        const int32_t* __restrict__ ids, int e_lo, int e_hi,
                                         const uint16_t* __restrict__ w, uint16_t* __restrict__ y,
                                         float* __restrict__ y32, uint16_t* __restrict__ y_mma, int H, float eps,
                                         const int32_t* __restrict__ rows) {
@@ -44,6 +45,10 @@ __global__ void residual_rmsnorm_kernel(float* __restrict__ x, const uint16_t* _
       changed = true;
     }
     for (int j = k_from; j < k; ++j) {
+      if (ids) {
+        const int e = ids[size_t(t) * k + j];
+        if (e < e_lo || e >= e_hi) continue;
+      }
       const float wj = moe_w[size_t(t) * k + j];
       const float4 u = reinterpret_cast<const float4*>(moe_y + (size_t(t) * k + j) * H)[i4];
       v.x += wj * u.x, v.y += wj * u.y, v.z += wj * u.z, v.w += wj * u.w;
@@ -121,15 +126,17 @@ void embed(const int32_t* tokens, int T, const bf16_raw* table, int H, float* x,
 void add_bias_rmsnorm(float* x, const bf16_raw* bias, const bf16_raw* w, bf16_raw* y, float* y32, bf16_raw* y_mma,
                       int T, int H, float eps, const int32_t* rows, cudaStream_t s) {
   if (T > 0)
-    residual_rmsnorm_kernel<<<T, row_threads(H), 0, s>>>(x, bias, nullptr, nullptr, 0, 0, nullptr, w, y, y32, y_mma, H,
+    residual_rmsnorm_kernel<<<T, row_threads(H), 0, s>>>(x, bias, nullptr, nullptr, 0, 0, nullptr, nullptr, 0, 0, w, y,
+                                                         y32, y_mma, H,
                                                          eps, rows);
 }
 
 void moe_combine(const float* y, const float* topk_weights, int T, int k, int H, float* x, const bf16_raw* next_norm,
-                 bf16_raw* normed, float eps, cudaStream_t s, int k_from, const float* extra) {
+                 bf16_raw* normed, float eps, cudaStream_t s, int k_from, const float* extra, const int32_t* ids,
+                 int e_lo, int e_hi) {
   if (T > 0)
-    residual_rmsnorm_kernel<<<T, row_threads(H), 0, s>>>(x, nullptr, y, topk_weights, k, k_from, extra, next_norm,
-                                                         normed, nullptr, nullptr, H, eps, nullptr);
+    residual_rmsnorm_kernel<<<T, row_threads(H), 0, s>>>(x, nullptr, y, topk_weights, k, k_from, extra, ids, e_lo, e_hi,
+                                                         next_norm, normed, nullptr, nullptr, H, eps, nullptr);
 }
 
 void rope_store_kv(const float* qkv, const bf16_raw* bias, const float* inv_freq, float attention_factor, int T,
