@@ -145,6 +145,8 @@ class CudaRunner : public ModelRunner {
   const cuda::NcclGroup* group_ = nullptr;
   int group_local_ = 0;
   bool tp() const { return shard_.size > 1; }
+  // Experts this GPU holds: all of them unless expert-parallel.
+  int local_experts() const { return shard_.experts > 0 ? shard_.experts : cfg_.num_experts; }
   // Sums x_ over the tensor-parallel group (nothing on one GPU).
   void all_reduce_residual(int T);
   std::string name_;
@@ -565,7 +567,7 @@ ExpertPtrs CudaRunner::stage_expert(int l, int e, int slot) {
 void CudaRunner::moe_prefill(int l, int T) {
   const ModelConfig& c = cfg_;
   const bool streamed = layers_[size_t(l)].gu_blocks == nullptr;
-  const int E = shard_.experts > 0 ? shard_.experts : c.num_experts;  // this GPU's experts
+  const int E = local_experts();
   const int K = c.experts_per_token, H = c.hidden_size, I = c.intermediate_size;
   std::vector<int32_t> offsets(size_t(E) + 1);
   GPTOSS_CUDA_CHECK(cudaMemcpyAsync(offsets.data(), offsets_, (E + 1) * 4, cudaMemcpyDeviceToHost, stream_));
@@ -749,7 +751,7 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
     // On the CPU's layers the GPU's expert lists hold only the slots it computes.
     const int k_gpu_from = on_cpu ? K - (gemv_path ? gpu_slots_ : 0) : 0;
     // Expert parallelism: the lists hold only this GPU's experts, numbered from 0.
-    const int e_lo = shard_.expert0, n_local = shard_.experts > 0 ? shard_.experts : E;
+    const int e_lo = shard_.expert0, n_local = local_experts();
     cuda::route_topk(router_, d.router_b, T, E, K, topk_ids_, topk_w_, offsets_, slots_, active_, stream_, k_gpu_from,
                      e_lo, n_local);
     mark("topk");

@@ -37,6 +37,18 @@ struct CudaRunnerOptions {
   int group_local_rank = 0;  // index of this rank's communicator in `group`
 };
 
+// The options of one tensor-parallel rank: its device, shard and communicator.
+inline CudaRunnerOptions tp_rank_options(int device, int max_step_tokens, const TpShard& shard,
+                                         const cuda::NcclGroup* group, int group_local_rank) {
+  CudaRunnerOptions o;
+  o.device = device;
+  o.max_step_tokens = max_step_tokens;
+  o.shard = shard;
+  o.group = group;
+  o.group_local_rank = group_local_rank;
+  return o;
+}
+
 std::unique_ptr<ModelRunner> make_cuda_runner(const ModelSource& source, const CudaRunnerOptions& options);
 std::unique_ptr<ModelRunner> make_cuda_runner(const ModelSource& source, int device_index, int max_step_tokens);
 

@@ -48,12 +48,7 @@ class RemoteTensorParallelRunner : public ModelRunner {
                   "(and --seed for synthetic models); see the workers' logs");
     log_info("all " + std::to_string(n) + " ranks joined; loading rank 0's shard on cuda:" + std::to_string(o.device));
     watchdog_.arm(kLoadTimeoutSeconds, "a tp-worker did not finish loading its shard within an hour");
-    CudaRunnerOptions c;
-    c.device = o.device;
-    c.max_step_tokens = o.max_step_tokens;
-    c.shard = tp_shard(src.config, 0, n);
-    c.group = group_.get();
-    c.group_local_rank = 0;
+    const CudaRunnerOptions c = tp_rank_options(o.device, o.max_step_tokens, tp_shard(src.config, 0, n), group_.get(), 0);
     std::exception_ptr err;
     try {
       rank0_ = make_cuda_runner(src, c);

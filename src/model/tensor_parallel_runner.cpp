@@ -89,13 +89,8 @@ class TensorParallelRunner : public ModelRunner {
     ranks_.resize(size_t(n));
     // Uploads run on the ranks' threads, in parallel.
     threads_.run([&](int r) {
-      CudaRunnerOptions o;
-      o.device = devices[size_t(r)];
-      o.max_step_tokens = max_step_tokens;
-      o.shard = tp_shard(src.config, r, n, ep);
-      o.group = &group_;
-      o.group_local_rank = r;
-      ranks_[size_t(r)] = make_cuda_runner(src, o);
+      ranks_[size_t(r)] = make_cuda_runner(
+          src, tp_rank_options(devices[size_t(r)], max_step_tokens, tp_shard(src.config, r, n, ep), &group_, r));
     });
     std::string names;
     for (auto& rk : ranks_) names += (names.empty() ? "" : ", ") + rk->device_name();

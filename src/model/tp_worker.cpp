@@ -37,12 +37,8 @@ void serve_leader(const ModelSource& src, const TpWorkerOptions& o, cuda::NcclGr
   if (bad) throw Error("another tp-worker holds a different model: see its log");
 
   dog.arm(kLoadTimeoutSeconds, "the leader or another tp-worker did not finish loading within an hour");
-  CudaRunnerOptions c;
-  c.device = o.device;
-  c.max_step_tokens = hello.max_step_tokens;
-  c.shard = tp_shard(src.config, o.rank, o.size);
-  c.group = &group;
-  c.group_local_rank = 0;
+  const CudaRunnerOptions c =
+      tp_rank_options(o.device, hello.max_step_tokens, tp_shard(src.config, o.rank, o.size), &group, 0);
   std::exception_ptr err;
   try {
     runner = make_cuda_runner(src, c);

@@ -36,6 +36,16 @@ void expect_close(const std::vector<float>& a, const std::vector<float>& b, floa
   EXPECT_LE(d, rel * m) << "max abs diff " << d << " of max " << m;
 }
 
+// A spread-out routing of T tokens to K experts each (jittered by g if given),
+// with fixed weights.
+void make_routing(int T, int K, int E, std::mt19937* g, std::vector<int32_t>& ids, std::vector<float>& weights) {
+  for (int t = 0; t < T; ++t)
+    for (int k = 0; k < K; ++k) {
+      ids.push_back(int32_t((t * 3 + k * 5 + (g ? int((*g)() % 3) : 0)) % E));
+      weights.push_back(0.1f + 0.2f * float(k));
+    }
+}
+
 }  // namespace
 
 TEST(TensorParallel, ShardsOf20b) {
@@ -74,11 +84,7 @@ TEST(TensorParallel, ExpertSlicesSumToTheLayer) {
   std::vector<int32_t> ids;
   std::vector<float> weights;
   std::mt19937 g(2);
-  for (int t = 0; t < T; ++t)
-    for (int k = 0; k < K; ++k) {
-      ids.push_back(int32_t((t * 3 + k * 5 + int(g() % 3)) % c.num_experts));
-      weights.push_back(0.1f + 0.2f * float(k));
-    }
+  make_routing(T, K, c.num_experts, &g, ids, weights);
   ThreadPool pool(2);
   for (int layer : {0, c.num_layers - 1})
     for (int n : {2, 4}) {
@@ -108,11 +114,7 @@ TEST(TensorParallel, ExpertParallelPartsSumToTheLayer) {
   const std::vector<float> h = random_floats(size_t(T) * H, 3);
   std::vector<int32_t> ids;
   std::vector<float> weights;
-  for (int t = 0; t < T; ++t)
-    for (int k = 0; k < K; ++k) {
-      ids.push_back(int32_t((t * 3 + k * 5) % c.num_experts));
-      weights.push_back(0.1f + 0.2f * float(k));
-    }
+  make_routing(T, K, c.num_experts, nullptr, ids, weights);
   ThreadPool pool(2);
   const LayerWeights& L = w.layers[0];
   std::vector<float> ref(size_t(T) * H), sum(size_t(T) * H, 0.0f), part(size_t(T) * H);
