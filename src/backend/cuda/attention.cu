@@ -7,6 +7,7 @@
 // see the keys of their own step, already in the cache) and decode alike.
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/launch.cuh"
 
 namespace gptoss::cuda {
 
@@ -25,6 +26,7 @@ constexpr int kPart = kHeadDim + 2;  // floats per (token, head, split): acc, m,
 __global__ void attention_kernel(const uint16_t* q, const uint16_t* cache, const uint16_t* sinks, int n_heads,
                                  int n_kv, TokenKv tk, bool sliding, int window, uint16_t* out, int splits,
                                  float* part) {
+  pdl_enter();
   const int t = blockIdx.x, g = blockIdx.y;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int group = n_heads / n_kv, h = g * group + warp;
@@ -115,6 +117,7 @@ __global__ void attention_kernel(const uint16_t* q, const uint16_t* cache, const
 
 // One warp per (token, head): merges the splits' partials with the sink.
 __global__ void combine_kernel(const float* part, const uint16_t* sinks, int n_heads, int splits, uint16_t* out) {
+  pdl_enter();
   const int t = blockIdx.x, h = blockIdx.y, lane = threadIdx.x;
   const float* p = part + (size_t(t) * n_heads + h) * splits * kPart;
   const float sink = bf2f(sinks[h]);
@@ -143,9 +146,9 @@ void attention(const bf16_raw* q, const bf16_raw* layer_cache, int /*num_blocks*
   if (T <= 0) return;
   if (!scratch) splits = 1;
   dim3 grid(T, n_kv, splits);
-  attention_kernel<<<grid, (n_heads / n_kv) * 32, 0, s>>>(q, layer_cache, sinks, n_heads, n_kv, tk, sliding, window,
-                                                          out, splits, scratch);
-  if (splits > 1) combine_kernel<<<dim3(T, n_heads), 32, 0, s>>>(scratch, sinks, n_heads, splits, out);
+  launch(attention_kernel, grid, (n_heads / n_kv) * 32, s, q, layer_cache, sinks, n_heads, n_kv, tk, sliding, window,
+         out, splits, scratch);
+  if (splits > 1) launch(combine_kernel, dim3(T, n_heads), 32, s, scratch, sinks, n_heads, splits, out);
 }
 
 }  // namespace gptoss::cuda

@@ -12,6 +12,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/launch.cuh"
 
 namespace gptoss::cuda {
 
@@ -40,6 +41,18 @@ __global__ void __launch_bounds__(kWarps * 32) dense_mma_kernel(const uint16_t* 
       row_ok[mt][rr] = r < N;
       wrow[mt][rr] = reinterpret_cast<const uint4*>(W + size_t(min(r, N - 1)) * K) + t;
     }
+  // This warp's first chunk of weights starts on its way while the previous
+  // kernel finishes.
+  if (warp * kChunk < K) {
+#pragma unroll
+    for (int u = 0; u < kU; ++u)
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int rr = 0; rr < 2; ++rr)
+          if (warp * kChunk + 32 * u < K) prefetch_l2(wrow[mt][rr] + warp * kChunk / 8 + 4 * u);
+  }
+  pdl_enter();
   const uint4* xrow[NT];
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt) {
@@ -108,6 +121,7 @@ __global__ void __launch_bounds__(kWarps * 32) dense_mma_kernel(const uint16_t* 
 // dot product keeps a decode step's 32 of them at a few loads per thread.
 __global__ void router_logits_kernel(const float* __restrict__ h, int H, const uint16_t* __restrict__ W, int E,
                                      float* __restrict__ y) {
+  pdl_enter();
   const int e = blockIdx.x, t = blockIdx.y;
   const float4* hr = reinterpret_cast<const float4*>(h + size_t(t) * H);
   const uint2* wr = reinterpret_cast<const uint2*>(W + size_t(e) * H);
@@ -135,6 +149,7 @@ __device__ __forceinline__ unsigned long long argmax_key(float v, int i) {
 }
 
 __global__ void row_argmax_kernel(const float* __restrict__ x, int n, unsigned long long* __restrict__ out) {
+  pdl_enter();
   const float* row = x + size_t(blockIdx.y) * n;
   const int begin = blockIdx.x * kArgmaxChunk, end = min(n, begin + kArgmaxChunk);
   unsigned long long best = 0;
@@ -157,6 +172,7 @@ __global__ void row_argmax_kernel(const float* __restrict__ x, int n, unsigned l
 }
 
 __global__ void argmax_index_kernel(const unsigned long long* keys, int rows, int32_t* out) {
+  pdl_enter();
   const int r = blockIdx.x * blockDim.x + threadIdx.x;
   if (r < rows) out[r] = keys[r] ? int32_t(~uint32_t(keys[r] & 0xffffffffu)) : 0;
 }
@@ -166,12 +182,12 @@ __global__ void argmax_index_kernel(const unsigned long long* keys, int rows, in
 void row_argmax(const float* x, int rows, int n, unsigned long long* scratch, int32_t* out, cudaStream_t s) {
   if (rows <= 0) return;
   GPTOSS_CUDA_CHECK(cudaMemsetAsync(scratch, 0, size_t(rows) * sizeof(unsigned long long), s));
-  row_argmax_kernel<<<dim3(ceil_div(n, kArgmaxChunk), rows), 256, 0, s>>>(x, n, scratch);
-  argmax_index_kernel<<<ceil_div(rows, 256), 256, 0, s>>>(scratch, rows, out);
+  launch(row_argmax_kernel, dim3(ceil_div(n, kArgmaxChunk), rows), 256, s, x, n, scratch);
+  launch(argmax_index_kernel, ceil_div(rows, 256), 256, s, scratch, rows, out);
 }
 
 void router_logits_f32(const float* h, int T, int H, const bf16_raw* W, int E, float* y, cudaStream_t s) {
-  if (T > 0) router_logits_kernel<<<dim3(E, T), 256, 0, s>>>(h, H, W, E, y);
+  if (T > 0) launch(router_logits_kernel, dim3(E, T), 256, s, h, H, W, E, y);
 }
 
 bool small_gemm_supported(int T, int K) { return T >= 1 && T <= 16 && K % 64 == 0; }
@@ -195,11 +211,11 @@ void small_gemm_bf16(const bf16_raw* x, int T, int K, const bf16_raw* W, int N, 
   const bool half_rows = variant == 0 && blocks32 < half_below;
   const int warps = variant == 1 ? 8 : variant == 2 ? 16 : (blocks32 >= 132 && blocks32 < 1024 ? 8 : 16);
   const unsigned blocks = unsigned(half_rows ? (N + 15) / 16 : blocks32);
-#define GPTOSS_DENSE_LAUNCH(MT, W)                                                             \
-  if (T <= 8)                                                                                  \
-    dense_mma_kernel<MT, 1, W><<<blocks, W * 32, 0, s>>>(x, T, K, weights, N, y, accumulate);  \
-  else                                                                                         \
-    dense_mma_kernel<MT, 2, W><<<blocks, W * 32, 0, s>>>(x, T, K, weights, N, y, accumulate);
+#define GPTOSS_DENSE_LAUNCH(MT, W)                                                  \
+  if (T <= 8)                                                                       \
+    launch(dense_mma_kernel<MT, 1, W>, blocks, W * 32, s, x, T, K, weights, N, y, accumulate); \
+  else                                                                              \
+    launch(dense_mma_kernel<MT, 2, W>, blocks, W * 32, s, x, T, K, weights, N, y, accumulate);
   const bf16_raw* weights = W;
   if (half_rows) {
     GPTOSS_DENSE_LAUNCH(1, 16)

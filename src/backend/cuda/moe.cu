@@ -8,6 +8,7 @@
 
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/launch.cuh"
 
 namespace gptoss::cuda {
 
@@ -30,6 +31,7 @@ __global__ void __launch_bounds__(kRouteWarps * 32) route_kernel(const float* __
                                                                  float* __restrict__ weights, int32_t* offsets,
                                                                  int32_t* slots, int32_t* active, int k_from,
                                                                  int e_lo, int n_local) {
+  pdl_enter();
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   // The chosen ids are read back twice below: from shared memory while they
   // fit (a round trip to global memory costs more than the rest at decode).
@@ -198,6 +200,8 @@ __global__ void __launch_bounds__(kMoeWarps * 32, (NT == 1 ? 32 : 16) / kMoeWarp
     int k_route, const int32_t* offsets, const int32_t* slots, const int32_t* active, float alpha, float limit,
     uint16_t* act_out, float* y_out) {
   __shared__ float red[kMoeWarps][2 * NT * 4][32];
+  // The expert comes from the routing, so there is nothing to prefetch.
+  pdl_enter();
   const int e = active[blockIdx.y];
   if (e < 0) return;
   const int begin = offsets[e], end = offsets[e + 1];
@@ -351,8 +355,8 @@ __global__ void scatter_kernel(const float* src, const uint16_t* bias, const int
 void route_topk(const float* logits, const bf16_raw* bias, int T, int E, int k, int32_t* topk_ids,
                 float* topk_weights, int32_t* expert_offsets, int32_t* expert_slots, int32_t* active_experts,
                 cudaStream_t s, int k_from, int e_lo, int n_local) {
-  route_kernel<<<1, kRouteWarps * 32, 0, s>>>(logits, bias, T, E, k, topk_ids, topk_weights, expert_offsets,
-                                              expert_slots, active_experts, k_from, e_lo, n_local < 0 ? E : n_local);
+  launch(route_kernel, 1, kRouteWarps * 32, s, logits, bias, T, E, k, topk_ids, topk_weights, expert_offsets,
+         expert_slots, active_experts, k_from, e_lo, n_local < 0 ? E : n_local);
 }
 
 // Launch shapes (warps per block, tiles per round trip), tried side by side on
@@ -378,13 +382,11 @@ void launch_moe_mma(dim3 grid, bool small, cudaStream_t s, const uint16_t* xq, c
 #define GPTOSS_MOE_CASE(i, W, D)                                                                              \
   case i:                                                                                                   \
     if (small)                                                                                              \
-      moe_mma_kernel<kGateUp, W, D, 1><<<grid, W * 32, 0, s>>>(xq, blocks, scales, bias, rows, K, k_route,  \
-                                                              offsets, slots, active, alpha, limit, act_out, \
-                                                              y_out);                                        \
+      launch(moe_mma_kernel<kGateUp, W, D, 1>, grid, W * 32, s, xq, blocks, scales, bias, rows, K, k_route, \
+             offsets, slots, active, alpha, limit, act_out, y_out);                                           \
     else                                                                                                    \
-      moe_mma_kernel<kGateUp, W, D, 2><<<grid, W * 32, 0, s>>>(xq, blocks, scales, bias, rows, K, k_route,  \
-                                                              offsets, slots, active, alpha, limit, act_out, \
-                                                              y_out);                                        \
+      launch(moe_mma_kernel<kGateUp, W, D, 2>, grid, W * 32, s, xq, blocks, scales, bias, rows, K, k_route, \
+             offsets, slots, active, alpha, limit, act_out, y_out);                                           \
     break;
   // The down projection has half the blocks of gate_up (H rows, not 2I): at
   // decode sizes 8 warps per block keep as many loads in flight

@@ -1,6 +1,7 @@
 // Embedding, fused bias + RMSNorm, and YaRN rope with the KV-cache store.
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/launch.cuh"
 
 #include <algorithm>
 
@@ -9,6 +10,7 @@ namespace gptoss::cuda {
 namespace {
 
 __global__ void embed_kernel(const int32_t* tokens, const uint16_t* table, int H, float* x) {
+  pdl_enter();
   const int t = blockIdx.x;
   const uint16_t* row = table + size_t(tokens[t]) * H;
   for (int i = threadIdx.x; i < H; i += blockDim.x) x[size_t(t) * H + i] = bf2f(row[i]);
@@ -26,6 +28,7 @@ __global__ void residual_rmsnorm_kernel(float* __restrict__ x, const uint16_t* _
                                         const uint16_t* __restrict__ w, uint16_t* __restrict__ y,
                                         float* __restrict__ y32, uint16_t* __restrict__ y_mma, int H, float eps,
                                         const int32_t* __restrict__ rows) {
+  pdl_enter();
   const int out_row = blockIdx.x;
   const int t = rows ? rows[out_row] : out_row;
   const int i4 = threadIdx.x, n4 = H / 4;
@@ -85,6 +88,7 @@ __global__ void rope_store_kernel(const float* __restrict__ qkv, const uint16_t*
                                   const float* __restrict__ inv_freq, float att_factor, int n_heads, int n_kv,
                                   int head_dim, TokenKv tk, bool sliding, uint16_t* __restrict__ cache,
                                   uint16_t* __restrict__ q_out) {
+  pdl_enter();
   const int t = blockIdx.x, h = blockIdx.y, i = threadIdx.x;
   const int half = head_dim / 2, Q = n_heads * head_dim, KV = n_kv * head_dim;
   const float* row = qkv + size_t(t) * (Q + 2 * KV);
@@ -120,23 +124,22 @@ __global__ void rope_store_kernel(const float* __restrict__ qkv, const uint16_t*
 }  // namespace
 
 void embed(const int32_t* tokens, int T, const bf16_raw* table, int H, float* x, cudaStream_t s) {
-  embed_kernel<<<T, 256, 0, s>>>(tokens, table, H, x);
+  launch(embed_kernel, T, 256, s, tokens, table, H, x);
 }
 
 void add_bias_rmsnorm(float* x, const bf16_raw* bias, const bf16_raw* w, bf16_raw* y, float* y32, bf16_raw* y_mma,
                       int T, int H, float eps, const int32_t* rows, cudaStream_t s) {
   if (T > 0)
-    residual_rmsnorm_kernel<<<T, row_threads(H), 0, s>>>(x, bias, nullptr, nullptr, 0, 0, nullptr, nullptr, 0, 0, w, y,
-                                                         y32, y_mma, H,
-                                                         eps, rows);
+    launch(residual_rmsnorm_kernel, T, row_threads(H), s, x, bias, nullptr, nullptr, 0, 0, nullptr, nullptr, 0, 0, w,
+           y, y32, y_mma, H, eps, rows);
 }
 
 void moe_combine(const float* y, const float* topk_weights, int T, int k, int H, float* x, const bf16_raw* next_norm,
                  bf16_raw* normed, float eps, cudaStream_t s, int k_from, const float* extra, const int32_t* ids,
                  int e_lo, int e_hi) {
   if (T > 0)
-    residual_rmsnorm_kernel<<<T, row_threads(H), 0, s>>>(x, nullptr, y, topk_weights, k, k_from, extra, ids, e_lo, e_hi,
-                                                         next_norm, normed, nullptr, nullptr, H, eps, nullptr);
+    launch(residual_rmsnorm_kernel, T, row_threads(H), s, x, nullptr, y, topk_weights, k, k_from, extra, ids, e_lo,
+           e_hi, next_norm, normed, nullptr, nullptr, H, eps, nullptr);
 }
 
 void rope_store_kv(const float* qkv, const bf16_raw* bias, const float* inv_freq, float attention_factor, int T,
@@ -144,8 +147,8 @@ void rope_store_kv(const float* qkv, const bf16_raw* bias, const float* inv_freq
                    int num_blocks, bf16_raw* q_out, cudaStream_t s) {
   (void)num_blocks;
   if (T > 0)
-    rope_store_kernel<<<dim3(T, n_heads + n_kv), head_dim / 2, 0, s>>>(qkv, bias, inv_freq, attention_factor, n_heads,
-                                                                       n_kv, head_dim, tk, sliding, layer_cache, q_out);
+    launch(rope_store_kernel, dim3(T, n_heads + n_kv), head_dim / 2, s, qkv, bias, inv_freq, attention_factor, n_heads,
+           n_kv, head_dim, tk, sliding, layer_cache, q_out);
 }
 
 namespace {
