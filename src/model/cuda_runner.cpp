@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "core/mem_size.h"
 #include "model/host_moe_worker.h"
+#include "model/l2_prefetcher.h"
 #include "model/model_weights.h"
 
 namespace gptoss {
@@ -46,6 +47,18 @@ int mma_max_tokens() {
   static const int v = [] {
     const char* e = std::getenv("GPTOSS_MMA_MAX_TOKENS");
     return e ? std::max(1, std::atoi(e)) : 1024;
+  }();
+  return v;
+}
+
+// Decode steps up to this many tokens run rope, the KV store, attention and
+// the merge of its key splits as one kernel (GPTOSS_FUSED_DECODE=1; off by
+// default until the GPU tests have run with it).
+constexpr int kMaxFusedDecodeTokens = 64;
+bool fused_decode() {
+  static const bool v = [] {
+    const char* e = std::getenv("GPTOSS_FUSED_DECODE");
+    return e && std::atoi(e) == 1;
   }();
   return v;
 }
@@ -167,6 +180,7 @@ class CudaRunner : public ModelRunner {
   std::vector<DeviceLayer> mapped_experts_;
   uint8_t* stage_[2] = {nullptr, nullptr};  // two experts in flight while streaming
   cudaStream_t copy_stream_ = nullptr;
+  std::unique_ptr<L2Prefetcher> prefetcher_;  // GPTOSS_L2_PREFETCH
   cudaEvent_t staged_[2] = {}, consumed_[2] = {};
   std::vector<void*> pinned_ranges_;
   int n_full_ = 0, n_window_ = 0;
@@ -194,6 +208,8 @@ class CudaRunner : public ModelRunner {
   int32_t* h_argmax_ = nullptr;
   unsigned long long* d_argmax_keys_ = nullptr;
   float* attn_part_ = nullptr;  // split-K attention partials (decode)
+  int* attn_counters_ = nullptr;  // finished splits per (token, kv head), fused decode attention
+  bool step_decode_ = false;      // this step has one token per sequence
   int32_t *h_tokens_, *h_pos_, *h_seq_, *h_rows_, *h_full_, *h_window_, *h_window_len_;
   float* h_logits_ = nullptr;
   int full_pitch_ = 1, window_pitch_ = 1;
@@ -265,6 +281,7 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
   const size_t ws = 64ull << 20;  // a fixed workspace keeps cuBLAS graph-capturable
   GPTOSS_CUDA_CHECK(cudaMalloc(&cublas_workspace_, ws));
   GPTOSS_CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_workspace_, ws));
+  if (l2_prefetch_level() > 0) prefetcher_ = std::make_unique<L2Prefetcher>();
 
   for (int l = 0; l < c.num_layers; ++l) slot_in_kind_.push_back(c.is_sliding(l) ? n_window_++ : n_full_++);
 
@@ -387,6 +404,8 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
   d_argmax_keys_ = alloc<unsigned long long>(T);
   attn_part_ = alloc<float>(std::max(cuda::attention_scratch_floats(8, c.num_heads, 16),
                                      cuda::attention_scratch_floats(32, c.num_heads, 4)));
+  attn_counters_ = alloc<int>(size_t(kMaxFusedDecodeTokens) * c.num_kv_heads);
+  GPTOSS_CUDA_CHECK(cudaMemset(attn_counters_, 0, size_t(kMaxFusedDecodeTokens) * c.num_kv_heads * sizeof(int)));
   d_window_len_ = alloc<int32_t>(kMaxSeqs);
   GPTOSS_CUDA_CHECK(cudaMallocHost(&h_tokens_, T * 4 * 4 + kMaxSeqs * 4));
   h_pos_ = h_tokens_ + T;
@@ -705,6 +724,7 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
   cuda::embed(d_tokens_, T, embed_, H, x_, stream_);
   mark("embed");
   std::vector<float> host_x;
+  const bool prefetch = prefetcher_ && gemv_path && T <= 16;
   for (int l = 0; l < c.num_layers; ++l) {
     const DeviceLayer& d = layers_[size_t(l)];
     const bool sliding = c.is_sliding(l);
@@ -717,22 +737,36 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
     }
     gemm(h_, T, H, d.qkv_w, Q + 2 * KVD, qkv_, false);
     mark("qkv");
-    cuda::rope_store_kv(qkv_, d.qkv_b, inv_freq_, attention_factor_, T, c.num_heads, c.num_kv_heads, c.head_dim, tk,
-                        sliding, cache, int(kind_blocks), q_, stream_);
-    mark("rope_kv");
+    // Decode: while rope and attention leave memory bandwidth idle, the
+    // weights of o_proj and the router move into L2.
+    if (prefetch) {
+      prefetcher_->fetch(stream_, d.o_w, size_t(H) * Q * 2);
+      prefetcher_->fetch(stream_, d.router_w, size_t(E) * H * 2);
+    }
     // Decode steps split each token's keys among blocks on full-attention
-    // layers (sliding ones see at most 128 keys): a few tokens x 8 kv heads
-    // would otherwise be a handful of blocks walking the whole context.
-    // GPTOSS_ATTN_SPLITS=1 turns it off, to compare.
+    // layers: a few tokens x 8 kv heads would otherwise be a handful of blocks
+    // walking the whole context. The fused kernel merges splits without a
+    // second launch, so it splits the sliding window's 128 keys too.
+    // GPTOSS_ATTN_SPLITS=1 turns splitting off, to compare.
     static const bool split_keys = [] {
       const char* e = std::getenv("GPTOSS_ATTN_SPLITS");
       return !(e && std::atoi(e) == 1);
     }();
-    const int splits = sliding || !split_keys ? 1 : T <= 8 ? 16 : T <= 32 ? 4 : 1;
-    cuda::attention(q_, cache, int(kind_blocks), d.sinks, T, c.num_heads, c.num_kv_heads, c.head_dim, tk, sliding,
-                    c.sliding_window, attn_, stream_, splits,
-                    attn_part_);
-    mark("attention");
+    if (fused_decode() && step_decode_ && T <= kMaxFusedDecodeTokens) {
+      const int splits = !split_keys ? 1 : T <= 8 ? (sliding ? 4 : 16) : T <= 32 && !sliding ? 4 : 1;
+      cuda::decode_attention(qkv_, d.qkv_b, inv_freq_, attention_factor_, T, c.num_heads, c.num_kv_heads, c.head_dim,
+                             tk, sliding, c.sliding_window, cache, d.sinks, attn_, stream_, splits, attn_part_,
+                             attn_counters_);
+      mark("attention");
+    } else {
+      cuda::rope_store_kv(qkv_, d.qkv_b, inv_freq_, attention_factor_, T, c.num_heads, c.num_kv_heads, c.head_dim, tk,
+                          sliding, cache, int(kind_blocks), q_, stream_);
+      mark("rope_kv");
+      const int splits = sliding || !split_keys ? 1 : T <= 8 ? 16 : T <= 32 ? 4 : 1;
+      cuda::attention(q_, cache, int(kind_blocks), d.sinks, T, c.num_heads, c.num_kv_heads, c.head_dim, tk, sliding,
+                      c.sliding_window, attn_, stream_, splits, attn_part_);
+      mark("attention");
+    }
     // Tensor parallel: rank 0 adds its heads' share to the residual, the
     // others put theirs in its place; the sum is the residual plus all heads.
     gemm(attn_, T, Q, d.o_w, H, x_, !tp() || shard_.rank == 0);
@@ -755,6 +789,8 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
     cuda::route_topk(router_, d.router_b, T, E, K, topk_ids_, topk_w_, offsets_, slots_, active_, stream_, k_gpu_from,
                      e_lo, n_local);
     mark("topk");
+    if (prefetch && l2_prefetch_level() >= 2 && l + 1 < c.num_layers)
+      prefetcher_->fetch(stream_, layers_[size_t(l) + 1].qkv_w, size_t(Q + 2 * KVD) * H * 2);
     if (on_cpu) {
       moe_on_host(l, T, K - k_gpu_from);
       mark("moe_host");
@@ -792,6 +828,7 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
       trace(l, host_x.data(), T);
     }
   }
+  if (prefetch) prefetcher_->join(stream_);
   if (trace) {
     // The final norm of every row, for the test's per-layer comparison.
     cuda::add_bias_rmsnorm(x_, nullptr, final_norm_, nullptr, h32_, nullptr, T, H, c.rms_norm_eps, nullptr, stream_);
@@ -894,6 +931,7 @@ int CudaRunner::run_step(const ForwardBatch& batch, const LayerTrace& trace, boo
   GPTOSS_CUDA_CHECK(cudaMemcpy2DAsync(d_window_, size_t(window_pitch_) * 4, h_window_, size_t(window_pitch_) * 4,
                                       size_t(used_window) * 4, size_t(nseq), cudaMemcpyHostToDevice, stream_));
 
+  step_decode_ = all_single;
   const bool gemv = T <= mma_max_tokens();
   // A graph cannot hold a streamed step (it reads the routing on the host).
   const bool graphable = n_cpu_moe_ == 0 || T < stream_min_tokens_;

@@ -305,4 +305,56 @@ TEST(CudaKernels, RopeAttentionWithSinksAndWindowMatchCpu) {
   }
 }
 
+// The fused decode kernel against rope_store_kv + attention: the same cache
+// contents bit for bit, and the same outputs up to float summation order,
+// for one and several key splits (merged by the last block of each head group).
+TEST(CudaKernels, DecodeAttentionEqualsRopeThenAttention) {
+  REQUIRE_GPU();
+  const int NH = 64, NKV = 8, HD = 64, Q = NH * HD, KVD = NKV * HD, bs = 16, W = 128, pitch = 64;
+  const std::vector<int32_t> pos = {0, 5, 127, 128, 700, 1000};  // one token per sequence
+  const int T = int(pos.size());
+  for (bool sliding : {false, true}) {
+    const int ring = window_ring_blocks(W, 512, bs);
+    const int nblocks = sliding ? T * ring : T * pitch;
+    auto qkv = randn(size_t(T) * (Q + 2 * KVD));
+    auto bias = to_bf16(randn(size_t(Q + 2 * KVD), 0.1f));
+    std::vector<bf16_t> cache(size_t(nblocks) * 2 * bs * KVD);
+    for (auto& c : cache) c = f32_to_bf16(randn(1)[0]);
+    std::vector<int32_t> seq(static_cast<size_t>(T)), full_table(static_cast<size_t>(T) * pitch),
+        window_table(static_cast<size_t>(T) * ring), window_len(static_cast<size_t>(T), ring);
+    for (int t = 0; t < T; ++t) seq[size_t(t)] = t;
+    for (size_t i = 0; i < full_table.size(); ++i) full_table[i] = int32_t(full_table.size() - 1 - i);
+    for (size_t i = 0; i < window_table.size(); ++i) window_table[i] = int32_t(i);
+    cpu::YarnRope rope(HD, 150000.0f, 32.0f, 32.0f, 1.0f, 4096, false);
+    auto sinks = to_bf16(randn(NH));
+    Dev<float> d_qkv(qkv), d_invf(std::vector<float>(rope.inv_freq, rope.inv_freq + 32));
+    Dev<bf16_t> d_bias(bias), d_sinks(sinks), d_q(size_t(T) * Q), d_ref_cache(cache), d_ref(size_t(T) * Q);
+    Dev<int32_t> d_pos(pos), d_seq(seq), d_full(full_table), d_win(window_table), d_wlen(window_len);
+    cuda::TokenKv tk{d_pos.p, d_seq.p, d_full.p, pitch, d_win.p, d_wlen.p, ring, bs};
+    cuda::rope_store_kv(d_qkv.p, d_bias.p, d_invf.p, rope.attention_factor, T, NH, NKV, HD, tk, sliding,
+                        d_ref_cache.p, nblocks, d_q.p, 0);
+    cuda::attention(d_q.p, d_ref_cache.p, nblocks, d_sinks.p, T, NH, NKV, HD, tk, sliding, W, d_ref.p, 0);
+    GPTOSS_CUDA_CHECK(cudaDeviceSynchronize());
+    const auto ref = d_ref.get(), ref_cache = d_ref_cache.get();
+    for (int splits : {1, 4, 5, 16}) {
+      Dev<bf16_t> d_cache(cache), d_out(size_t(T) * Q);
+      Dev<float> scratch(cuda::attention_scratch_floats(T, NH, splits));
+      Dev<int> counters(std::vector<int>(size_t(T) * NKV, 0));
+      for (int rep = 0; rep < 2; ++rep)  // the counters must come back zeroed
+        cuda::decode_attention(d_qkv.p, d_bias.p, d_invf.p, rope.attention_factor, T, NH, NKV, HD, tk, sliding, W,
+                               d_cache.p, d_sinks.p, d_out.p, 0, splits, scratch.p, counters.p);
+      GPTOSS_CUDA_CHECK(cudaDeviceSynchronize());
+      const auto out = d_out.get(), got_cache = d_cache.get();
+      size_t cache_diffs = 0;
+      for (size_t i = 0; i < cache.size(); ++i) cache_diffs += got_cache[i] != ref_cache[i];
+      EXPECT_EQ(cache_diffs, 0u) << "splits " << splits << (sliding ? " sliding" : " full");
+      float d = 0, m = 0;
+      for (size_t i = 0; i < ref.size(); ++i)
+        d = std::max(d, std::fabs(bf16_to_f32(out[i]) - bf16_to_f32(ref[i]))), m = std::max(m, std::fabs(bf16_to_f32(ref[i])));
+      EXPECT_LT(d, 1e-2f * m) << "splits " << splits << (sliding ? " sliding" : " full");
+      for (int c : counters.get()) EXPECT_EQ(c, 0);
+    }
+  }
+}
+
 }  // namespace

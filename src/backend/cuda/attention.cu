@@ -23,35 +23,21 @@ constexpr int kWords = kHeadDim / 2;  // bf16 pairs per row
 // layer otherwise has only n_kv blocks to walk its whole context.
 constexpr int kPart = kHeadDim + 2;  // floats per (token, head, split): acc, m, l
 
-__global__ void attention_kernel(const uint16_t* q, const uint16_t* cache, const uint16_t* sinks, int n_heads,
-                                 int n_kv, TokenKv tk, bool sliding, int window, uint16_t* out, int splits,
-                                 float* part) {
-  pdl_enter();
-  const int t = blockIdx.x, g = blockIdx.y;
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int group = n_heads / n_kv, h = g * group + warp;
-  const int KV = n_kv * kHeadDim, Q = n_heads * kHeadDim;
-  const int seq = tk.seq[t];
-  int last = tk.pos[t];
-  int first = sliding ? max(0, last - window + 1) : 0;
-  if (splits > 1) {
-    const int share = ((last - first + splits) / splits + kTile - 1) / kTile * kTile;
-    first += blockIdx.z * share;
-    last = min(last, first + share - 1);  // may end before it starts: an empty share
-  }
+// The online softmax over keys [first, last] of kv head g for warp `warp`'s
+// query head (q_sh[warp]); warps >= group only help load the tiles. Every
+// thread of the block must call it (it synchronises).
+struct SoftmaxState {
+  float m = -INFINITY, l = 0.0f, acc0 = 0.0f, acc1 = 0.0f;
+};
 
+__device__ __forceinline__ SoftmaxState attend_keys(const float2 (*q_sh)[kWords], const uint16_t* cache, const TokenKv& tk,
+                                                    bool sliding, int seq, int g, int KV, int group, int first,
+                                                    int last) {
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   __shared__ uint32_t k_tile[kTile][kWords + 1];  // +1 word: conflict-free column reads
   __shared__ uint32_t v_tile[kTile][kWords];
-  __shared__ float2 q_sh[32][kWords];
-
-  const uint32_t* q32 = reinterpret_cast<const uint32_t*>(q + size_t(t) * Q + h * kHeadDim);
-  if (warp < group) {
-    uint32_t qw = q32[lane];
-    q_sh[warp][lane] = make_float2(bf2f(uint16_t(qw & 0xffff)), bf2f(uint16_t(qw >> 16)));
-  }
   const float scale = rsqrtf(float(kHeadDim));
-  float m = -INFINITY, l = 0.0f, acc0 = 0.0f, acc1 = 0.0f;
-
+  SoftmaxState st;
   for (int j0 = first; j0 <= last; j0 += kTile) {
     __syncthreads();
     // 32 keys x 16 chunks of 4 words (K and V) spread over the block.
@@ -84,60 +70,186 @@ __global__ void attention_kernel(const uint16_t* q, const uint16_t* cache, const
       s += qq.x * bf2f(uint16_t(kw & 0xffff)) + qq.y * bf2f(uint16_t(kw >> 16));
     }
     s = (j0 + lane <= last) ? s * scale : -INFINITY;
-    const float m_new = fmaxf(m, warp_max(s));
+    const float m_new = fmaxf(st.m, warp_max(s));
     const float p = (j0 + lane <= last) ? __expf(s - m_new) : 0.0f;
-    const float corr = __expf(m - m_new);
-    l = l * corr + warp_sum(p);
-    acc0 *= corr;
-    acc1 *= corr;
+    const float corr = __expf(st.m - m_new);
+    st.l = st.l * corr + warp_sum(p);
+    st.acc0 *= corr;
+    st.acc1 *= corr;
 #pragma unroll 8
     for (int jj = 0; jj < kTile; ++jj) {
       const float pj = __shfl_sync(0xffffffffu, p, jj);
       const uint32_t vw = v_tile[jj][lane];
-      acc0 += pj * bf2f(uint16_t(vw & 0xffff));
-      acc1 += pj * bf2f(uint16_t(vw >> 16));
+      st.acc0 += pj * bf2f(uint16_t(vw & 0xffff));
+      st.acc1 += pj * bf2f(uint16_t(vw >> 16));
     }
-    m = m_new;
+    st.m = m_new;
   }
+  return st;
+}
+
+// Keys [first, last] of split z out of `splits` (all of them when splits == 1).
+__device__ __forceinline__ void split_range(int splits, int z, int& first, int& last) {
+  if (splits <= 1) return;
+  const int share = ((last - first + splits) / splits + kTile - 1) / kTile * kTile;
+  first += z * share;
+  last = min(last, first + share - 1);  // may end before it starts: an empty share
+}
+
+// Head h's output from one softmax state and the sink.
+__device__ __forceinline__ void write_head(const SoftmaxState& st, float sink, uint16_t* out_head) {
+  const float m_fin = fmaxf(st.m, sink);
+  const float corr = __expf(st.m - m_fin);
+  const float denom = st.l * corr + __expf(sink - m_fin);
+  const uint32_t packed = uint32_t(f2bf(st.acc0 * corr / denom)) | (uint32_t(f2bf(st.acc1 * corr / denom)) << 16);
+  reinterpret_cast<uint32_t*>(out_head)[threadIdx.x & 31] = packed;
+}
+
+__device__ __forceinline__ void write_partial(const SoftmaxState& st, float* p) {
+  const int lane = threadIdx.x & 31;
+  p[2 * lane] = st.acc0;
+  p[2 * lane + 1] = st.acc1;
+  if (lane == 0) p[kHeadDim] = st.m, p[kHeadDim + 1] = st.l;
+}
+
+// One warp: merges head h's split partials p[splits][kPart] with the sink.
+// __ldcg: partials written by other blocks of the same grid are read from L2.
+__device__ __forceinline__ void merge_splits(const float* p, int splits, float sink, uint16_t* out_head) {
+  const int lane = threadIdx.x & 31;
+  float M = sink;
+  for (int s = 0; s < splits; ++s) M = fmaxf(M, __ldcg(p + s * kPart + kHeadDim));
+  float denom = __expf(sink - M), acc0 = 0.0f, acc1 = 0.0f;
+  for (int s = 0; s < splits; ++s) {
+    const float* ps = p + s * kPart;
+    const float w = __expf(__ldcg(ps + kHeadDim) - M);  // 0 for an empty share (m = -inf)
+    denom += __ldcg(ps + kHeadDim + 1) * w;
+    acc0 += __ldcg(ps + 2 * lane) * w;
+    acc1 += __ldcg(ps + 2 * lane + 1) * w;
+  }
+  const uint32_t packed = uint32_t(f2bf(acc0 / denom)) | (uint32_t(f2bf(acc1 / denom)) << 16);
+  reinterpret_cast<uint32_t*>(out_head)[lane] = packed;
+}
+
+__global__ void attention_kernel(const uint16_t* q, const uint16_t* cache, const uint16_t* sinks, int n_heads,
+                                 int n_kv, TokenKv tk, bool sliding, int window, uint16_t* out, int splits,
+                                 float* part) {
+  pdl_enter();
+  const int t = blockIdx.x, g = blockIdx.y;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int group = n_heads / n_kv, h = g * group + warp;
+  const int KV = n_kv * kHeadDim, Q = n_heads * kHeadDim;
+  const int seq = tk.seq[t];
+  int last = tk.pos[t];
+  int first = sliding ? max(0, last - window + 1) : 0;
+  split_range(splits, blockIdx.z, first, last);
+
+  __shared__ float2 q_sh[32][kWords];
+  const uint32_t* q32 = reinterpret_cast<const uint32_t*>(q + size_t(t) * Q + h * kHeadDim);
+  if (warp < group) {
+    uint32_t qw = q32[lane];
+    q_sh[warp][lane] = make_float2(bf2f(uint16_t(qw & 0xffff)), bf2f(uint16_t(qw >> 16)));
+  }
+  const SoftmaxState st = attend_keys(q_sh, cache, tk, sliding, seq, g, KV, group, first, last);
   if (warp >= group) return;
-  if (splits > 1) {
-    float* p = part + ((size_t(t) * n_heads + h) * splits + blockIdx.z) * kPart;
-    p[2 * lane] = acc0;
-    p[2 * lane + 1] = acc1;
-    if (lane == 0) p[kHeadDim] = m, p[kHeadDim + 1] = l;
-    return;
-  }
-  const float sink = bf2f(sinks[h]);
-  const float m_fin = fmaxf(m, sink);
-  const float corr = __expf(m - m_fin);
-  const float denom = l * corr + __expf(sink - m_fin);
-  uint32_t packed = uint32_t(f2bf(acc0 * corr / denom)) | (uint32_t(f2bf(acc1 * corr / denom)) << 16);
-  reinterpret_cast<uint32_t*>(out + size_t(t) * Q + h * kHeadDim)[lane] = packed;
+  if (splits > 1)
+    write_partial(st, part + ((size_t(t) * n_heads + h) * splits + blockIdx.z) * kPart);
+  else
+    write_head(st, bf2f(sinks[h]), out + size_t(t) * Q + h * kHeadDim);
 }
 
 // One warp per (token, head): merges the splits' partials with the sink.
 __global__ void combine_kernel(const float* part, const uint16_t* sinks, int n_heads, int splits, uint16_t* out) {
   pdl_enter();
-  const int t = blockIdx.x, h = blockIdx.y, lane = threadIdx.x;
-  const float* p = part + (size_t(t) * n_heads + h) * splits * kPart;
-  const float sink = bf2f(sinks[h]);
-  float M = sink;
-  for (int s = 0; s < splits; ++s) M = fmaxf(M, p[s * kPart + kHeadDim]);
-  float denom = __expf(sink - M), acc0 = 0.0f, acc1 = 0.0f;
-  for (int s = 0; s < splits; ++s) {
-    const float* ps = p + s * kPart;
-    const float w = __expf(ps[kHeadDim] - M);  // 0 for an empty share (m = -inf)
-    denom += ps[kHeadDim + 1] * w;
-    acc0 += ps[2 * lane] * w;
-    acc1 += ps[2 * lane + 1] * w;
+  const int t = blockIdx.x, h = blockIdx.y;
+  merge_splits(part + (size_t(t) * n_heads + h) * splits * kPart, splits, bf2f(sinks[h]),
+               out + size_t(t) * n_heads * kHeadDim + h * kHeadDim);
+}
+
+// Decode steps (one new token per sequence): rope, the KV-cache store,
+// attention and the merge of the key splits in one launch. Block (t, g, z)
+// ropes the q heads of kv group g itself (in bf16, as rope_store_kv stores
+// them); the block whose share holds the token's own position also stores its
+// k and v before reading the cache. The last block of (t, g) to finish merges
+// the splits (a counter per (t, g), reset by that block).
+__global__ void decode_attention_kernel(const float* qkv, const uint16_t* bias, const float* inv_freq,
+                                        float att_factor, const uint16_t* sinks, int n_heads, int n_kv, TokenKv tk,
+                                        bool sliding, int window, uint16_t* cache, uint16_t* out, int splits,
+                                        float* part, int* counters) {
+  pdl_enter();
+  const int t = blockIdx.x, g = blockIdx.y, z = blockIdx.z;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int group = n_heads / n_kv, h = g * group + warp;
+  const int KV = n_kv * kHeadDim, Q = n_heads * kHeadDim, half = kHeadDim / 2;
+  const int seq = tk.seq[t], pos = tk.pos[t];
+  int first = sliding ? max(0, pos - window + 1) : 0, last = pos;
+  split_range(splits, z, first, last);
+  const float* row = qkv + size_t(t) * (Q + 2 * KV);
+  float sn, cs;
+  sincosf(float(pos) * inv_freq[lane], &sn, &cs);
+  cs *= att_factor;
+  sn *= att_factor;
+  // Rotation pair (lane, lane + 32) of head base..base+63 of the qkv row, rounded to bf16.
+  auto rope_pair = [&](int base, float& o1, float& o2) {
+    const float a = row[base + lane] + bf2f(bias[base + lane]);
+    const float c = row[base + lane + half] + bf2f(bias[base + lane + half]);
+    o1 = bf2f(f2bf(a * cs - c * sn));
+    o2 = bf2f(f2bf(c * cs + a * sn));
+  };
+  __shared__ float q_f[32][kHeadDim];
+  if (warp < group) rope_pair(h * kHeadDim, q_f[warp][lane], q_f[warp][lane + half]);
+  if (first <= pos && pos <= last && warp == 0) {
+    float k1, k2;
+    rope_pair(Q + g * kHeadDim, k1, k2);
+    const int b = pos / tk.block_size, r = pos % tk.block_size;
+    const int32_t block = sliding ? tk.window_table[seq * tk.window_pitch + b % tk.window_len[seq]]
+                                  : tk.full_table[seq * tk.full_pitch + b];
+    uint16_t* kdst = cache + ((size_t(block) * 2 + 0) * tk.block_size + r) * KV + g * kHeadDim;
+    uint16_t* vdst = cache + ((size_t(block) * 2 + 1) * tk.block_size + r) * KV + g * kHeadDim;
+    kdst[lane] = f2bf(k1);
+    kdst[lane + half] = f2bf(k2);
+    const int vb = Q + KV + g * kHeadDim;
+    vdst[lane] = f2bf(row[vb + lane] + bf2f(bias[vb + lane]));
+    vdst[lane + half] = f2bf(row[vb + lane + half] + bf2f(bias[vb + lane + half]));
   }
-  const uint32_t packed = uint32_t(f2bf(acc0 / denom)) | (uint32_t(f2bf(acc1 / denom)) << 16);
-  reinterpret_cast<uint32_t*>(out + size_t(t) * n_heads * kHeadDim + h * kHeadDim)[lane] = packed;
+  __syncthreads();  // q_f complete; the block's own k/v stores visible to its loads
+  __shared__ float2 q_sh[32][kWords];
+  if (warp < group) q_sh[warp][lane] = make_float2(q_f[warp][2 * lane], q_f[warp][2 * lane + 1]);
+  // attend_keys synchronises before it reads q_sh.
+  const SoftmaxState st = attend_keys(q_sh, cache, tk, sliding, seq, g, KV, group, first, last);
+  if (splits <= 1) {
+    if (warp < group) write_head(st, bf2f(sinks[h]), out + size_t(t) * Q + h * kHeadDim);
+    return;
+  }
+  float* head_part = part + (size_t(t) * n_heads + h) * splits * kPart;
+  if (warp < group) write_partial(st, head_part + z * kPart);
+  __threadfence();
+  __syncthreads();
+  __shared__ bool merge;
+  if (threadIdx.x == 0) {
+    int* counter = counters + t * n_kv + g;
+    merge = atomicAdd(counter, 1) == splits - 1;
+    if (merge) *counter = 0;  // ready for the next layer
+  }
+  __syncthreads();
+  if (!merge || warp >= group) return;
+  __threadfence();
+  merge_splits(head_part, splits, bf2f(sinks[h]), out + size_t(t) * Q + h * kHeadDim);
 }
 
 }  // namespace
 
 size_t attention_scratch_floats(int T, int n_heads, int splits) { return size_t(T) * n_heads * splits * kPart; }
+
+void decode_attention(const float* qkv, const bf16_raw* bias, const float* inv_freq, float attention_factor, int T,
+                      int n_heads, int n_kv, int head_dim, const TokenKv& tk, bool sliding, int window,
+                      bf16_raw* layer_cache, const bf16_raw* sinks, bf16_raw* out, cudaStream_t s, int splits,
+                      float* scratch, int* counters) {
+  (void)head_dim;  // checked by the runner: 64
+  if (T <= 0) return;
+  if (!scratch || !counters) splits = 1;
+  launch(decode_attention_kernel, dim3(T, n_kv, splits), (n_heads / n_kv) * 32, s, qkv, bias, inv_freq,
+         attention_factor, sinks, n_heads, n_kv, tk, sliding, window, layer_cache, out, splits, scratch, counters);
+}
 
 void attention(const bf16_raw* q, const bf16_raw* layer_cache, int /*num_blocks*/, const bf16_raw* sinks, int T,
                int n_heads, int n_kv, int head_dim, const TokenKv& tk, bool sliding, int window, bf16_raw* out,

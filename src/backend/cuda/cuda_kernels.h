@@ -64,6 +64,15 @@ void attention(const bf16_raw* q, const bf16_raw* layer_cache, int num_blocks, c
                cudaStream_t s, int splits = 1, float* scratch = nullptr);
 size_t attention_scratch_floats(int T, int n_heads, int splits);
 
+// Decode steps (each token the only one of its sequence in the step):
+// rope_store_kv and attention in one launch, the key splits merged by the
+// last block of each (token, kv head). counters: T * n_kv zeroed ints (left
+// zeroed); scratch as for attention.
+void decode_attention(const float* qkv, const bf16_raw* bias, const float* inv_freq, float attention_factor, int T,
+                      int n_heads, int n_kv, int head_dim, const TokenKv& tk, bool sliding, int window,
+                      bf16_raw* layer_cache, const bf16_raw* sinks, bf16_raw* out, cudaStream_t s, int splits,
+                      float* scratch, int* counters);
+
 // Router: logits [T, E] (+bias) -> top-k ids and softmax weights; also builds
 // per-expert slot lists: slot = t * k + j, grouped by expert
 // (expert_offsets [E + 1], expert_slots [T * k]) and the list of experts with
@@ -127,6 +136,9 @@ void bias_swiglu_bf16(const float* gu, const bf16_raw* bias, int n, int I, float
 // y[slots[i]] = src[i] + bias, rows of H
 void scatter_slots_bias(const float* src, const bf16_raw* bias, const int32_t* slots, int n, int H, float* y,
                         cudaStream_t s);
+
+// Asks for [p, p + bytes) to be brought into L2 (a hint: changes no result).
+void prefetch_l2(const void* p, size_t bytes, cudaStream_t s);
 
 // float -> bf16 conversion, e.g. of rows gathered for the unembedding.
 void f32_to_bf16(const float* src, bf16_raw* dst, size_t n, cudaStream_t s);
