@@ -1,29 +1,38 @@
 #!/usr/bin/env bash
-# On the GPU machine: where a decode step of synthetic:20b spends its time.
-#   ncu   per-kernel times and DRAM bytes from Nsight Compute over the last
-#         decode step of a short eager run (each kernel timed alone: no launch
-#         gaps), summed by kernel; the gap between this sum and the step's
-#         wall time is launch overhead.
-#   pdl   bench with programmatic dependent launch off and on, side by side.
-# usage: scripts/device/decode_profile.sh [ncu] [pdl]   (default: both)
+# On the GPU machine: where a decode step of synthetic:20b spends its time,
+# and what each decode switch is worth.
+#   tests  test_cuda with every decode switch off, then on (must both pass)
+#   ab     bench tg128 and 64-sequence decode for each switch setting, side by
+#          side in one process each (CONFIGS overrides the list)
+#   ncu    per-kernel times and DRAM bytes from Nsight Compute over the last
+#          decode step of a short eager run (each kernel timed alone: no launch
+#          gaps), summed by kernel (ENV adds switches, e.g. ENV="GPTOSS_PDL=1")
+# usage: scripts/device/decode_profile.sh [tests] [ab] [ncu]   (default: tests ab)
 cd "$(dirname "$0")/../.."
 source scripts/device/env.sh
-steps=${*:-ncu pdl}
+steps=${*:-tests ab}
 M=${MODEL:-synthetic:20b}
+ALL="GPTOSS_PDL=1 GPTOSS_FUSED_DECODE=1 GPTOSS_L2_PREFETCH=1"
+CONFIGS=${CONFIGS:-"base GPTOSS_PDL=1 GPTOSS_FUSED_DECODE=1 GPTOSS_L2_PREFETCH=1 GPTOSS_L2_PREFETCH=2 all"}
 for s in $steps; do
   echo "=== $s"
   case $s in
+    tests)
+      test_cuda 2>&1 | grep -E "^\[ *(FAILED|PASSED) " | sed 's/^/switches off: /'
+      env $ALL test_cuda 2>&1 | tee "$OUT/test_cuda_switches.log" | grep -E "^\[ *(FAILED|PASSED) |Failure|Expected|Which is" | head -30 | sed 's/^/switches on: /' ;;
+    ab)
+      for cfg in $CONFIGS; do
+        case $cfg in base) e="GPTOSS_NONE=0" ;; all) e=$ALL ;; *) e=$cfg ;; esac
+        echo "$cfg: $(env $e gptoss bench --model "$M" --device cuda --pp 512 --tg 128 --batch 64 --batch-prompt 512 \
+          --batch-gen 64 -r 2 2>/dev/null | grep -E "^(tg|decode b)" | tr -s ' ' | tr '\n' ';')"
+      done ;;
     ncu)
-      GPTOSS_CUDA_GRAPHS=0 ncu --clock-control none --metrics gpu__time_duration.sum,dram__bytes_read.sum --csv \
+      env ${ENV:-GPTOSS_NONE=0} GPTOSS_CUDA_GRAPHS=0 ncu --clock-control none \
+        --metrics gpu__time_duration.sum,dram__bytes_read.sum --csv \
         gptoss generate --model "$M" --device cuda --ids 1,2,3,4,5,6,7,8 --max-tokens 4 --temperature 0 \
         >"$OUT/ncu.csv" 2>"$OUT/ncu.err"
       tail -3 "$OUT/ncu.err"
       python3 scripts/device/ncu_step.py "$OUT/ncu.csv" | tee "$OUT/ncu_step.txt" ;;
-    pdl)
-      for p in 0 1 0 1; do
-        echo "GPTOSS_PDL=$p: $(GPTOSS_PDL=$p gptoss bench --model "$M" --device cuda --pp 512 --tg 128 --batch 64 \
-          --batch-prompt 512 --batch-gen 64 -r 2 2>/dev/null | grep -E "^(pp|tg|decode b)" | tr -s ' ' | tr '\n' ';')"
-      done ;;
     *) echo "unknown step $s" ;;
   esac
 done

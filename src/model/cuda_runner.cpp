@@ -52,8 +52,9 @@ int mma_max_tokens() {
 }
 
 // Decode steps up to this many tokens run rope, the KV store, attention and
-// the merge of its key splits as one kernel (GPTOSS_FUSED_DECODE=1; off by
-// default until the GPU tests have run with it).
+// the merge of its key splits as one kernel, and (up to
+// cuda::kMaxDecodeRouterTokens) the norm, router and top-k as another
+// (GPTOSS_FUSED_DECODE=1; off by default until the GPU tests have run with it).
 constexpr int kMaxFusedDecodeTokens = 64;
 bool fused_decode() {
   static const bool v = [] {
@@ -209,6 +210,7 @@ class CudaRunner : public ModelRunner {
   unsigned long long* d_argmax_keys_ = nullptr;
   float* attn_part_ = nullptr;  // split-K attention partials (decode)
   int* attn_counters_ = nullptr;  // finished splits per (token, kv head), fused decode attention
+  int* router_counter_ = nullptr;  // finished blocks of the fused decode router
   bool step_decode_ = false;      // this step has one token per sequence
   int32_t *h_tokens_, *h_pos_, *h_seq_, *h_rows_, *h_full_, *h_window_, *h_window_len_;
   float* h_logits_ = nullptr;
@@ -404,6 +406,8 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
   d_argmax_keys_ = alloc<unsigned long long>(T);
   attn_part_ = alloc<float>(std::max(cuda::attention_scratch_floats(8, c.num_heads, 16),
                                      cuda::attention_scratch_floats(32, c.num_heads, 4)));
+  router_counter_ = alloc<int>(1);
+  GPTOSS_CUDA_CHECK(cudaMemset(router_counter_, 0, sizeof(int)));
   attn_counters_ = alloc<int>(size_t(kMaxFusedDecodeTokens) * c.num_kv_heads);
   GPTOSS_CUDA_CHECK(cudaMemset(attn_counters_, 0, size_t(kMaxFusedDecodeTokens) * c.num_kv_heads * sizeof(int)));
   d_window_len_ = alloc<int32_t>(kMaxSeqs);
@@ -775,20 +779,27 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
       all_reduce_residual(T);
       mark("all_reduce");
     }
-    cuda::add_bias_rmsnorm(x_, d.o_b, d.mlp_norm, nullptr, h32_, gemv_path ? hq_ : nullptr, T, H, c.rms_norm_eps,
-                           nullptr, stream_);
-    mark("norm");
-    cuda::router_logits_f32(h32_, T, H, d.router_w, E, router_, stream_);
-    mark("router");
     const bool host_layer = d.gu_blocks == nullptr;
     const bool on_cpu = host_layer && T < stream_min_tokens_;
     // On the CPU's layers the GPU's expert lists hold only the slots it computes.
     const int k_gpu_from = on_cpu ? K - (gemv_path ? gpu_slots_ : 0) : 0;
     // Expert parallelism: the lists hold only this GPU's experts, numbered from 0.
     const int e_lo = shard_.expert0, n_local = local_experts();
-    cuda::route_topk(router_, d.router_b, T, E, K, topk_ids_, topk_w_, offsets_, slots_, active_, stream_, k_gpu_from,
-                     e_lo, n_local);
-    mark("topk");
+    if (fused_decode() && step_decode_ && gemv_path && cuda::decode_router_supported(T, H, E, K)) {
+      cuda::decode_router(x_, d.o_b, d.mlp_norm, c.rms_norm_eps, H, d.router_w, d.router_b, T, E, K, router_, h32_, hq_,
+                          topk_ids_, topk_w_, offsets_, slots_, active_, router_counter_, stream_, k_gpu_from, e_lo,
+                          n_local);
+      mark("router");
+    } else {
+      cuda::add_bias_rmsnorm(x_, d.o_b, d.mlp_norm, nullptr, h32_, gemv_path ? hq_ : nullptr, T, H, c.rms_norm_eps,
+                             nullptr, stream_);
+      mark("norm");
+      cuda::router_logits_f32(h32_, T, H, d.router_w, E, router_, stream_);
+      mark("router");
+      cuda::route_topk(router_, d.router_b, T, E, K, topk_ids_, topk_w_, offsets_, slots_, active_, stream_,
+                       k_gpu_from, e_lo, n_local);
+      mark("topk");
+    }
     if (prefetch && l2_prefetch_level() >= 2 && l + 1 < c.num_layers)
       prefetcher_->fetch(stream_, layers_[size_t(l) + 1].qkv_w, size_t(Q + 2 * KVD) * H * 2);
     if (on_cpu) {
