@@ -4,6 +4,8 @@
 #   tests  test_cuda with every decode switch off, then on (must both pass)
 #   ab     bench tg128 and 64-sequence decode for each switch setting, side by
 #          side in one process each (CONFIGS overrides the list)
+#   ops    GPTOSS_PROFILE per-op times (eager, an event after each op) at batch
+#          1 and 64, with the switches off and on
 #   ncu    per-kernel times and DRAM bytes from Nsight Compute over the last
 #          decode step of a short eager run (each kernel timed alone: no launch
 #          gaps), summed by kernel (ENV adds switches, e.g. ENV="GPTOSS_PDL=1")
@@ -25,6 +27,12 @@ for s in $steps; do
         case $cfg in base) e="GPTOSS_NONE=0" ;; all) e=$ALL ;; *) e=$cfg ;; esac
         echo "$cfg: $(env $e gptoss bench --model "$M" --device cuda --pp 512 --tg 128 --batch 64 --batch-prompt 512 \
           --batch-gen 64 -r 2 2>/dev/null | grep -E "^(tg|decode b)" | tr -s ' ' | tr '\n' ';')"
+      done ;;
+    ops)
+      for e in GPTOSS_NONE=0 "$ALL"; do
+        echo "--- $e"
+        env $e GPTOSS_PROFILE=1 gptoss bench --model "$M" --device cuda --pp 64 --tg 32 --batch 64 --batch-prompt 512 \
+          --batch-gen 16 -r 1 2>&1 | grep -E "^GPTOSS_PROFILE|us/step" | head -60
       done ;;
     ncu)
       env ${ENV:-GPTOSS_NONE=0} GPTOSS_CUDA_GRAPHS=0 ncu --clock-control none \

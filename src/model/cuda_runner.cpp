@@ -728,7 +728,7 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
   cuda::embed(d_tokens_, T, embed_, H, x_, stream_);
   mark("embed");
   std::vector<float> host_x;
-  const bool prefetch = prefetcher_ && gemv_path && T <= 16;
+  const bool prefetch = prefetcher_ && gemv_path && step_decode_;
   for (int l = 0; l < c.num_layers; ++l) {
     const DeviceLayer& d = layers_[size_t(l)];
     const bool sliding = c.is_sliding(l);
