@@ -405,7 +405,7 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
   d_argmax_ = alloc<int32_t>(T);
   d_argmax_keys_ = alloc<unsigned long long>(T);
   attn_part_ = alloc<float>(std::max(cuda::attention_scratch_floats(8, c.num_heads, 16),
-                                     cuda::attention_scratch_floats(32, c.num_heads, 4)));
+                                     cuda::attention_scratch_floats(kMaxFusedDecodeTokens, c.num_heads, 4)));
   router_counter_ = alloc<int>(1);
   GPTOSS_CUDA_CHECK(cudaMemset(router_counter_, 0, sizeof(int)));
   attn_counters_ = alloc<int>(size_t(kMaxFusedDecodeTokens) * c.num_kv_heads);
@@ -757,7 +757,9 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
       return !(e && std::atoi(e) == 1);
     }();
     if (fused_decode() && step_decode_ && T <= kMaxFusedDecodeTokens) {
-      const int splits = !split_keys ? 1 : T <= 8 ? (sliding ? 4 : 16) : T <= 32 && !sliding ? 4 : 1;
+      // At 64 sequences a full layer's 512 (token, kv head) blocks would each
+      // walk the whole context tile by tile: 4 shares each quarter that chain.
+      const int splits = !split_keys ? 1 : T <= 8 ? (sliding ? 4 : 16) : !sliding ? 4 : 1;
       cuda::decode_attention(qkv_, d.qkv_b, inv_freq_, attention_factor_, T, c.num_heads, c.num_kv_heads, c.head_dim,
                              tk, sliding, c.sliding_window, cache, d.sinks, attn_, stream_, splits, attn_part_,
                              attn_counters_);

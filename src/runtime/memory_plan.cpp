@@ -65,9 +65,12 @@ uint64_t activation_bytes(const ModelConfig& c, int max_step_tokens) {
   const uint64_t Q = uint64_t(c.q_dim()), KV = uint64_t(c.kv_dim());
   const uint64_t G = std::min<uint64_t>(T, 1024);  // rows of the MXFP4 MMA expert path (mma_max_tokens)
   const uint64_t R = std::min<uint64_t>(T, 512);  // logits rows (CudaRunner's kMaxLogitRows)
-  const uint64_t f32 = 4 * (T * H * 3 + T * (Q + 2 * KV) + T * E + T * K + T * K * H + R * V + T * 2 * I);
+  // Split-key attention partials of decode steps: 8 tokens x 16 splits or 64 x 4, 66 floats per head.
+  const uint64_t NH = uint64_t(c.num_heads), attn_part = std::max<uint64_t>(8 * 16, 64 * 4) * NH * 66;
+  const uint64_t f32 =
+      4 * (T * H * 3 + T * (Q + 2 * KV) + T * E + T * K + T * K * H + R * V + T * 2 * I + attn_part);
   const uint64_t b16 = 2 * (T * H * 2 + T * Q * 2 + G * H + G * K * I + 2 * I * H + H * I + T * I);
-  const uint64_t i32 = 4 * (T * K * 2 + (E + 1) + E + T * 5 + 256) + 8 * T;
+  const uint64_t i32 = 4 * (T * K * 2 + (E + 1) + E + T * 5 + 256 + 64 * uint64_t(c.num_kv_heads) + 1) + 8 * T;
   const uint64_t cublas_workspace = 64ull << 20;
   // Hybrid: two experts staged at once while host experts stream in, and ones for the combine.
   const uint64_t staging = 2 * (3 * I * H / 2 + 3 * I * H / 32 + (2 * I + H) * 2) + 4 * T;
