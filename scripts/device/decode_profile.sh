@@ -15,16 +15,17 @@ source scripts/device/env.sh
 steps=${*:-tests ab}
 M=${MODEL:-synthetic:20b}
 ALL="GPTOSS_PDL=1 GPTOSS_FUSED_DECODE=1 GPTOSS_L2_PREFETCH=1"
-CONFIGS=${CONFIGS:-"base GPTOSS_PDL=1 GPTOSS_FUSED_DECODE=1 GPTOSS_L2_PREFETCH=1 GPTOSS_L2_PREFETCH=2 all"}
+ROWS=GPTOSS_DENSE_VARIANT=3  # warp-per-row dense GEMV at batch 1..4
+CONFIGS=${CONFIGS:-"base GPTOSS_PDL=1 GPTOSS_FUSED_DECODE=1 GPTOSS_L2_PREFETCH=1 GPTOSS_L2_PREFETCH=2 $ROWS all all+rows"}
 for s in $steps; do
   echo "=== $s"
   case $s in
     tests)
       test_cuda 2>&1 | grep -E "^\[ *(FAILED|PASSED) " | sed 's/^/switches off: /'
-      env $ALL test_cuda 2>&1 | tee "$OUT/test_cuda_switches.log" | grep -E "^\[ *(FAILED|PASSED) |Failure|Expected|Which is" | head -30 | sed 's/^/switches on: /' ;;
+      env $ALL $ROWS test_cuda 2>&1 | tee "$OUT/test_cuda_switches.log" | grep -E "^\[ *(FAILED|PASSED) |Failure|Expected|Which is" | head -30 | sed 's/^/switches on: /' ;;
     ab)
       for cfg in $CONFIGS; do
-        case $cfg in base) e="GPTOSS_NONE=0" ;; all) e=$ALL ;; *) e=$cfg ;; esac
+        case $cfg in base) e="GPTOSS_NONE=0" ;; all) e=$ALL ;; all+rows) e="$ALL $ROWS" ;; *) e=$cfg ;; esac
         echo "$cfg: $(env $e gptoss bench --model "$M" --device cuda --pp 512 --tg 128 --batch 64 --batch-prompt 512 \
           --batch-gen 64 -r 2 2>/dev/null | grep -E "^(tg|decode b)" | tr -s ' ' | tr '\n' ';')"
       done ;;

@@ -134,7 +134,7 @@ TEST(CudaKernels, MoeMmaAndPrefillPathsMatchCpuExpert) {
 // row counts that are not multiples of the 32-row tile, and accumulation.
 TEST(CudaKernels, SmallGemmMatchesReference) {
   REQUIRE_GPU();
-  for (int T : {1, 3, 8, 9, 16}) {
+  for (int T : {1, 2, 3, 4, 8, 9, 16}) {
     for (auto [K, N] : {std::pair{2880, 5120}, std::pair{4096, 2880}, std::pair{2880, 37}}) {
       auto W = to_bf16(randn(size_t(N) * K, 0.05f));
       auto x = to_bf16(randn(size_t(T) * K));
@@ -157,6 +157,14 @@ TEST(CudaKernels, SmallGemmMatchesReference) {
       const float e1 = rel_err(dz.get(), ref), e2 = rel_err(dy.get(), refacc);
       EXPECT_LT(e1, 1e-5f) << "T " << T << " K " << K << " N " << N;
       EXPECT_LT(e2, 1e-5f) << "T " << T << " K " << K << " N " << N << " (accumulate)";
+      if (cuda::row_gemv_supported(T, K)) {  // the warp-per-row variant of batch 1..4
+        Dev<float> ry(y0), rz(std::vector<float>(size_t(T) * N, NAN));
+        cuda::row_gemv_bf16(dx.p, T, K, dW.p, N, ry.p, true, 0);
+        cuda::row_gemv_bf16(dx.p, T, K, dW.p, N, rz.p, false, 0);
+        GPTOSS_CUDA_CHECK(cudaDeviceSynchronize());
+        EXPECT_LT(rel_err(rz.get(), ref), 1e-5f) << "row gemv T " << T << " K " << K << " N " << N;
+        EXPECT_LT(rel_err(ry.get(), refacc), 1e-5f) << "row gemv T " << T << " K " << K << " N " << N << " (accumulate)";
+      }
     }
   }
 }

@@ -30,6 +30,11 @@ bool small_gemm_supported(int T, int K);
 void small_gemm_bf16(const bf16_raw* x, int T, int K, const bf16_raw* W, int N, float* y, bool accumulate,
                      cudaStream_t s);
 
+// The same for 1..4 tokens on CUDA cores, a warp per weight row (K <= 4096).
+bool row_gemv_supported(int T, int K);
+void row_gemv_bf16(const bf16_raw* x, int T, int K, const bf16_raw* W, int N, float* y, bool accumulate,
+                   cudaStream_t s);
+
 // out[r] = arg-max of row r of x [rows, n] (the lowest index among equals);
 // scratch: `rows` 64-bit words of device memory.
 void row_argmax(const float* x, int rows, int n, unsigned long long* scratch, int32_t* out, cudaStream_t s);

@@ -114,6 +114,53 @@ __global__ void __launch_bounds__(kWarps * 32) dense_mma_kernel(const uint16_t* 
   }
 }
 
+// Batch 1..4 without tensor cores: a warp per weight row, each lane a strided
+// set of 16-byte pieces (a warp instruction reads 512 contiguous bytes). The
+// whole row is loaded into registers before the kernel waits for the previous
+// one (launch.cuh), so with PDL the weights stream while it finishes.
+constexpr int kRowChunks = 16;  // 16-byte pieces per lane: K <= 16 * 32 * 8
+constexpr int kRowWarps = 8;
+
+template <int NTOK>
+__global__ void __launch_bounds__(kRowWarps * 32) dense_rows_kernel(const uint16_t* x, int T, int K,
+                                                                   const uint16_t* W, int N, float* y,
+                                                                   bool accumulate) {
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int row = blockIdx.x * kRowWarps + warp, nc = K / 8;
+  const uint4* wr = reinterpret_cast<const uint4*>(W + size_t(min(row, N - 1)) * K);
+  uint4 w[kRowChunks];
+#pragma unroll
+  for (int i = 0; i < kRowChunks; ++i) {
+    const int c = lane + 32 * i;
+    w[i] = c < nc ? __ldg(wr + c) : make_uint4(0, 0, 0, 0);
+  }
+  pdl_enter();
+  __shared__ uint4 xs[NTOK][kRowChunks * 32];
+  for (int i = threadIdx.x; i < T * nc; i += blockDim.x) xs[i / nc][i % nc] = reinterpret_cast<const uint4*>(x)[i];
+  __syncthreads();
+  if (row >= N) return;
+  float acc[NTOK] = {};
+#pragma unroll
+  for (int i = 0; i < kRowChunks; ++i) {
+    const int c = lane + 32 * i;
+    if (c >= nc) break;
+    const uint32_t* wv = reinterpret_cast<const uint32_t*>(&w[i]);
+#pragma unroll
+    for (int t = 0; t < NTOK; ++t) {
+      const uint32_t* xv = reinterpret_cast<const uint32_t*>(&xs[t][c]);
+#pragma unroll
+      for (int j = 0; j < 4; ++j)
+        acc[t] += __uint_as_float(wv[j] << 16) * __uint_as_float(xv[j] << 16) +
+                  __uint_as_float(wv[j] & 0xffff0000u) * __uint_as_float(xv[j] & 0xffff0000u);
+    }
+  }
+#pragma unroll
+  for (int t = 0; t < NTOK; ++t) {
+    const float v = warp_sum(acc[t]);
+    if (lane == 0 && t < T) y[size_t(t) * N + row] = accumulate ? y[size_t(t) * N + row] + v : v;
+  }
+}
+
 // One block per (expert, token): the router's logits from float32
 // activations. Top-k picks experts by rank, so rounding the activations to
 // bf16 first (as the dense GEMMs do) flips near-tied choices and changes whole
@@ -192,12 +239,26 @@ void router_logits_f32(const float* h, int T, int H, const bf16_raw* W, int E, f
 
 bool small_gemm_supported(int T, int K) { return T >= 1 && T <= 16 && K % 64 == 0; }
 
+bool row_gemv_supported(int T, int K) { return T >= 1 && T <= 4 && K % 8 == 0 && K <= kRowChunks * 32 * 8; }
+
+void row_gemv_bf16(const bf16_raw* x, int T, int K, const bf16_raw* W, int N, float* y, bool accumulate,
+                   cudaStream_t s) {
+  const unsigned blocks = unsigned(ceil_div(N, kRowWarps));
+  if (T == 1)
+    launch(dense_rows_kernel<1>, blocks, kRowWarps * 32, s, x, T, K, W, N, y, accumulate);
+  else if (T == 2)
+    launch(dense_rows_kernel<2>, blocks, kRowWarps * 32, s, x, T, K, W, N, y, accumulate);
+  else
+    launch(dense_rows_kernel<4>, blocks, kRowWarps * 32, s, x, T, K, W, N, y, accumulate);
+}
+
 void small_gemm_bf16(const bf16_raw* x, int T, int K, const bf16_raw* W, int N, float* y, bool accumulate,
                      cudaStream_t s) {
   // Shapes measured on an H100 at batch 1 (2026-11-23; GPTOSS_DENSE_VARIANT
   // 1/2 force 8/16 warps of 32-row blocks to re-measure): 8 warps suit qkv
   // (160 blocks of 32 rows: 433 vs 507 us per step over 24 layers), 16 suit
   // o_proj (90 blocks: 352 vs 440 us) and the unembedding (466 vs 526 us).
+  // GPTOSS_DENSE_VARIANT=3: row_gemv_bf16 at batch 1..4 (not yet measured).
   // Products with fewer 32-row blocks than SMs take 16-row blocks instead.
   static const int variant = [] {
     const char* e = std::getenv("GPTOSS_DENSE_VARIANT");
@@ -207,6 +268,11 @@ void small_gemm_bf16(const bf16_raw* x, int T, int K, const bf16_raw* W, int N, 
     const char* e = std::getenv("GPTOSS_DENSE_HALF_BELOW");
     return e ? std::atoi(e) : 132;
   }();
+  // 3: batch 1..4 through row_gemv_bf16 (warp per row, no tensor cores).
+  if (variant == 3 && row_gemv_supported(T, K)) {
+    row_gemv_bf16(x, T, K, W, N, y, accumulate, s);
+    return;
+  }
   const int blocks32 = (N + 31) / 32;
   const bool half_rows = variant == 0 && blocks32 < half_below;
   const int warps = variant == 1 ? 8 : variant == 2 ? 16 : (blocks32 >= 132 && blocks32 < 1024 ? 8 : 16);
