@@ -729,6 +729,7 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
   mark("embed");
   std::vector<float> host_x;
   const bool prefetch = prefetcher_ && gemv_path && step_decode_;
+  const bool fused = fused_decode() && step_decode_;
   for (int l = 0; l < c.num_layers; ++l) {
     const DeviceLayer& d = layers_[size_t(l)];
     const bool sliding = c.is_sliding(l);
@@ -756,7 +757,7 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
       const char* e = std::getenv("GPTOSS_ATTN_SPLITS");
       return !(e && std::atoi(e) == 1);
     }();
-    if (fused_decode() && step_decode_ && T <= kMaxFusedDecodeTokens) {
+    if (fused && T <= kMaxFusedDecodeTokens) {
       // At 64 sequences a full layer's 512 (token, kv head) blocks would each
       // walk the whole context tile by tile: 4 shares each quarter that chain.
       const int splits = !split_keys ? 1 : T <= 8 ? (sliding ? 4 : 16) : !sliding ? 4 : 1;
@@ -787,7 +788,7 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
     const int k_gpu_from = on_cpu ? K - (gemv_path ? gpu_slots_ : 0) : 0;
     // Expert parallelism: the lists hold only this GPU's experts, numbered from 0.
     const int e_lo = shard_.expert0, n_local = local_experts();
-    if (fused_decode() && step_decode_ && gemv_path && cuda::decode_router_supported(T, H, E, K)) {
+    if (fused && gemv_path && cuda::decode_router_supported(T, H, E, K)) {
       cuda::decode_router(x_, d.o_b, d.mlp_norm, c.rms_norm_eps, H, d.router_w, d.router_b, T, E, K, router_, h32_, hq_,
                           topk_ids_, topk_w_, offsets_, slots_, active_, router_counter_, stream_, k_gpu_from, e_lo,
                           n_local);

@@ -46,6 +46,27 @@ void make_routing(int T, int K, int E, std::mt19937* g, std::vector<int32_t>& id
     }
 }
 
+// Five tokens routed through a fixture layer's experts: the input the
+// expert-split tests share, and the unsplit layer's output to compare with.
+struct RoutedTokens {
+  ModelSource src = open_model(kFixture);
+  const ModelConfig& c = src.config;
+  const ModelWeights w = bind_model_weights(c, *src.weights);
+  const int T = 5, K = c.experts_per_token, H = c.hidden_size;
+  std::vector<float> h;
+  std::vector<int32_t> ids;
+  std::vector<float> weights;
+  ThreadPool pool{2};
+
+  RoutedTokens(uint32_t seed, std::mt19937* g) : h(random_floats(size_t(T) * H, seed)) {
+    make_routing(T, K, c.num_experts, g, ids, weights);
+  }
+  void forward(const cpu::MoeExperts& e, const int32_t* ids_, const float* weights_, std::vector<float>& out) {
+    out.assign(size_t(T) * H, 0.0f);
+    cpu::moe_forward(e, h.data(), T, ids_, weights_, K, out.data(), pool);
+  }
+};
+
 }  // namespace
 
 TEST(TensorParallel, ShardsOf20b) {
@@ -76,27 +97,19 @@ TEST(TensorParallel, ShardsOf20b) {
 }
 
 TEST(TensorParallel, ExpertSlicesSumToTheLayer) {
-  ModelSource src = open_model(kFixture);
-  const ModelConfig& c = src.config;
-  const ModelWeights w = bind_model_weights(c, *src.weights);
-  const int T = 5, K = c.experts_per_token, H = c.hidden_size;
-  const std::vector<float> h = random_floats(size_t(T) * H, 1);
-  std::vector<int32_t> ids;
-  std::vector<float> weights;
   std::mt19937 g(2);
-  make_routing(T, K, c.num_experts, &g, ids, weights);
-  ThreadPool pool(2);
+  RoutedTokens in(1, &g);
+  const ModelConfig& c = in.c;
   for (int layer : {0, c.num_layers - 1})
     for (int n : {2, 4}) {
       if (c.intermediate_size / 32 < n || c.num_kv_heads % n) continue;
-      const LayerWeights& L = w.layers[size_t(layer)];
-      const cpu::MoeExperts full = moe_experts(c, L);
-      std::vector<float> ref(size_t(T) * H), sum(size_t(T) * H, 0.0f), part(size_t(T) * H);
-      cpu::moe_forward(full, h.data(), T, ids.data(), weights.data(), K, ref.data(), pool);
+      const LayerWeights& L = in.w.layers[size_t(layer)];
+      std::vector<float> ref, sum(size_t(in.T) * in.H, 0.0f), part;
+      in.forward(moe_experts(c, L), in.ids.data(), in.weights.data(), ref);
       for (int r = 0; r < n; ++r) {
         const TpShard s = tp_shard(c, r, n);
         const ShardedExperts x = shard_experts(c, L, s);
-        cpu::moe_forward(x.view(c, s), h.data(), T, ids.data(), weights.data(), K, part.data(), pool);
+        in.forward(x.view(c, s), in.ids.data(), in.weights.data(), part);
         for (size_t i = 0; i < sum.size(); ++i) sum[i] += part[i];
       }
       SCOPED_TRACE("layer " + std::to_string(layer) + ", " + std::to_string(n) + " ranks");
@@ -107,18 +120,13 @@ TEST(TensorParallel, ExpertSlicesSumToTheLayer) {
 // Expert parallelism: each rank's whole experts, computed for the slots
 // routed to them (the others weigh nothing there), sum to the layer.
 TEST(TensorParallel, ExpertParallelPartsSumToTheLayer) {
-  ModelSource src = open_model(kFixture);
-  const ModelConfig& c = src.config;
-  const ModelWeights w = bind_model_weights(c, *src.weights);
-  const int T = 5, K = c.experts_per_token, H = c.hidden_size;
-  const std::vector<float> h = random_floats(size_t(T) * H, 3);
-  std::vector<int32_t> ids;
-  std::vector<float> weights;
-  make_routing(T, K, c.num_experts, nullptr, ids, weights);
-  ThreadPool pool(2);
-  const LayerWeights& L = w.layers[0];
-  std::vector<float> ref(size_t(T) * H), sum(size_t(T) * H, 0.0f), part(size_t(T) * H);
-  cpu::moe_forward(moe_experts(c, L), h.data(), T, ids.data(), weights.data(), K, ref.data(), pool);
+  RoutedTokens in(3, nullptr);
+  const ModelConfig& c = in.c;
+  const std::vector<int32_t>& ids = in.ids;
+  const std::vector<float>& weights = in.weights;
+  const LayerWeights& L = in.w.layers[0];
+  std::vector<float> ref, sum(size_t(in.T) * in.H, 0.0f), part;
+  in.forward(moe_experts(c, L), ids.data(), weights.data(), ref);
   const int n = 2;
   for (int r = 0; r < n; ++r) {
     const TpShard s = tp_shard(c, r, n, true);
@@ -132,7 +140,7 @@ TEST(TensorParallel, ExpertParallelPartsSumToTheLayer) {
       local[i] = mine ? ids[i] - s.expert0 : 0;
       wl[i] = mine ? weights[i] : 0.0f;
     }
-    cpu::moe_forward(x.view(c, s), h.data(), T, local.data(), wl.data(), K, part.data(), pool);
+    in.forward(x.view(c, s), local.data(), wl.data(), part);
     for (size_t i = 0; i < sum.size(); ++i) sum[i] += part[i];
   }
   expect_close(sum, ref, 1e-5f);

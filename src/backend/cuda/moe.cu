@@ -1,8 +1,8 @@
-// Mixture-of-experts kernels: MXFP4
-// GEMVs for decode-sized batches (weights stay MXFP4 in memory and are
-// dequantised in registers; each expert's weights are read once per step
-// however many tokens chose it), and the gather/dequant/scatter helpers of the
-// prefill path, which runs each expert through cuBLAS.
+// Mixture-of-experts kernels (the routing is in routing.cu): MXFP4 GEMVs for
+// decode-sized batches (weights stay MXFP4 in memory and are dequantised in
+// registers; each expert's weights are read once per step however many tokens
+// chose it), and the gather/dequant/scatter helpers of the prefill path, which
+// runs each expert through cuBLAS.
 #include <algorithm>
 #include <cstdlib>
 
