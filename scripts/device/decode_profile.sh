@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # On the GPU machine: where a decode step of synthetic:20b spends its time,
 # and what each decode switch is worth.
-#   tests  test_cuda with every decode switch off, then on (must both pass)
-#   ab     bench tg128 and 64-sequence decode for each switch setting, side by
-#          side in one process each (CONFIGS overrides the list)
+#   tests  test_cuda with the defaults, then with every optional decode
+#          switch on (must both pass)
+#   ab     bench tg128 and 64-sequence decode for each switch setting, one
+#          process each, side by side in one run (CONFIGS overrides the list)
 #   ops    GPTOSS_PROFILE per-op times (eager, an event after each op) at batch
 #          1 and 64, with the switches off and on
 #   ncu    per-kernel times and DRAM bytes from Nsight Compute over the last
@@ -14,18 +15,21 @@ cd "$(dirname "$0")/../.."
 source scripts/device/env.sh
 steps=${*:-tests ab}
 M=${MODEL:-synthetic:20b}
-ALL="GPTOSS_PDL=1 GPTOSS_FUSED_DECODE=1 GPTOSS_L2_PREFETCH=1"
-ROWS=GPTOSS_DENSE_VARIANT=3  # warp-per-row dense GEMV at batch 1..4
-CONFIGS=${CONFIGS:-"base GPTOSS_PDL=1 GPTOSS_FUSED_DECODE=1 GPTOSS_L2_PREFETCH=1 GPTOSS_L2_PREFETCH=2 $ROWS all all+rows"}
+# Defaults: PDL on, warp-per-row dense GEMV at batch 1..4, fused decode
+# attention from 33 sequences. Each config below turns one off or forces one
+# fused kernel on or off.
+ALL="GPTOSS_FUSED_DECODE=3"
+CONFIGS=${CONFIGS:-"base GPTOSS_PDL=0 GPTOSS_DENSE_VARIANT=1 GPTOSS_FUSED_DECODE=0 GPTOSS_FUSED_DECODE=1 GPTOSS_FUSED_DECODE=2 all"}
 for s in $steps; do
   echo "=== $s"
   case $s in
     tests)
-      test_cuda 2>&1 | grep -E "^\[ *(FAILED|PASSED) " | sed 's/^/switches off: /'
-      env $ALL $ROWS test_cuda 2>&1 | tee "$OUT/test_cuda_switches.log" | grep -E "^\[ *(FAILED|PASSED) |Failure|Expected|Which is" | head -30 | sed 's/^/switches on: /' ;;
+      test_cuda 2>&1 | grep -E "^\[ *(FAILED|PASSED) " | sed 's/^/defaults: /'
+      env $ALL test_cuda 2>&1 | tee "$OUT/test_cuda_switches.log" | grep -E "^\[ *(FAILED|PASSED) |Failure|Expected|Which is" | head -30 | sed 's/^/all switches: /' ;;
     ab)
       for cfg in $CONFIGS; do
-        case $cfg in base) e="GPTOSS_NONE=0" ;; all) e=$ALL ;; all+rows) e="$ALL $ROWS" ;; *) e=$cfg ;; esac
+        # A config joins several switches with "+": GPTOSS_PDL=1+GPTOSS_DENSE_VARIANT=3
+        case $cfg in base) e="GPTOSS_NONE=0" ;; all) e=$ALL ;; *) e=${cfg//+/ } ;; esac
         echo "$cfg: $(env $e gptoss bench --model "$M" --device cuda --pp 512 --tg 128 --batch 64 --batch-prompt 512 \
           --batch-gen 64 -r 2 2>/dev/null | grep -E "^(tg|decode b)" | tr -s ' ' | tr '\n' ';')"
       done ;;

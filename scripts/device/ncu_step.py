@@ -15,9 +15,9 @@ for r in rows:
     k = kern.setdefault(int(r[col["ID"]]), [r[col["Kernel Name"]], 0.0, 0.0])
     unit, val = r[col["Metric Unit"]], float(r[col["Metric Value"]].replace(",", ""))
     if r[col["Metric Name"]] == "gpu__time_duration.sum":
-        k[1] = val * {"nsecond": 1, "usecond": 1e3, "msecond": 1e6}[unit]
+        k[1] = val * {"nsecond": 1, "ns": 1, "usecond": 1e3, "us": 1e3, "msecond": 1e6, "ms": 1e6}[unit]
     else:
-        k[2] = val * {"byte": 1, "Kbyte": 1e3, "Mbyte": 1e6, "Gbyte": 1e9}[unit]
+        k[2] = val * {"byte": 1, "B": 1, "Kbyte": 1e3, "KB": 1e3, "Mbyte": 1e6, "MB": 1e6, "Gbyte": 1e9, "GB": 1e9}[unit]
 ids = sorted(kern)
 starts = [i for i in ids if "embed_kernel" in kern[i][0]]
 if not starts:

@@ -21,7 +21,6 @@
 #include "core/log.h"
 #include "core/mem_size.h"
 #include "model/host_moe_worker.h"
-#include "model/l2_prefetcher.h"
 #include "model/model_weights.h"
 
 namespace gptoss {
@@ -51,15 +50,22 @@ int mma_max_tokens() {
   return v;
 }
 
-// Decode steps up to this many tokens run rope, the KV store, attention and
-// the merge of its key splits as one kernel, and (up to
-// cuda::kMaxDecodeRouterTokens) the norm, router and top-k as another
-// (GPTOSS_FUSED_DECODE=1; off by default until the GPU tests have run with it).
+// Decode steps of up to this many tokens may run rope, the KV store,
+// attention and the merge of its key splits as one kernel, and (up to
+// cuda::kMaxDecodeRouterTokens) the norm, router and top-k as another.
+// H100, synthetic:20b, with PDL (2026-11-23), fused attention vs separate
+// kernels: tg128 380 vs 401 t/s, 16 sequences 1960 vs 2027, 64 sequences
+// 6792 vs 6685 (+1.6%). Above 32 tokens the separate kernels stop splitting
+// the keys of full-attention layers, and the fused one still does; so by
+// default it runs from kFusedAttentionFrom tokens on. The fused router
+// gained nothing (tg128 395 vs 401, 64 sequences 6783 vs 6765) and is off.
+// GPTOSS_FUSED_DECODE: 0 neither; bit 1 attention at any size, bit 2 router.
 constexpr int kMaxFusedDecodeTokens = 64;
-bool fused_decode() {
-  static const bool v = [] {
+constexpr int kFusedAttentionFrom = 33;
+int fused_decode() {
+  static const int v = [] {
     const char* e = std::getenv("GPTOSS_FUSED_DECODE");
-    return e && std::atoi(e) == 1;
+    return e ? std::atoi(e) : -1;
   }();
   return v;
 }
@@ -181,7 +187,6 @@ class CudaRunner : public ModelRunner {
   std::vector<DeviceLayer> mapped_experts_;
   uint8_t* stage_[2] = {nullptr, nullptr};  // two experts in flight while streaming
   cudaStream_t copy_stream_ = nullptr;
-  std::unique_ptr<L2Prefetcher> prefetcher_;  // GPTOSS_L2_PREFETCH
   cudaEvent_t staged_[2] = {}, consumed_[2] = {};
   std::vector<void*> pinned_ranges_;
   int n_full_ = 0, n_window_ = 0;
@@ -283,7 +288,6 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
   const size_t ws = 64ull << 20;  // a fixed workspace keeps cuBLAS graph-capturable
   GPTOSS_CUDA_CHECK(cudaMalloc(&cublas_workspace_, ws));
   GPTOSS_CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_workspace_, ws));
-  if (l2_prefetch_level() > 0) prefetcher_ = std::make_unique<L2Prefetcher>();
 
   for (int l = 0; l < c.num_layers; ++l) slot_in_kind_.push_back(c.is_sliding(l) ? n_window_++ : n_full_++);
 
@@ -728,8 +732,10 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
   cuda::embed(d_tokens_, T, embed_, H, x_, stream_);
   mark("embed");
   std::vector<float> host_x;
-  const bool prefetch = prefetcher_ && gemv_path && step_decode_;
-  const bool fused = fused_decode() && step_decode_;
+  const int fuse = fused_decode();
+  const bool fused_attention =
+      step_decode_ && T <= kMaxFusedDecodeTokens && (fuse < 0 ? T >= kFusedAttentionFrom : (fuse & 1) != 0);
+  const bool fused_router = step_decode_ && fuse > 0 && (fuse & 2) != 0;
   for (int l = 0; l < c.num_layers; ++l) {
     const DeviceLayer& d = layers_[size_t(l)];
     const bool sliding = c.is_sliding(l);
@@ -742,12 +748,6 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
     }
     gemm(h_, T, H, d.qkv_w, Q + 2 * KVD, qkv_, false);
     mark("qkv");
-    // Decode: while rope and attention leave memory bandwidth idle, the
-    // weights of o_proj and the router move into L2.
-    if (prefetch) {
-      prefetcher_->fetch(stream_, d.o_w, size_t(H) * Q * 2);
-      prefetcher_->fetch(stream_, d.router_w, size_t(E) * H * 2);
-    }
     // Decode steps split each token's keys among blocks on full-attention
     // layers: a few tokens x 8 kv heads would otherwise be a handful of blocks
     // walking the whole context. The fused kernel merges splits without a
@@ -757,7 +757,7 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
       const char* e = std::getenv("GPTOSS_ATTN_SPLITS");
       return !(e && std::atoi(e) == 1);
     }();
-    if (fused && T <= kMaxFusedDecodeTokens) {
+    if (fused_attention) {
       // At 64 sequences a full layer's 512 (token, kv head) blocks would each
       // walk the whole context tile by tile: 4 shares each quarter that chain.
       const int splits = !split_keys ? 1 : T <= 8 ? (sliding ? 4 : 16) : !sliding ? 4 : 1;
@@ -788,7 +788,7 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
     const int k_gpu_from = on_cpu ? K - (gemv_path ? gpu_slots_ : 0) : 0;
     // Expert parallelism: the lists hold only this GPU's experts, numbered from 0.
     const int e_lo = shard_.expert0, n_local = local_experts();
-    if (fused && gemv_path && cuda::decode_router_supported(T, H, E, K)) {
+    if (fused_router && gemv_path && cuda::decode_router_supported(T, H, E, K)) {
       cuda::decode_router(x_, d.o_b, d.mlp_norm, c.rms_norm_eps, H, d.router_w, d.router_b, T, E, K, router_, h32_, hq_,
                           topk_ids_, topk_w_, offsets_, slots_, active_, router_counter_, stream_, k_gpu_from, e_lo,
                           n_local);
@@ -803,8 +803,6 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
                        k_gpu_from, e_lo, n_local);
       mark("topk");
     }
-    if (prefetch && l2_prefetch_level() >= 2 && l + 1 < c.num_layers)
-      prefetcher_->fetch(stream_, layers_[size_t(l) + 1].qkv_w, size_t(Q + 2 * KVD) * H * 2);
     if (on_cpu) {
       moe_on_host(l, T, K - k_gpu_from);
       mark("moe_host");
@@ -842,7 +840,6 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
       trace(l, host_x.data(), T);
     }
   }
-  if (prefetch) prefetcher_->join(stream_);
   if (trace) {
     // The final norm of every row, for the test's per-layer comparison.
     cuda::add_bias_rmsnorm(x_, nullptr, final_norm_, nullptr, h32_, nullptr, T, H, c.rms_norm_eps, nullptr, stream_);

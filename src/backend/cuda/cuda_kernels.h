@@ -153,9 +153,6 @@ void bias_swiglu_bf16(const float* gu, const bf16_raw* bias, int n, int I, float
 void scatter_slots_bias(const float* src, const bf16_raw* bias, const int32_t* slots, int n, int H, float* y,
                         cudaStream_t s);
 
-// Asks for [p, p + bytes) to be brought into L2 (a hint: changes no result).
-void prefetch_l2(const void* p, size_t bytes, cudaStream_t s);
-
 // float -> bf16 conversion, e.g. of rows gathered for the unembedding.
 void f32_to_bf16(const float* src, bf16_raw* dst, size_t n, cudaStream_t s);
 

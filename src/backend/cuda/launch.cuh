@@ -21,7 +21,7 @@
 
 namespace gptoss::cuda {
 
-// Whether launches overlap: GPTOSS_PDL=1 and a device that supports it
+// Whether launches overlap: a device that supports it, unless GPTOSS_PDL=0
 // (per current device).
 bool pdl_enabled();
 
