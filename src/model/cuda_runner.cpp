@@ -51,15 +51,15 @@ int mma_max_tokens() {
 }
 
 // Decode steps of up to this many tokens may run rope, the KV store,
-// attention and the merge of its key splits as one kernel, and (up to
-// cuda::kMaxDecodeRouterTokens) the norm, router and top-k as another.
-// H100, synthetic:20b, with PDL (2026-11-23), fused attention vs separate
-// kernels: tg128 380 vs 401 t/s, 16 sequences 1960 vs 2027, 64 sequences
-// 6792 vs 6685 (+1.6%). Above 32 tokens the separate kernels stop splitting
-// the keys of full-attention layers, and the fused one still does; so by
-// default it runs from kFusedAttentionFrom tokens on. The fused router
-// gained nothing (tg128 395 vs 401, 64 sequences 6783 vs 6765) and is off.
-// GPTOSS_FUSED_DECODE: 0 neither; bit 1 attention at any size, bit 2 router.
+// attention and the merge of its key splits as one kernel. H100,
+// synthetic:20b, with PDL (2026-11-23), fused vs separate kernels: tg128 380
+// vs 401 t/s, 16 sequences 1960 vs 2027, 64 sequences 6792 vs 6685 (+1.6%).
+// Above 32 tokens the separate kernels stop splitting the keys of
+// full-attention layers, and the fused one still does; so by default it runs
+// from kFusedAttentionFrom tokens on. GPTOSS_FUSED_DECODE=0 never, 1 at any
+// size up to kMaxFusedDecodeTokens. (A fused norm + router + top-k kernel
+// gained nothing, tg128 395 vs 401 and 64 sequences 6783 vs 6765, and was
+// removed.)
 constexpr int kMaxFusedDecodeTokens = 64;
 constexpr int kFusedAttentionFrom = 33;
 int fused_decode() {
@@ -215,7 +215,6 @@ class CudaRunner : public ModelRunner {
   unsigned long long* d_argmax_keys_ = nullptr;
   float* attn_part_ = nullptr;  // split-K attention partials (decode)
   int* attn_counters_ = nullptr;  // finished splits per (token, kv head), fused decode attention
-  int* router_counter_ = nullptr;  // finished blocks of the fused decode router
   bool step_decode_ = false;      // this step has one token per sequence
   int32_t *h_tokens_, *h_pos_, *h_seq_, *h_rows_, *h_full_, *h_window_, *h_window_len_;
   float* h_logits_ = nullptr;
@@ -410,8 +409,6 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
   d_argmax_keys_ = alloc<unsigned long long>(T);
   attn_part_ = alloc<float>(std::max(cuda::attention_scratch_floats(8, c.num_heads, 16),
                                      cuda::attention_scratch_floats(kMaxFusedDecodeTokens, c.num_heads, 4)));
-  router_counter_ = alloc<int>(1);
-  GPTOSS_CUDA_CHECK(cudaMemset(router_counter_, 0, sizeof(int)));
   attn_counters_ = alloc<int>(size_t(kMaxFusedDecodeTokens) * c.num_kv_heads);
   GPTOSS_CUDA_CHECK(cudaMemset(attn_counters_, 0, size_t(kMaxFusedDecodeTokens) * c.num_kv_heads * sizeof(int)));
   d_window_len_ = alloc<int32_t>(kMaxSeqs);
@@ -734,8 +731,7 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
   std::vector<float> host_x;
   const int fuse = fused_decode();
   const bool fused_attention =
-      step_decode_ && T <= kMaxFusedDecodeTokens && (fuse < 0 ? T >= kFusedAttentionFrom : (fuse & 1) != 0);
-  const bool fused_router = step_decode_ && fuse > 0 && (fuse & 2) != 0;
+      step_decode_ && T <= kMaxFusedDecodeTokens && (fuse < 0 ? T >= kFusedAttentionFrom : fuse != 0);
   for (int l = 0; l < c.num_layers; ++l) {
     const DeviceLayer& d = layers_[size_t(l)];
     const bool sliding = c.is_sliding(l);
@@ -788,21 +784,14 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
     const int k_gpu_from = on_cpu ? K - (gemv_path ? gpu_slots_ : 0) : 0;
     // Expert parallelism: the lists hold only this GPU's experts, numbered from 0.
     const int e_lo = shard_.expert0, n_local = local_experts();
-    if (fused_router && gemv_path && cuda::decode_router_supported(T, H, E, K)) {
-      cuda::decode_router(x_, d.o_b, d.mlp_norm, c.rms_norm_eps, H, d.router_w, d.router_b, T, E, K, router_, h32_, hq_,
-                          topk_ids_, topk_w_, offsets_, slots_, active_, router_counter_, stream_, k_gpu_from, e_lo,
-                          n_local);
-      mark("router");
-    } else {
-      cuda::add_bias_rmsnorm(x_, d.o_b, d.mlp_norm, nullptr, h32_, gemv_path ? hq_ : nullptr, T, H, c.rms_norm_eps,
-                             nullptr, stream_);
-      mark("norm");
-      cuda::router_logits_f32(h32_, T, H, d.router_w, E, router_, stream_);
-      mark("router");
-      cuda::route_topk(router_, d.router_b, T, E, K, topk_ids_, topk_w_, offsets_, slots_, active_, stream_,
-                       k_gpu_from, e_lo, n_local);
-      mark("topk");
-    }
+    cuda::add_bias_rmsnorm(x_, d.o_b, d.mlp_norm, nullptr, h32_, gemv_path ? hq_ : nullptr, T, H, c.rms_norm_eps,
+                           nullptr, stream_);
+    mark("norm");
+    cuda::router_logits_f32(h32_, T, H, d.router_w, E, router_, stream_);
+    mark("router");
+    cuda::route_topk(router_, d.router_b, T, E, K, topk_ids_, topk_w_, offsets_, slots_, active_, stream_,
+                     k_gpu_from, e_lo, n_local);
+    mark("topk");
     if (on_cpu) {
       moe_on_host(l, T, K - k_gpu_from);
       mark("moe_host");

@@ -228,69 +228,6 @@ TEST(CudaKernels, RouterTopkMatchesCpu) {
     }
 }
 
-// The fused decode router against add_bias_rmsnorm + router_logits_f32 +
-// route_topk: residual, normalised rows and routing, also with the CPU's
-// slots left out (hybrid) and one GPU's share of the experts (expert parallel).
-TEST(CudaKernels, DecodeRouterEqualsNormRouterTopk) {
-  REQUIRE_GPU();
-  const int H = 2880, K = 4;
-  struct Case { int T, E, k_from, e_lo, n_local; };
-  for (const Case cs : {Case{1, 32, 0, 0, -1}, Case{3, 128, 0, 0, -1}, Case{16, 32, 0, 0, -1}, Case{2, 32, 2, 0, -1},
-                        Case{5, 32, 0, 16, 16}}) {
-    const int T = cs.T, E = cs.E;
-    const auto x = randn(size_t(T) * H, 3.0f);
-    const auto o_bias = to_bf16(randn(H, 0.5f)), norm_w = to_bf16(randn(H, 1.0f)), W = to_bf16(randn(size_t(E) * H, 0.05f)),
-               r_bias = to_bf16(randn(E, 0.1f));
-    Dev<bf16_t> d_ob(o_bias), d_nw(norm_w), d_W(W), d_rb(r_bias);
-    struct Out {
-      std::vector<float> x, h32, w;
-      std::vector<bf16_t> hq;
-      std::vector<int32_t> ids, off, slots, active;
-    };
-    auto run = [&](bool fused) -> Out {
-      Dev<float> d_x(x), d_h32(size_t(T) * H), d_logits(size_t(T) * E), d_w(size_t(T) * K);
-      Dev<bf16_t> d_hq(size_t(T) * H);
-      Dev<int32_t> d_ids(size_t(T) * K), d_off(E + 1), d_slots(size_t(T) * K), d_active(E);
-      Dev<int> counter(std::vector<int>{0});
-      if (fused) {
-        EXPECT_TRUE(cuda::decode_router_supported(T, H, E, K));
-        cuda::decode_router(d_x.p, d_ob.p, d_nw.p, 1e-5f, H, d_W.p, d_rb.p, T, E, K, d_logits.p, d_h32.p, d_hq.p,
-                            d_ids.p, d_w.p, d_off.p, d_slots.p, d_active.p, counter.p, 0, cs.k_from, cs.e_lo, cs.n_local);
-      } else {
-        cuda::add_bias_rmsnorm(d_x.p, d_ob.p, d_nw.p, nullptr, d_h32.p, d_hq.p, T, H, 1e-5f, nullptr, 0);
-        cuda::router_logits_f32(d_h32.p, T, H, d_W.p, E, d_logits.p, 0);
-        cuda::route_topk(d_logits.p, d_rb.p, T, E, K, d_ids.p, d_w.p, d_off.p, d_slots.p, d_active.p, 0, cs.k_from,
-                         cs.e_lo, cs.n_local);
-      }
-      GPTOSS_CUDA_CHECK(cudaDeviceSynchronize());
-      if (fused) { EXPECT_EQ(counter.get()[0], 0) << "counter left set"; }
-      const int n_local = cs.n_local < 0 ? E : cs.n_local;
-      Out o{d_x.get(), d_h32.get(), d_w.get(), d_hq.get(), d_ids.get(), d_off.get(), d_slots.get(), d_active.get()};
-      o.off.resize(size_t(n_local) + 1);
-      o.slots.resize(size_t(o.off.back()));
-      return o;
-    };
-    const Out a = run(false), b = run(true);
-    auto max_rel = [](const std::vector<float>& p, const std::vector<float>& q) {
-      float d = 0, m = 1e-6f;
-      for (size_t i = 0; i < p.size(); ++i) d = std::max(d, std::fabs(p[i] - q[i])), m = std::max(m, std::fabs(p[i]));
-      return d / m;
-    };
-    const std::string what = "T=" + std::to_string(T) + " E=" + std::to_string(E);
-    EXPECT_LT(max_rel(a.x, b.x), 1e-6f) << what;
-    EXPECT_LT(max_rel(a.h32, b.h32), 1e-5f) << what;
-    EXPECT_LT(max_rel(a.w, b.w), 1e-4f) << what;
-    size_t hq_off = 0;
-    for (size_t i = 0; i < a.hq.size(); ++i)
-      hq_off += std::fabs(bf16_to_f32(a.hq[i]) - bf16_to_f32(b.hq[i])) > 1e-2f * std::fabs(bf16_to_f32(a.hq[i])) + 1e-6f;
-    EXPECT_EQ(hq_off, 0u) << what;
-    EXPECT_EQ(a.ids, b.ids) << what;
-    EXPECT_EQ(a.off, b.off) << what;
-    EXPECT_EQ(a.slots, b.slots) << what;
-    EXPECT_EQ(a.active, b.active) << what;
-  }
-}
-
 TEST(CudaKernels, RopeAttentionWithSinksAndWindowMatchCpu) {
   REQUIRE_GPU();
   // Two sequences in one step: a 300-token prefill and a decode at position 1000.

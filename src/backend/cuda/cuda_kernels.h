@@ -90,17 +90,6 @@ void route_topk(const float* logits, const bf16_raw* bias, int T, int E, int k, 
                 float* topk_weights, int32_t* expert_offsets, int32_t* expert_slots, int32_t* active_experts,
                 cudaStream_t s, int k_from = 0, int e_lo = 0, int n_local = -1);
 
-// Decode steps: add_bias_rmsnorm(x, o_bias, norm_w -> h32, hq),
-// router_logits_f32 and route_topk in one launch. counter: one zeroed int
-// (left zeroed); logits: [T, E] scratch. When decode_router_supported.
-constexpr int kMaxDecodeRouterTokens = 16;
-bool decode_router_supported(int T, int H, int E, int k);
-void decode_router(float* x, const bf16_raw* o_bias, const bf16_raw* norm_w, float eps, int H, const bf16_raw* W,
-                   const bf16_raw* router_bias, int T, int E, int k, float* logits, float* h32, bf16_raw* hq,
-                   int32_t* topk_ids, float* topk_weights, int32_t* expert_offsets, int32_t* expert_slots,
-                   int32_t* active_experts, int* counter, cudaStream_t s, int k_from = 0, int e_lo = 0,
-                   int n_local = -1);
-
 // MXFP4 experts for decode-sized steps, on tensor cores. Activations are bf16
 // in the "MMA layout": each run of 8 values stored in the order
 // 0 4 1 5 2 6 3 7 (to_mma_layout_bf16 or add_bias_rmsnorm's y_mma make it).
