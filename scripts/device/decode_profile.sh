@@ -28,7 +28,7 @@ for s in $steps; do
       env $ALL test_cuda 2>&1 | tee "$OUT/test_cuda_switches.log" | grep -E "^\[ *(FAILED|PASSED) |Failure|Expected|Which is" | head -30 | sed 's/^/all switches: /' ;;
     ab)
       for cfg in $CONFIGS; do
-        # A config joins several switches with "+": GPTOSS_PDL=1+GPTOSS_DENSE_VARIANT=3
+        # A config joins several switches with "+": GPTOSS_PDL=0+GPTOSS_DENSE_VARIANT=1
         case $cfg in base) e="GPTOSS_NONE=0" ;; all) e=$ALL ;; *) e=${cfg//+/ } ;; esac
         echo "$cfg: $(env $e gptoss bench --model "$M" --device cuda --pp 512 --tg 128 --batch 64 --batch-prompt 512 \
           --batch-gen 64 -r 2 2>/dev/null | grep -E "^(tg|decode b)" | tr -s ' ' | tr '\n' ';')"

@@ -270,7 +270,7 @@ void small_gemm_bf16(const bf16_raw* x, int T, int K, const bf16_raw* W, int N, 
     const char* e = std::getenv("GPTOSS_DENSE_HALF_BELOW");
     return e ? std::atoi(e) : 132;
   }();
-  if ((variant == 0 || variant == 3) && row_gemv_supported(T, K)) {
+  if (variant == 0 && row_gemv_supported(T, K)) {
     row_gemv_bf16(x, T, K, W, N, y, accumulate, s);
     return;
   }

@@ -8,12 +8,14 @@ namespace gptoss::cuda {
 
 namespace {
 
+constexpr int kRouteWarps = 32;
+constexpr int kSlots = 8192;  // chosen ids kept in shared memory up to this many
+
 // The whole routing in one block (any number of warps): (1) a warp per
 // token, top-k by repeated arg-max (ties to the lower index, as the CPU
 // reference), then softmax over the chosen logits; (2) a warp per expert counts
 // its slots with ballots; (3) offsets and the active list; (4) each expert's
 // slot list in slot order (stable, so results do not depend on timing).
-template <int kSlots>
 __device__ void route_in_block(const float* __restrict__ logits, const uint16_t* __restrict__ bias, int T, int E,
                                int k, int32_t* __restrict__ ids, float* __restrict__ weights, int32_t* offsets,
                                int32_t* slots, int32_t* active, int k_from, int e_lo, int n_local) {
@@ -96,8 +98,6 @@ __device__ void route_in_block(const float* __restrict__ logits, const uint16_t*
   }
 }
 
-constexpr int kRouteWarps = 32;
-constexpr int kSharedSlots = 8192;
 
 // One block does the routing, so that a step pays one launch for it.
 __global__ void __launch_bounds__(kRouteWarps * 32) route_kernel(const float* __restrict__ logits,
@@ -107,8 +107,7 @@ __global__ void __launch_bounds__(kRouteWarps * 32) route_kernel(const float* __
                                                                  int32_t* slots, int32_t* active, int k_from,
                                                                  int e_lo, int n_local) {
   pdl_enter();
-  route_in_block<kSharedSlots>(logits, bias, T, E, k, ids, weights, offsets, slots, active, k_from, e_lo,
-                                      n_local);
+  route_in_block(logits, bias, T, E, k, ids, weights, offsets, slots, active, k_from, e_lo, n_local);
 }
 
 }  // namespace
