@@ -4,7 +4,8 @@
 #   tests  test_cuda with the defaults, then with every optional decode
 #          switch on (must both pass)
 #   ab     bench tg128 and 64-sequence decode for each switch setting, one
-#          process each, side by side in one run (CONFIGS overrides the list)
+#          process each, side by side in one run (CONFIGS overrides the list,
+#          BATCHES="1 4 64" the decode batch sizes)
 #   ops    GPTOSS_PROFILE per-op times (eager, an event after each op) at batch
 #          1 and 64, with the switches off and on
 #   ncu    per-kernel times and DRAM bytes from Nsight Compute over the last
@@ -30,7 +31,7 @@ for s in $steps; do
       for cfg in $CONFIGS; do
         # A config joins several switches with "+": GPTOSS_PDL=0+GPTOSS_DENSE_VARIANT=1
         case $cfg in base) e="GPTOSS_NONE=0" ;; all) e=$ALL ;; *) e=${cfg//+/ } ;; esac
-        echo "$cfg: $(env $e gptoss bench --model "$M" --device cuda --pp 512 --tg 128 --batch 64 --batch-prompt 512 \
+        echo "$cfg: $(env $e gptoss bench --model "$M" --device cuda --pp 512 --tg 128 --batch ${BATCHES:-64} --batch-prompt 512 \
           --batch-gen 64 -r 2 2>/dev/null | grep -E "^(tg|decode b)" | tr -s ' ' | tr '\n' ';')"
       done ;;
     ops)

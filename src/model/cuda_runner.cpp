@@ -7,6 +7,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,23 @@ int fused_decode() {
     return e ? std::atoi(e) : -1;
   }();
   return v;
+}
+
+// GPTOSS_ABLATE=op[,op...] skips those ops in decode steps: a profiling
+// switch (the results are wrong) that measures what an op costs inside the
+// CUDA graph, where PDL overlaps neighbours and per-kernel timers (ncu,
+// GPTOSS_PROFILE) do not see it. Ops: qkv rope attention o_proj norm router
+// topk gate_up down combine lm_head (topk keeps the last prompt step's lists,
+// so the experts then run far more slots: not a cost measurement).
+// scripts/device/ablate.sh runs them.
+bool ablated(const char* op) {
+  static const std::vector<std::string> ops = [] {
+    std::vector<std::string> v;
+    std::stringstream in(std::getenv("GPTOSS_ABLATE") ? std::getenv("GPTOSS_ABLATE") : "");
+    for (std::string item; std::getline(in, item, ',');) v.push_back(item);
+    return v;
+  }();
+  return std::find(ops.begin(), ops.end(), op) != ops.end();
 }
 
 // Hybrid decode: of each token's top-4 experts in a host layer, the GPU
@@ -732,6 +750,7 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
   const int fuse = fused_decode();
   const bool fused_attention =
       step_decode_ && T <= kMaxFusedDecodeTokens && (fuse < 0 ? T >= kFusedAttentionFrom : fuse != 0);
+  const auto skip = [&](const char* op) { return step_decode_ && ablated(op); };
   for (int l = 0; l < c.num_layers; ++l) {
     const DeviceLayer& d = layers_[size_t(l)];
     const bool sliding = c.is_sliding(l);
@@ -742,7 +761,7 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
       cuda::add_bias_rmsnorm(x_, nullptr, d.attn_norm, h_, nullptr, nullptr, T, H, c.rms_norm_eps, nullptr, stream_);
       mark("norm");
     }
-    gemm(h_, T, H, d.qkv_w, Q + 2 * KVD, qkv_, false);
+    if (!skip("qkv")) gemm(h_, T, H, d.qkv_w, Q + 2 * KVD, qkv_, false);
     mark("qkv");
     // Decode steps split each token's keys among blocks on full-attention
     // layers: a few tokens x 8 kv heads would otherwise be a handful of blocks
@@ -757,22 +776,25 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
       // At 64 sequences a full layer's 512 (token, kv head) blocks would each
       // walk the whole context tile by tile: 4 shares each quarter that chain.
       const int splits = !split_keys ? 1 : T <= 8 ? (sliding ? 4 : 16) : !sliding ? 4 : 1;
-      cuda::decode_attention(qkv_, d.qkv_b, inv_freq_, attention_factor_, T, c.num_heads, c.num_kv_heads, c.head_dim,
+      if (!skip("attention"))
+        cuda::decode_attention(qkv_, d.qkv_b, inv_freq_, attention_factor_, T, c.num_heads, c.num_kv_heads, c.head_dim,
                              tk, sliding, c.sliding_window, cache, d.sinks, attn_, stream_, splits, attn_part_,
                              attn_counters_);
       mark("attention");
     } else {
-      cuda::rope_store_kv(qkv_, d.qkv_b, inv_freq_, attention_factor_, T, c.num_heads, c.num_kv_heads, c.head_dim, tk,
+      if (!skip("rope"))
+        cuda::rope_store_kv(qkv_, d.qkv_b, inv_freq_, attention_factor_, T, c.num_heads, c.num_kv_heads, c.head_dim, tk,
                           sliding, cache, int(kind_blocks), q_, stream_);
       mark("rope_kv");
       const int splits = sliding || !split_keys ? 1 : T <= 8 ? 16 : T <= 32 ? 4 : 1;
-      cuda::attention(q_, cache, int(kind_blocks), d.sinks, T, c.num_heads, c.num_kv_heads, c.head_dim, tk, sliding,
+      if (!skip("attention"))
+        cuda::attention(q_, cache, int(kind_blocks), d.sinks, T, c.num_heads, c.num_kv_heads, c.head_dim, tk, sliding,
                       c.sliding_window, attn_, stream_, splits, attn_part_);
       mark("attention");
     }
     // Tensor parallel: rank 0 adds its heads' share to the residual, the
     // others put theirs in its place; the sum is the residual plus all heads.
-    gemm(attn_, T, Q, d.o_w, H, x_, !tp() || shard_.rank == 0);
+    if (!skip("o_proj")) gemm(attn_, T, Q, d.o_w, H, x_, !tp() || shard_.rank == 0);
     mark("o_proj");
     if (tp()) {
       all_reduce_residual(T);
@@ -784,23 +806,27 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
     const int k_gpu_from = on_cpu ? K - (gemv_path ? gpu_slots_ : 0) : 0;
     // Expert parallelism: the lists hold only this GPU's experts, numbered from 0.
     const int e_lo = shard_.expert0, n_local = local_experts();
-    cuda::add_bias_rmsnorm(x_, d.o_b, d.mlp_norm, nullptr, h32_, gemv_path ? hq_ : nullptr, T, H, c.rms_norm_eps,
-                           nullptr, stream_);
+    if (!skip("norm"))
+      cuda::add_bias_rmsnorm(x_, d.o_b, d.mlp_norm, nullptr, h32_, gemv_path ? hq_ : nullptr, T, H, c.rms_norm_eps,
+                             nullptr, stream_);
     mark("norm");
-    cuda::router_logits_f32(h32_, T, H, d.router_w, E, router_, stream_);
+    if (!skip("router")) cuda::router_logits_f32(h32_, T, H, d.router_w, E, router_, stream_);
     mark("router");
-    cuda::route_topk(router_, d.router_b, T, E, K, topk_ids_, topk_w_, offsets_, slots_, active_, stream_,
+    if (!skip("topk"))
+      cuda::route_topk(router_, d.router_b, T, E, K, topk_ids_, topk_w_, offsets_, slots_, active_, stream_,
                      k_gpu_from, e_lo, n_local);
     mark("topk");
     if (on_cpu) {
       moe_on_host(l, T, K - k_gpu_from);
       mark("moe_host");
     } else if (gemv_path && !host_layer) {
-      cuda::moe_gate_up_mma(hq_, T, d.gu_blocks, d.gu_scales, d.gu_bias, n_local, H, I, K, offsets_, slots_, active_,
-                            c.swiglu_alpha, c.swiglu_limit, actq_, stream_);
+      if (!skip("gate_up"))
+        cuda::moe_gate_up_mma(hq_, T, d.gu_blocks, d.gu_scales, d.gu_bias, n_local, H, I, K, offsets_, slots_, active_,
+                              c.swiglu_alpha, c.swiglu_limit, actq_, stream_);
       mark("moe_gate_up");
-      cuda::moe_down_mma(actq_, T, d.dn_blocks, d.dn_scales, d.dn_bias, n_local, H, I, K, offsets_, slots_, active_, y_,
-                         stream_);
+      if (!skip("down"))
+        cuda::moe_down_mma(actq_, T, d.dn_blocks, d.dn_scales, d.dn_bias, n_local, H, I, K, offsets_, slots_, active_,
+                           y_, stream_);
       mark("moe_down");
     } else {
       moe_prefill(l, T);
@@ -809,7 +835,8 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
     const bool last = l + 1 == c.num_layers;
     const bool fuse_norm = !last && !tp();  // under tensor parallelism the norm waits for the sum
     if (tp() && shard_.rank != 0) GPTOSS_CUDA_CHECK(cudaMemsetAsync(x_, 0, size_t(T) * H * 4, stream_));
-    cuda::moe_combine(y_, topk_w_, T, K, H, x_, fuse_norm ? layers_[size_t(l) + 1].attn_norm : nullptr,
+    if (!skip("combine"))
+      cuda::moe_combine(y_, topk_w_, T, K, H, x_, fuse_norm ? layers_[size_t(l) + 1].attn_norm : nullptr,
                       fuse_norm ? h_ : nullptr, c.rms_norm_eps, stream_, k_gpu_from, on_cpu ? dn32_ : nullptr,
                       shard_.expert_parallel ? topk_ids_ : nullptr, e_lo, e_lo + n_local);
     mark("combine");
@@ -839,7 +866,7 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
   }
   cuda::add_bias_rmsnorm(x_, nullptr, final_norm_, h_, nullptr, nullptr, n_rows, H, c.rms_norm_eps, d_rows_, stream_);
   mark("norm");
-  gemm(h_, n_rows, H, lm_head_, c.vocab_size, logits_, false);
+  if (!skip("lm_head")) gemm(h_, n_rows, H, lm_head_, c.vocab_size, logits_, false);
   mark("lm_head");
   if (want_argmax_) {
     cuda::row_argmax(logits_, n_rows, c.vocab_size, d_argmax_keys_, d_argmax_, stream_);

@@ -64,12 +64,12 @@ float rel_err(const std::vector<float>& a, const std::vector<float>& b) {
   return m / std::max(s, 1e-20f);
 }
 
-// The decode MoE kernels (tensor cores, bf16 activations) at 1, 5 and 19
+// The decode MoE kernels (tensor cores, bf16 activations) at 1, 3, 5 and 19
 // slots per expert (19: two sweeps of 16), against the CPU expert on the same
 // bf16-rounded inputs; then the prefill path (dequantise + cuBLAS).
 TEST(CudaKernels, MoeMmaAndPrefillPathsMatchCpuExpert) {
   REQUIRE_GPU();
-  for (int T : {1, 5, 19}) {
+  for (int T : {1, 3, 5, 19}) {
   const int H = 2880, I = 2880, E = 4, K = 4;  // T tokens, all routed to the same 4 experts
   auto gu_blocks = randbytes(size_t(E) * 2 * I * H / 2), dn_blocks = randbytes(size_t(E) * H * I / 2);
   auto gu_scales = randbytes(size_t(E) * 2 * I * H / 32, 119, 123), dn_scales = randbytes(size_t(E) * H * I / 32, 119, 123);
