@@ -62,10 +62,11 @@ __device__ __forceinline__ SoftmaxState attend_keys(const float2 (*q_sh)[kWords]
   // The next tile's loads go out before the current tile is used, so a block
   // waits for memory once rather than once per tile (blocks of 256 threads or
   // more, as gpt-oss's 8 query heads per kv head give; smaller ones load each
-  // tile when they need it). H100, synthetic:20b, 2026-11-23, two runs each:
-  // tg128 421.3 -> 427.2 t/s, 16 sequences 2043 -> 2135, 64 sequences 6855 ->
-  // 6882 (48 registers; capped at 40 for 6 blocks per SM it gave 424 / 2063 /
-  // 6826).
+  // tile when they need it). H100, synthetic:20b, 2026-11-23, mean of four
+  // runs in two processes: tg128 421.5 -> 425.9 t/s, 16 sequences 2040 ->
+  // 2129, 64 sequences 6842 -> 6861 (48 registers; capped at 40 for 6 blocks
+  // per SM: 424 / 2063 / 6826; also loading the block-table entries a tile
+  // further ahead: 421.6 / 2114 / 6770).
   constexpr int kAhead = 2;
   const int per = (kTile * 16 + int(blockDim.x) - 1) / int(blockDim.x);
   const bool ahead = per <= kAhead;
