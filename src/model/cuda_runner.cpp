@@ -16,6 +16,7 @@
 #include "core/progress.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/staged_upload.h"
 #ifdef GPTOSS_WITH_NCCL
 #include "backend/cuda/nccl_group.h"
 #endif
@@ -152,7 +153,7 @@ class CudaRunner : public ModelRunner {
   template <typename T>
   T* upload(const T* host, size_t count) {
     T* d = alloc<T>(count);
-    GPTOSS_CUDA_CHECK(cudaMemcpy(d, host, count * sizeof(T), cudaMemcpyHostToDevice));
+    uploader_->copy(d, host, count * sizeof(T));
     weight_bytes_ += count * sizeof(T);
     return d;
   }
@@ -210,6 +211,7 @@ class CudaRunner : public ModelRunner {
   int n_full_ = 0, n_window_ = 0;
   std::vector<int> slot_in_kind_;
   std::vector<void*> allocations_;
+  std::unique_ptr<cuda::StagedUpload> uploader_;  // while the weights are copied in
   size_t weight_bytes_ = 0;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
@@ -332,6 +334,7 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
 
   // Weights: copied once from the mapped checkpoint; q, k, v fused into one GEMM.
   ModelWeights w = bind_model_weights(global_cfg_, *src.weights);
+  uploader_ = std::make_unique<cuda::StagedUpload>(stream_);
   const size_t H = size_t(c.hidden_size), I = size_t(c.intermediate_size), E = size_t(c.num_experts);
   const size_t Q = size_t(c.q_dim()), KV = size_t(c.kv_dim()), V = size_t(c.vocab_size);
   embed_ = upload(w.embed, V * H);
@@ -364,13 +367,13 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
       continue;
     }
     d.qkv_w = alloc<bf16_raw>((Q + 2 * KV) * H);
-    GPTOSS_CUDA_CHECK(cudaMemcpy(d.qkv_w, L.q_w, Q * H * 2, cudaMemcpyHostToDevice));
-    GPTOSS_CUDA_CHECK(cudaMemcpy(d.qkv_w + Q * H, L.k_w, KV * H * 2, cudaMemcpyHostToDevice));
-    GPTOSS_CUDA_CHECK(cudaMemcpy(d.qkv_w + (Q + KV) * H, L.v_w, KV * H * 2, cudaMemcpyHostToDevice));
+    uploader_->copy(d.qkv_w, L.q_w, Q * H * 2);
+    uploader_->copy(d.qkv_w + Q * H, L.k_w, KV * H * 2);
+    uploader_->copy(d.qkv_w + (Q + KV) * H, L.v_w, KV * H * 2);
     d.qkv_b = alloc<bf16_raw>(Q + 2 * KV);
-    GPTOSS_CUDA_CHECK(cudaMemcpy(d.qkv_b, L.q_b, Q * 2, cudaMemcpyHostToDevice));
-    GPTOSS_CUDA_CHECK(cudaMemcpy(d.qkv_b + Q, L.k_b, KV * 2, cudaMemcpyHostToDevice));
-    GPTOSS_CUDA_CHECK(cudaMemcpy(d.qkv_b + Q + KV, L.v_b, KV * 2, cudaMemcpyHostToDevice));
+    uploader_->copy(d.qkv_b, L.q_b, Q * 2);
+    uploader_->copy(d.qkv_b + Q, L.k_b, KV * 2);
+    uploader_->copy(d.qkv_b + Q + KV, L.v_b, KV * 2);
     weight_bytes_ += (Q + 2 * KV) * (H + 1) * 2;
     d.o_w = upload(L.o_w, H * Q);
     d.o_b = upload(L.o_b, H);
@@ -394,6 +397,8 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
                      c.rope.original_max_position, c.rope.truncate);
   inv_freq_ = upload(rope.inv_freq, size_t(c.head_dim / 2));
   attention_factor_ = rope.attention_factor;
+  uploader_->finish();
+  uploader_.reset();
 
   const size_t T = size_t(max_tokens_), K = size_t(c.experts_per_token);
   const size_t before = [] { size_t f, t; cudaMemGetInfo(&f, &t); return f; }();
