@@ -151,10 +151,14 @@ class CudaRunner : public ModelRunner {
     return static_cast<T*>(p);
   }
   template <typename T>
-  T* upload(const T* host, size_t count) {
-    T* d = alloc<T>(count);
+  void copy_in(T* d, const T* host, size_t count) {
     uploader_->copy(d, host, count * sizeof(T));
     weight_bytes_ += count * sizeof(T);
+  }
+  template <typename T>
+  T* upload(const T* host, size_t count) {
+    T* d = alloc<T>(count);
+    copy_in(d, host, count);
     return d;
   }
   void gemm(const bf16_raw* x, int T, int K, const bf16_raw* W, int N, float* y, bool accumulate);
@@ -367,14 +371,13 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
       continue;
     }
     d.qkv_w = alloc<bf16_raw>((Q + 2 * KV) * H);
-    uploader_->copy(d.qkv_w, L.q_w, Q * H * 2);
-    uploader_->copy(d.qkv_w + Q * H, L.k_w, KV * H * 2);
-    uploader_->copy(d.qkv_w + (Q + KV) * H, L.v_w, KV * H * 2);
+    copy_in(d.qkv_w, L.q_w, Q * H);
+    copy_in(d.qkv_w + Q * H, L.k_w, KV * H);
+    copy_in(d.qkv_w + (Q + KV) * H, L.v_w, KV * H);
     d.qkv_b = alloc<bf16_raw>(Q + 2 * KV);
-    uploader_->copy(d.qkv_b, L.q_b, Q * 2);
-    uploader_->copy(d.qkv_b + Q, L.k_b, KV * 2);
-    uploader_->copy(d.qkv_b + Q + KV, L.v_b, KV * 2);
-    weight_bytes_ += (Q + 2 * KV) * (H + 1) * 2;
+    copy_in(d.qkv_b, L.q_b, Q);
+    copy_in(d.qkv_b + Q, L.k_b, KV);
+    copy_in(d.qkv_b + Q + KV, L.v_b, KV);
     d.o_w = upload(L.o_w, H * Q);
     d.o_b = upload(L.o_b, H);
     d.sinks = upload(L.sinks, size_t(c.num_heads));
