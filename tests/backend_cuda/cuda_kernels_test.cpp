@@ -94,15 +94,24 @@ TEST(CudaKernels, MoeMmaAndPrefillPathsMatchCpuExpert) {
   }
   Dev<uint8_t> d_gub(gu_blocks), d_gus(gu_scales), d_dnb(dn_blocks), d_dns(dn_scales);
   Dev<bf16_t> d_gubias(gu_bias), d_dnbias(dn_bias), d_hq(size_t(T) * H), d_actq(size_t(T) * K * I);
-  Dev<float> d_h(h), d_y(std::vector<float>(size_t(T) * K * H, NAN));
+  Dev<float> d_h(h);
   Dev<int32_t> d_off(offsets), d_slots(slots), d_active(active);
   cuda::to_mma_layout_bf16(d_h.p, T, H, d_hq.p, 0);
+  for (cuda::Mxfp4Layout layout : {cuda::Mxfp4Layout::kCheckpoint, cuda::Mxfp4Layout::kMma}) {
+  const char* lname = layout == cuda::Mxfp4Layout::kMma ? "packed" : "checkpoint";
+  if (layout == cuda::Mxfp4Layout::kMma) {  // in place, as the runner does at load
+    cuda::pack_mxfp4_for_mma(d_gub.p, d_gus.p, gu_scales.size(), 0);
+    cuda::pack_mxfp4_for_mma(d_dnb.p, d_dns.p, dn_scales.size(), 0);
+  }
+  Dev<float> d_y(std::vector<float>(size_t(T) * K * H, NAN));
   cuda::moe_gate_up_mma(d_hq.p, T, d_gub.p, d_gus.p, d_gubias.p, E, H, I, K, d_off.p, d_slots.p, d_active.p, 1.702f,
-                        7.0f, d_actq.p, 0);
-  cuda::moe_down_mma(d_actq.p, T, d_dnb.p, d_dns.p, d_dnbias.p, E, H, I, K, d_off.p, d_slots.p, d_active.p, d_y.p, 0);
+                        7.0f, d_actq.p, 0, layout);
+  cuda::moe_down_mma(d_actq.p, T, d_dnb.p, d_dns.p, d_dnbias.p, E, H, I, K, d_off.p, d_slots.p, d_active.p, d_y.p, 0,
+                     layout);
   GPTOSS_CUDA_CHECK(cudaDeviceSynchronize());
   float gemv_err = rel_err(d_y.get(), expect);
-  EXPECT_LT(gemv_err, 1e-2f) << "MMA path at " << T << " slots/expert (activations rounded to bf16 between the GEMMs)";
+  EXPECT_LT(gemv_err, 1e-2f) << "MMA path at " << T << " slots/expert, " << lname
+                             << " layout (activations rounded to bf16 between the GEMMs)";
 
   // Prefill path: dequantise to bf16, GEMM through cuBLAS, as the runner does.
   Dev<bf16_t> w_gu(size_t(2) * I * H), w_dn(size_t(H) * I), gath(size_t(T) * H), actb(size_t(T) * I);
@@ -112,12 +121,13 @@ TEST(CudaKernels, MoeMmaAndPrefillPathsMatchCpuExpert) {
   const float one = 1.0f, zero = 0.0f;
   for (int e = 0; e < E; ++e) {
     const int32_t* sl = d_slots.p + offsets[size_t(e)];
-    cuda::dequant_mxfp4_bf16(d_gub.p + size_t(e) * 2 * I * H / 2, d_gus.p + size_t(e) * 2 * I * H / 32, 2 * I, H, w_gu.p, 0);
+    cuda::dequant_mxfp4_bf16(d_gub.p + size_t(e) * 2 * I * H / 2, d_gus.p + size_t(e) * 2 * I * H / 32, 2 * I, H, w_gu.p,
+                             0, layout);
     cuda::gather_slots_bf16(d_h.p, sl, T, K, H, gath.p, 0);
     GPTOSS_CUBLAS_CHECK(cublasGemmEx(cb, CUBLAS_OP_T, CUBLAS_OP_N, 2 * I, T, H, &one, w_gu.p, CUDA_R_16BF, H, gath.p,
                                      CUDA_R_16BF, H, &zero, gu32.p, CUDA_R_32F, 2 * I, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     cuda::bias_swiglu_bf16(gu32.p, d_gubias.p + size_t(e) * 2 * I, T, I, 1.702f, 7.0f, actb.p, 0);
-    cuda::dequant_mxfp4_bf16(d_dnb.p + size_t(e) * H * I / 2, d_dns.p + size_t(e) * H * I / 32, H, I, w_dn.p, 0);
+    cuda::dequant_mxfp4_bf16(d_dnb.p + size_t(e) * H * I / 2, d_dns.p + size_t(e) * H * I / 32, H, I, w_dn.p, 0, layout);
     GPTOSS_CUBLAS_CHECK(cublasGemmEx(cb, CUBLAS_OP_T, CUBLAS_OP_N, H, T, I, &one, w_dn.p, CUDA_R_16BF, I, actb.p,
                                      CUDA_R_16BF, I, &zero, dn32.p, CUDA_R_32F, H, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     cuda::scatter_slots_bias(dn32.p, d_dnbias.p + size_t(e) * H, sl, T, H, y2.p, 0);
@@ -125,9 +135,32 @@ TEST(CudaKernels, MoeMmaAndPrefillPathsMatchCpuExpert) {
   GPTOSS_CUDA_CHECK(cudaDeviceSynchronize());
   cublasDestroy(cb);
   float gemm_err = rel_err(y2.get(), expect);
-  EXPECT_LT(gemm_err, 2e-2f) << "prefill path rounds activations to bf16";
-  std::printf("moe expert rel err, %d slots/expert: mma %.2e, dequant+cublas %.2e\n", T, gemv_err, gemm_err);
+  EXPECT_LT(gemm_err, 2e-2f) << "prefill path rounds activations to bf16 (" << lname << " layout)";
+  std::printf("moe expert rel err, %d slots/expert, %s layout: mma %.2e, dequant+cublas %.2e\n", T, lname, gemv_err,
+              gemm_err);
   }
+  }
+}
+
+// The GPU's MXFP4 bit layout (mxfp4_mma_layout.h), on the host: every pair the
+// decode kernels extract from a packed word equals the checkpoint word's, the
+// packing moves each bit to a distinct place, and the scale bias round-trips.
+TEST(Mxfp4MmaLayout, PackedPairsEqualCheckpointPairs) {
+  std::mt19937 r(7);
+  for (int i = 0; i < 200000; ++i) {
+    const uint32_t w = i < 32 ? (1u << i) : uint32_t(r());
+    const uint32_t p = cuda::pack_mxfp4_word(w);
+    ASSERT_EQ(__builtin_popcount(p), __builtin_popcount(w)) << std::hex << w;
+    ASSERT_EQ(cuda::fp4_pair_bits_packed<0>(p), cuda::fp4_pair_bits_checkpoint<0>(w)) << std::hex << w;
+    ASSERT_EQ(cuda::fp4_pair_bits_packed<1>(p), cuda::fp4_pair_bits_checkpoint<1>(w)) << std::hex << w;
+    ASSERT_EQ(cuda::fp4_pair_bits_packed<2>(p), cuda::fp4_pair_bits_checkpoint<2>(w)) << std::hex << w;
+    ASSERT_EQ(cuda::fp4_pair_bits_packed<3>(p), cuda::fp4_pair_bits_checkpoint<3>(w)) << std::hex << w;
+  }
+  uint32_t seen = 0;
+  for (int b = 0; b < 32; ++b) seen |= cuda::pack_mxfp4_word(1u << b);
+  EXPECT_EQ(seen, 0xffffffffu);
+  for (int s = 0; s <= 144; ++s) EXPECT_EQ(cuda::unpack_mxfp4_scale(cuda::pack_mxfp4_scale(uint8_t(s))), s);
+  EXPECT_EQ(cuda::pack_mxfp4_scale(255), 254);  // scales above 2^17 saturate, as the kernels always did
 }
 
 // The small-step dense GEMM (tensor cores) against a float64 reference, with

@@ -10,6 +10,8 @@
 
 #include <cstdint>
 
+#include "backend/cuda/mxfp4_mma_layout.h"
+
 namespace gptoss::cuda {
 
 using bf16_raw = uint16_t;
@@ -97,11 +99,13 @@ void route_topk(const float* logits, const bf16_raw* bias, int T, int E, int k, 
 // (MMA layout, by slot). Weights are read once per step per active expert.
 void moe_gate_up_mma(const bf16_raw* hq, int T, const uint8_t* blocks, const uint8_t* scales, const bf16_raw* bias,
                      int E, int H, int I, int k, const int32_t* expert_offsets, const int32_t* expert_slots,
-                     const int32_t* active_experts, float alpha, float limit, bf16_raw* actq, cudaStream_t s);
+                     const int32_t* active_experts, float alpha, float limit, bf16_raw* actq, cudaStream_t s,
+                     Mxfp4Layout layout = Mxfp4Layout::kCheckpoint);
 // down: y[slot, r] = W_down[e] act[slot] + b, float32 [T * k, H].
 void moe_down_mma(const bf16_raw* actq, int T, const uint8_t* blocks, const uint8_t* scales, const bf16_raw* bias,
                   int E, int H, int I, int k, const int32_t* expert_offsets, const int32_t* expert_slots,
-                  const int32_t* active_experts, float* y, cudaStream_t s);
+                  const int32_t* active_experts, float* y, cudaStream_t s,
+                  Mxfp4Layout layout = Mxfp4Layout::kCheckpoint);
 // float32 rows -> bf16 rows in the MMA layout (cols a multiple of 8).
 void to_mma_layout_bf16(const float* src, int rows, int cols, bf16_raw* dst, cudaStream_t s);
 // x[t] += extra[t] (if given) + sum_{k_from <= j < k} w[t, j] y[t * k + j]
@@ -132,7 +136,10 @@ void host_wait(HostMailbox* mb, const uint32_t* counters, const float* mb_out, i
 
 // Prefill path helpers: one expert at a time through cuBLAS.
 void dequant_mxfp4_bf16(const uint8_t* blocks, const uint8_t* scales, int rows, int cols, bf16_raw* out,
-                        cudaStream_t s);
+                        cudaStream_t s, Mxfp4Layout layout = Mxfp4Layout::kCheckpoint);
+// In place: n_blocks 16-byte blocks and their scales from the checkpoint's
+// layout to the kernels' (mxfp4_mma_layout.h). GPU-resident experts only.
+void pack_mxfp4_for_mma(uint8_t* blocks, uint8_t* scales, size_t n_blocks, cudaStream_t s);
 // dst[i] = bf16(src[token_of(slots[i])]) for n slots, rows of H.
 void gather_slots_bf16(const float* src, const int32_t* slots, int n, int k, int H, bf16_raw* dst, cudaStream_t s);
 // gu [n, 2I] (+bias) -> act bf16 [n, I]
