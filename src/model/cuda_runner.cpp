@@ -147,8 +147,19 @@ class CudaRunner : public ModelRunner {
   T* alloc(size_t count) {
     void* p = nullptr;
     GPTOSS_CUDA_CHECK(cudaMalloc(&p, count * sizeof(T)));
+    poison(p, count * sizeof(T));
     allocations_.push_back(p);
     return static_cast<T*>(p);
+  }
+  // GPTOSS_POISON=1 fills every buffer with 0xff bytes (NaN in bf16 and
+  // float32) when it is allocated: a read of something never written then
+  // shows as NaN instead of as whatever an earlier runner left there.
+  void poison(void* d, size_t bytes) {
+    static const bool on = [] {
+      const char* e = std::getenv("GPTOSS_POISON");
+      return e && std::atoi(e) == 1;
+    }();
+    if (on) GPTOSS_CUDA_CHECK(cudaMemsetAsync(d, 0xff, bytes, stream_));
   }
   template <typename T>
   void copy_in(T* d, const T* host, size_t count) {
@@ -165,6 +176,10 @@ class CudaRunner : public ModelRunner {
   void run_layers(int T, int n_rows, bool gemv_path, const LayerTrace& trace);
   void moe_prefill(int layer, int T);
   ExpertPtrs device_expert(int layer, int e) const;
+  // GPU-resident experts go to the decode kernels' bit layout (gpu_layout_).
+  void pack_experts(DeviceLayer& d, size_t gu_blocks, size_t dn_blocks);
+  // GPTOSS_MXFP4_LAYOUT=checkpoint keeps the checkpoint's, to compare.
+  cuda::Mxfp4Layout gpu_layout_ = cuda::Mxfp4Layout::kMma;
   // Host-expert layers (hybrid): on the CPU (some slots read by the GPU
   // straight from host memory), or streamed for large steps.
   void moe_on_host(int layer, int T, int gpu_slots);
@@ -226,21 +241,23 @@ class CudaRunner : public ModelRunner {
   float* inv_freq_ = nullptr;
   float attention_factor_ = 1.0f;
 
-  // activations
-  float *x_, *h32_, *qkv_, *router_, *topk_w_, *y_, *logits_;
-  bf16_raw *h_, *q_, *attn_, *hq_, *actq_;  // hq_, actq_: MMA layout (decode MoE)
-  int32_t *topk_ids_, *offsets_, *slots_, *active_;
+  // activations. Every pointer starts null: allocate_kv frees what it
+  // replaces, and a runner built where a destroyed one lived would otherwise
+  // free that one's old buffers, since reused by someone else.
+  float *x_ = nullptr, *h32_ = nullptr, *qkv_ = nullptr, *router_ = nullptr, *topk_w_ = nullptr, *y_ = nullptr, *logits_ = nullptr;
+  bf16_raw *h_ = nullptr, *q_ = nullptr, *attn_ = nullptr, *hq_ = nullptr, *actq_ = nullptr;  // hq_, actq_: MMA layout (decode MoE)
+  int32_t *topk_ids_ = nullptr, *offsets_ = nullptr, *slots_ = nullptr, *active_ = nullptr;
   // prefill scratch
-  bf16_raw *w_gu_, *w_dn_, *gath_, *actb_;
-  float *gu32_, *dn32_;
+  bf16_raw *w_gu_ = nullptr, *w_dn_ = nullptr, *gath_ = nullptr, *actb_ = nullptr;
+  float *gu32_ = nullptr, *dn32_ = nullptr;
   // step inputs: device and pinned host mirrors
-  int32_t *d_tokens_, *d_pos_, *d_seq_, *d_rows_, *d_full_, *d_window_, *d_window_len_, *d_argmax_;
+  int32_t *d_tokens_ = nullptr, *d_pos_ = nullptr, *d_seq_ = nullptr, *d_rows_ = nullptr, *d_full_ = nullptr, *d_window_ = nullptr, *d_window_len_ = nullptr, *d_argmax_ = nullptr;
   int32_t* h_argmax_ = nullptr;
   unsigned long long* d_argmax_keys_ = nullptr;
   float* attn_part_ = nullptr;  // split-K attention partials (decode)
   int* attn_counters_ = nullptr;  // finished splits per (token, kv head), fused decode attention
   bool step_decode_ = false;      // this step has one token per sequence
-  int32_t *h_tokens_, *h_pos_, *h_seq_, *h_rows_, *h_full_, *h_window_, *h_window_len_;
+  int32_t *h_tokens_ = nullptr, *h_pos_ = nullptr, *h_seq_ = nullptr, *h_rows_ = nullptr, *h_full_ = nullptr, *h_window_ = nullptr, *h_window_len_ = nullptr;
   float* h_logits_ = nullptr;
   int full_pitch_ = 1, window_pitch_ = 1;
 
@@ -339,6 +356,8 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
   // Weights: copied once from the mapped checkpoint; q, k, v fused into one GEMM.
   ModelWeights w = bind_model_weights(global_cfg_, *src.weights);
   uploader_ = std::make_unique<cuda::StagedUpload>(stream_);
+  if (const char* e = std::getenv("GPTOSS_MXFP4_LAYOUT"); e && std::string(e) == "checkpoint")
+    gpu_layout_ = cuda::Mxfp4Layout::kCheckpoint;
   const size_t H = size_t(c.hidden_size), I = size_t(c.intermediate_size), E = size_t(c.num_experts);
   const size_t Q = size_t(c.q_dim()), KV = size_t(c.kv_dim()), V = size_t(c.vocab_size);
   embed_ = upload(w.embed, V * H);
@@ -366,6 +385,7 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
       d.dn_blocks = upload(x.dn_blocks.data(), x.dn_blocks.size());
       d.dn_scales = upload(x.dn_scales.data(), x.dn_scales.size());
       d.dn_bias = upload(x.dn_bias.data(), x.dn_bias.size());
+      pack_experts(d, x.gu_blocks.size() / 16, x.dn_blocks.size() / 16);
       layers_.push_back(d);
       progress.update(size_t(l) + 1, size_t(c.num_layers));
       continue;
@@ -390,6 +410,7 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
       d.dn_blocks = upload(L.down_blocks, E * H * I / 2);
       d.dn_scales = upload(L.down_scales, E * H * I / 32);
       d.dn_bias = upload(L.down_bias, E * H);
+      pack_experts(d, E * 2 * I * H / 32, E * H * I / 32);
     }
     layers_.push_back(d);
     progress.update(size_t(l) + 1, size_t(c.num_layers));
@@ -436,7 +457,10 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
   attn_part_ = alloc<float>(std::max(cuda::attention_scratch_floats(8, c.num_heads, 16),
                                      cuda::attention_scratch_floats(kMaxFusedDecodeTokens, c.num_heads, 4)));
   attn_counters_ = alloc<int>(size_t(kMaxFusedDecodeTokens) * c.num_kv_heads);
-  GPTOSS_CUDA_CHECK(cudaMemset(attn_counters_, 0, size_t(kMaxFusedDecodeTokens) * c.num_kv_heads * sizeof(int)));
+  // Zeroed on the runner's stream (non-blocking: a cudaMemset on the legacy
+  // stream would not be ordered before its kernels).
+  GPTOSS_CUDA_CHECK(
+      cudaMemsetAsync(attn_counters_, 0, size_t(kMaxFusedDecodeTokens) * c.num_kv_heads * sizeof(int), stream_));
   d_window_len_ = alloc<int32_t>(kMaxSeqs);
   GPTOSS_CUDA_CHECK(cudaMallocHost(&h_tokens_, T * 4 * 4 + kMaxSeqs * 4));
   h_pos_ = h_tokens_ + T;
@@ -450,7 +474,7 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
     host_worker_ = std::make_unique<HostMoeWorker>(host_experts_, host_max_tokens, c.hidden_size,
                                                    c.experts_per_token, opt.cpu_threads);
     handoff_counters_ = alloc<uint32_t>(2);
-    GPTOSS_CUDA_CHECK(cudaMemset(handoff_counters_, 0, 8));
+    GPTOSS_CUDA_CHECK(cudaMemsetAsync(handoff_counters_, 0, 8, stream_));
     const size_t expert = ExpertSizes(c).total();
     for (auto& st : stage_) st = alloc<uint8_t>(expert);
     GPTOSS_CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking));
@@ -513,9 +537,13 @@ void CudaRunner::allocate_kv(const KvCacheConfig& kv) {
   GPTOSS_CUDA_CHECK(cudaSetDevice(device_));
   for (auto& [_, g] : graphs_) cudaGraphExecDestroy(g);
   graphs_.clear();
-  for (void* p : {(void*)full_kv_, (void*)window_kv_, (void*)d_full_, (void*)d_window_}) if (p) cudaFree(p);
-  if (h_full_) cudaFreeHost(h_full_);
-  if (h_window_) cudaFreeHost(h_window_);
+  // Checked: a failing free here means a pointer this runner does not own.
+  for (void* p : {(void*)full_kv_, (void*)window_kv_, (void*)d_full_, (void*)d_window_})
+    if (p) GPTOSS_CUDA_CHECK(cudaFree(p));
+  if (h_full_) GPTOSS_CUDA_CHECK(cudaFreeHost(h_full_));
+  if (h_window_) GPTOSS_CUDA_CHECK(cudaFreeHost(h_window_));
+  full_kv_ = window_kv_ = nullptr;
+  d_full_ = d_window_ = h_full_ = h_window_ = nullptr;
   kv_cfg_ = kv;
   const size_t full = full_block_bytes(kv.block_size) * size_t(kv.num_full_blocks);
   const size_t window = window_block_bytes(kv.block_size) * size_t(kv.num_window_blocks);
@@ -526,6 +554,8 @@ void CudaRunner::allocate_kv(const KvCacheConfig& kv) {
                 format_mem_size(free_b) + " free: lower --ctx-size or --kv-cache-size");
   GPTOSS_CUDA_CHECK(cudaMalloc(&full_kv_, std::max<size_t>(full, 16)));
   GPTOSS_CUDA_CHECK(cudaMalloc(&window_kv_, std::max<size_t>(window, 16)));
+  poison(full_kv_, std::max<size_t>(full, 16));
+  poison(window_kv_, std::max<size_t>(window, 16));
   // Block-table rows: no sequence holds more blocks than the model's context
   // (the pool may be far larger, shared by many sequences).
   const int ctx_blocks = (std::max(cfg_.max_position_embeddings, 131072) + kv.block_size - 1) / kv.block_size;
@@ -533,6 +563,8 @@ void CudaRunner::allocate_kv(const KvCacheConfig& kv) {
   window_pitch_ = std::max(1, std::min(kv.num_window_blocks, ctx_blocks));
   GPTOSS_CUDA_CHECK(cudaMalloc(&d_full_, size_t(kMaxSeqs) * full_pitch_ * 4));
   GPTOSS_CUDA_CHECK(cudaMalloc(&d_window_, size_t(kMaxSeqs) * window_pitch_ * 4));
+  poison(d_full_, size_t(kMaxSeqs) * full_pitch_ * 4);
+  poison(d_window_, size_t(kMaxSeqs) * window_pitch_ * 4);
   GPTOSS_CUDA_CHECK(cudaMallocHost(&h_full_, size_t(kMaxSeqs) * full_pitch_ * 4));
   GPTOSS_CUDA_CHECK(cudaMallocHost(&h_window_, size_t(kMaxSeqs) * window_pitch_ * 4));
 }
@@ -578,6 +610,12 @@ void CudaRunner::gemm(const bf16_raw* x, int T, int K, const bf16_raw* W, int N,
   const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
   GPTOSS_CUBLAS_CHECK(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, N, T, K, &alpha, W, CUDA_R_16BF, K, x,
                                    CUDA_R_16BF, K, &beta, y, CUDA_R_32F, N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+
+void CudaRunner::pack_experts(DeviceLayer& d, size_t gu_blocks, size_t dn_blocks) {
+  if (gpu_layout_ != cuda::Mxfp4Layout::kMma) return;
+  cuda::pack_mxfp4_for_mma(d.gu_blocks, d.gu_scales, gu_blocks, stream_);
+  cuda::pack_mxfp4_for_mma(d.dn_blocks, d.dn_scales, dn_blocks, stream_);
 }
 
 ExpertPtrs CudaRunner::device_expert(int l, int e) const {
@@ -630,11 +668,12 @@ void CudaRunner::moe_prefill(int l, int T) {
     const int slot = staged++ % 2;
     const ExpertPtrs w = streamed ? stage_expert(l, e, slot) : device_expert(l, e);
     const int32_t* slots = slots_ + offsets[size_t(e)];
-    cuda::dequant_mxfp4_bf16(w.gu_blocks, w.gu_scales, 2 * I, H, w_gu_, stream_);
+    const cuda::Mxfp4Layout layout = streamed ? cuda::Mxfp4Layout::kCheckpoint : gpu_layout_;
+    cuda::dequant_mxfp4_bf16(w.gu_blocks, w.gu_scales, 2 * I, H, w_gu_, stream_, layout);
     cuda::gather_slots_bf16(h32_, slots, n, K, H, gath_, stream_);
     gemm(gath_, n, H, w_gu_, 2 * I, gu32_, false);
     cuda::bias_swiglu_bf16(gu32_, w.gu_bias, n, I, c.swiglu_alpha, c.swiglu_limit, actb_, stream_);
-    cuda::dequant_mxfp4_bf16(w.dn_blocks, w.dn_scales, H, I, w_dn_, stream_);
+    cuda::dequant_mxfp4_bf16(w.dn_blocks, w.dn_scales, H, I, w_dn_, stream_, layout);
     // The bias is read last: from here on the staging slot may be refilled.
     gemm(actb_, n, I, w_dn_, H, dn32_, false);
     cuda::scatter_slots_bias(dn32_, w.dn_bias, slots, n, H, y_, stream_);
@@ -830,11 +869,11 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
     } else if (gemv_path && !host_layer) {
       if (!skip("gate_up"))
         cuda::moe_gate_up_mma(hq_, T, d.gu_blocks, d.gu_scales, d.gu_bias, n_local, H, I, K, offsets_, slots_, active_,
-                              c.swiglu_alpha, c.swiglu_limit, actq_, stream_);
+                              c.swiglu_alpha, c.swiglu_limit, actq_, stream_, gpu_layout_);
       mark("moe_gate_up");
       if (!skip("down"))
         cuda::moe_down_mma(actq_, T, d.dn_blocks, d.dn_scales, d.dn_bias, n_local, H, I, K, offsets_, slots_, active_,
-                           y_, stream_);
+                           y_, stream_, gpu_layout_);
       mark("moe_down");
     } else {
       moe_prefill(l, T);

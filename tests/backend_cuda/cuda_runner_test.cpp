@@ -11,14 +11,33 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 
 #include "format/model_source.h"
 #include "format/safetensors.h"
 #include "model/cpu_runner.h"
 #include "model/cuda_runner.h"
+#include "model/kv_layout.h"
 #include "runtime/solo_session.h"
 
 using namespace gptoss;
+
+// Every heap allocation of this test binary starts as 0xa5 bytes, so a member
+// a constructor forgets to initialise holds garbage, never a leftover that
+// happens to work: CudaRunner once freed its predecessor's block tables from
+// uninitialised pointers (see SecondHybridRunnerMatchesGpu).
+// (Both halves are replaced, so GCC's new/free pairing warning does not apply.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+void* operator new(std::size_t n) {
+  void* p = std::malloc(n ? n : 1);
+  if (!p) throw std::bad_alloc();
+  std::memset(p, 0xa5, n);
+  return p;
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#pragma GCC diagnostic pop
 
 namespace {
 
@@ -198,6 +217,78 @@ TEST(CudaRunner, HybridMatchesGpu) {
                 "diff %.3e of %.3e\n", gpu_slots, r.same, r.steps, r.max_abs_diff, r.max_abs_logit);
     EXPECT_GE(r.same, 29);
     EXPECT_LT(r.max_abs_diff, 0.05f * r.max_abs_logit);
+  }
+}
+
+// A 100-token prompt in one step: the residual stream after each layer (last
+// token) and the logits.
+struct PrefillTrace {
+  std::vector<std::vector<float>> layers;
+  std::vector<float> logits;
+};
+PrefillTrace prefill_trace(ModelRunner& r) {
+  const ModelConfig& c = r.config();
+  const int V = c.vocab_size, H = c.hidden_size, T = 100;
+  KvCacheConfig kv;
+  kv.block_size = 16;
+  kv.num_full_blocks = 16;
+  kv.num_window_blocks = window_ring_blocks(c.sliding_window, r.max_step_tokens(), 16);
+  r.allocate_kv(kv);
+  std::vector<int32_t> full(16), win(size_t(kv.num_window_blocks));
+  for (size_t i = 0; i < full.size(); ++i) full[i] = int32_t(i);
+  for (size_t i = 0; i < win.size(); ++i) win[i] = int32_t(i);
+  ForwardBatch b;
+  for (int i = 0; i < T; ++i) b.tokens.push_back((i * 7919 + 13) % V);
+  b.seqs.push_back({SeqKv{full, win}, 0, T, false});
+  PrefillTrace t;
+  t.logits.resize(size_t(V));
+  r.forward(b, t.logits.data(), [&](int, const float* x, int rows) {
+    t.layers.emplace_back(x + size_t(rows - 1) * H, x + size_t(rows) * H);
+  });
+  return t;
+}
+
+// max |a - b| / max |b|, infinite if a has a NaN.
+float rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  float d = 0, m = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!std::isfinite(a[i])) return INFINITY;
+    d = std::max(d, std::fabs(a[i] - b[i]));
+    m = std::max(m, std::fabs(b[i]));
+  }
+  return d / m;
+}
+
+// A runner built where a destroyed one lived (same heap address) once freed
+// that one's old block tables from allocate_kv (uninitialised members), which
+// by then held another runner's weights: the second hybrid runner of a
+// process computed garbage from layer 1 on (HybridMatchesGpu failed about
+// half the time). With this binary's poisoned heap (operator new above) the
+// old code throws at the first allocate_kv. Hybrid runners built one after
+// another, each prompt (the host layer on the CPU) held layer by layer to an
+// all-GPU runner.
+TEST(CudaRunner, SecondHybridRunnerMatchesGpu) {
+  REQUIRE_GPU();
+  ModelSource src = open_model(kFixture);
+  auto gpu = make_cuda_runner(src, 0, 512);
+  const PrefillTrace ref = prefill_trace(*gpu);
+  CudaRunnerOptions o;
+  o.max_step_tokens = 512;
+  o.n_cpu_moe = 1;
+  o.stream_min_tokens = 512;
+  for (int round = 0; round < 3; ++round) {
+    auto hybrid = make_cuda_runner(src, o);
+    { auto other = make_cuda_runner(src, 0, 512); }
+    prefill_trace(*gpu);
+    const PrefillTrace t = prefill_trace(*hybrid);
+    std::printf("hybrid runner %d: logits rel diff %.1e, layers", round, rel_diff(t.logits, ref.logits));
+    for (size_t l = 0; l < ref.layers.size(); ++l) {
+      const float d = rel_diff(t.layers[l], ref.layers[l]);
+      std::printf(" %.1e", d);
+      EXPECT_LT(d, 5e-2f) << "runner " << round << " layer " << l;
+    }
+    std::printf("\n");
+    EXPECT_LT(rel_diff(t.logits, ref.logits), 5e-2f) << "runner " << round;
   }
 }
 
