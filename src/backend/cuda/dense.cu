@@ -118,6 +118,11 @@ __global__ void __launch_bounds__(kWarps * 32) dense_mma_kernel(const uint16_t* 
 // set of 16-byte pieces (a warp instruction reads 512 contiguous bytes). The
 // whole row is loaded into registers before the kernel waits for the previous
 // one (launch.cuh), so with PDL the weights stream while it finishes.
+// Tried 2026-11-24 (H100, synthetic:20b): one wave of blocks whose warps take
+// ceil(N / resident warps) rows each, the next row loaded into the same
+// registers once the current one is used (qkv: 320 blocks x 2 rows instead of
+// 640 blocks in 1.6 waves). ptxas then needs 100 registers, or spills at 80:
+// tg128 453 -> 439 t/s, 4 sequences 993 -> 947.
 constexpr int kRowChunks = 16;  // 16-byte pieces per lane: K <= 16 * 32 * 8
 constexpr int kRowWarps = 8;
 
