@@ -64,6 +64,7 @@ int mma_max_tokens() {
 // removed.)
 constexpr int kMaxFusedDecodeTokens = 64;
 constexpr int kFusedAttentionFrom = 33;
+constexpr int kSplitKeysFrom = 128;  // see long_context_
 int fused_decode() {
   static const int v = [] {
     const char* e = std::getenv("GPTOSS_FUSED_DECODE");
@@ -257,6 +258,10 @@ class CudaRunner : public ModelRunner {
   float* attn_part_ = nullptr;  // split-K attention partials (decode)
   int* attn_counters_ = nullptr;  // finished splits per (token, kv head), fused decode attention
   bool step_decode_ = false;      // this step has one token per sequence
+  // Some sequence of this step has more keys than kSplitKeysFrom: decode
+  // steps then split full-attention layers' keys among blocks (below that, one
+  // block per kv head is faster than splits and their merge).
+  bool long_context_ = true;
   int32_t *h_tokens_ = nullptr, *h_pos_ = nullptr, *h_seq_ = nullptr, *h_rows_ = nullptr, *h_full_ = nullptr, *h_window_ = nullptr, *h_window_len_ = nullptr;
   float* h_logits_ = nullptr;
   int full_pitch_ = 1, window_pitch_ = 1;
@@ -833,7 +838,7 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
         cuda::rope_store_kv(qkv_, d.qkv_b, inv_freq_, attention_factor_, T, c.num_heads, c.num_kv_heads, c.head_dim, tk,
                           sliding, cache, int(kind_blocks), q_, stream_);
       mark("rope_kv");
-      const int splits = sliding || !split_keys ? 1 : T <= 8 ? 16 : T <= 32 ? 4 : 1;
+      const int splits = sliding || !split_keys || !long_context_ ? 1 : T <= 8 ? 16 : T <= 32 ? 4 : 1;
       if (!skip("attention"))
         cuda::attention(q_, cache, int(kind_blocks), d.sinks, T, c.num_heads, c.num_kv_heads, c.head_dim, tk, sliding,
                       c.sliding_window, attn_, stream_, splits, attn_part_);
@@ -1006,6 +1011,19 @@ int CudaRunner::run_step(const ForwardBatch& batch, const LayerTrace& trace, boo
                                       size_t(used_window) * 4, size_t(nseq), cudaMemcpyHostToDevice, stream_));
 
   step_decode_ = all_single;
+  // Measured on an H100, synthetic:20b, batch 1 (2026-11-24), splits from
+  // 0 / 256 / 384 keys: tg128 (16..144 keys) 450 / 459 / 458 t/s; 128..192
+  // keys 445 / 440 / 439; 256..320 keys 446 / 446 / 428; never split at
+  // 512..576 keys: 444 -> 406. From 128 vs 0, same binary, 2 runs each:
+  // tg128 463 / 457 vs 453 / 454; 128..192 keys and 64 sequences unchanged.
+  // GPTOSS_ATTN_SPLIT_FROM=N to compare.
+  static const int split_from = [] {
+    const char* e = std::getenv("GPTOSS_ATTN_SPLIT_FROM");
+    return e ? std::atoi(e) : kSplitKeysFrom;
+  }();
+  int max_keys = 0;
+  for (int i = 0; i < T; ++i) max_keys = std::max(max_keys, h_pos_[i] + 1);
+  long_context_ = max_keys > split_from;
   const bool gemv = T <= mma_max_tokens();
   // A graph cannot hold a streamed step (it reads the routing on the host).
   const bool graphable = n_cpu_moe_ == 0 || T < stream_min_tokens_;
@@ -1017,7 +1035,7 @@ int CudaRunner::run_step(const ForwardBatch& batch, const LayerTrace& trace, boo
   }();
   if (all_single && gemv && graphable && graphs_on && !trace && !profile_) {
     // Decode: the whole step as one graph launch per batch size.
-    const int key = 2 * T + (argmax ? 1 : 0);
+    const int key = 2 * T + (argmax ? 1 : 0) + (long_context_ ? 1 << 20 : 0);
     auto it = graphs_.find(key);
     if (it == graphs_.end()) {
       cudaGraph_t graph;

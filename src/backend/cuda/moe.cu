@@ -413,7 +413,8 @@ void launch_moe_mma(dim3 grid, bool small, int max_slots, cudaStream_t s, const 
     break;
   // The down projection has half the blocks of gate_up (H rows, not 2I): at
   // decode sizes 8 warps per block keep as many loads in flight
-  // (GPTOSS_MOE_DOWN_WARPS=4 to compare).
+  // (GPTOSS_MOE_DOWN_WARPS=4 to compare; with the staged-input kernel,
+  // 2026-11-24: tg128 453 -> 436 t/s).
   static const bool down8 = [] {
     const char* e = std::getenv("GPTOSS_MOE_DOWN_WARPS");
     return !(e && std::atoi(e) == 4);
@@ -426,7 +427,7 @@ void launch_moe_mma(dim3 grid, bool small, int max_slots, cudaStream_t s, const 
   }();
   if (small && xs_on && moe_variant() == 0) {
     const size_t smem = size_t(max_slots) * K * 2;
-    if (kGateUp)
+    if (kGateUp || !down8)
       launch_smem(moe_mma_xs_kernel<kGateUp, kPacked, 4>, grid, 4 * 32, smem, s, xq, blocks, scales, bias, rows, K,
                   k_route, offsets, slots, active, alpha, limit, act_out, y_out);
     else
