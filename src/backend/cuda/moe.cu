@@ -425,8 +425,10 @@ void launch_moe_mma(dim3 grid, bool small, int max_slots, cudaStream_t s, const 
     const char* e = std::getenv("GPTOSS_MOE_XS");
     return !(e && std::atoi(e) == 0);
   }();
-  if (small && xs_on && moe_variant() == 0) {
-    const size_t smem = size_t(max_slots) * K * 2;
+  // Beyond the default 48 KB of dynamic shared memory (K > 6144 at 4 tokens;
+  // gpt-oss has 2880) the inputs stay in registers.
+  const size_t smem = size_t(max_slots) * K * 2;
+  if (small && xs_on && moe_variant() == 0 && smem <= 48 * 1024) {
     if (kGateUp || !down8)
       launch_smem(moe_mma_xs_kernel<kGateUp, kPacked, 4>, grid, 4 * 32, smem, s, xq, blocks, scales, bias, rows, K,
                   k_route, offsets, slots, active, alpha, limit, act_out, y_out);
