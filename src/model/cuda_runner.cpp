@@ -146,21 +146,23 @@ class CudaRunner : public ModelRunner {
  private:
   template <typename T>
   T* alloc(size_t count) {
-    void* p = nullptr;
-    GPTOSS_CUDA_CHECK(cudaMalloc(&p, count * sizeof(T)));
-    poison(p, count * sizeof(T));
+    T* p = device_buffer<T>(count * sizeof(T));
     allocations_.push_back(p);
-    return static_cast<T*>(p);
+    return p;
   }
-  // GPTOSS_POISON=1 fills every buffer with 0xff bytes (NaN in bf16 and
-  // float32) when it is allocated: a read of something never written then
-  // shows as NaN instead of as whatever an earlier runner left there.
-  void poison(void* d, size_t bytes) {
-    static const bool on = [] {
+  // cudaMalloc; with GPTOSS_POISON=1 the buffer starts as 0xff bytes (NaN in
+  // bf16 and float32), so a read of something never written shows as NaN
+  // instead of as whatever an earlier runner left there.
+  template <typename T>
+  T* device_buffer(size_t bytes) {
+    static const bool poison = [] {
       const char* e = std::getenv("GPTOSS_POISON");
       return e && std::atoi(e) == 1;
     }();
-    if (on) GPTOSS_CUDA_CHECK(cudaMemsetAsync(d, 0xff, bytes, stream_));
+    void* p = nullptr;
+    GPTOSS_CUDA_CHECK(cudaMalloc(&p, bytes));
+    if (poison) GPTOSS_CUDA_CHECK(cudaMemsetAsync(p, 0xff, bytes, stream_));
+    return static_cast<T*>(p);
   }
   template <typename T>
   void copy_in(T* d, const T* host, size_t count) {
@@ -557,19 +559,15 @@ void CudaRunner::allocate_kv(const KvCacheConfig& kv) {
   if (full + window > free_b)
     throw Error("KV cache needs " + format_mem_size(full + window) + " but " + name_ + " has " +
                 format_mem_size(free_b) + " free: lower --ctx-size or --kv-cache-size");
-  GPTOSS_CUDA_CHECK(cudaMalloc(&full_kv_, std::max<size_t>(full, 16)));
-  GPTOSS_CUDA_CHECK(cudaMalloc(&window_kv_, std::max<size_t>(window, 16)));
-  poison(full_kv_, std::max<size_t>(full, 16));
-  poison(window_kv_, std::max<size_t>(window, 16));
+  full_kv_ = device_buffer<bf16_raw>(std::max<size_t>(full, 16));
+  window_kv_ = device_buffer<bf16_raw>(std::max<size_t>(window, 16));
   // Block-table rows: no sequence holds more blocks than the model's context
   // (the pool may be far larger, shared by many sequences).
   const int ctx_blocks = (std::max(cfg_.max_position_embeddings, 131072) + kv.block_size - 1) / kv.block_size;
   full_pitch_ = std::max(1, std::min(kv.num_full_blocks, ctx_blocks));
   window_pitch_ = std::max(1, std::min(kv.num_window_blocks, ctx_blocks));
-  GPTOSS_CUDA_CHECK(cudaMalloc(&d_full_, size_t(kMaxSeqs) * full_pitch_ * 4));
-  GPTOSS_CUDA_CHECK(cudaMalloc(&d_window_, size_t(kMaxSeqs) * window_pitch_ * 4));
-  poison(d_full_, size_t(kMaxSeqs) * full_pitch_ * 4);
-  poison(d_window_, size_t(kMaxSeqs) * window_pitch_ * 4);
+  d_full_ = device_buffer<int32_t>(size_t(kMaxSeqs) * full_pitch_ * 4);
+  d_window_ = device_buffer<int32_t>(size_t(kMaxSeqs) * window_pitch_ * 4);
   GPTOSS_CUDA_CHECK(cudaMallocHost(&h_full_, size_t(kMaxSeqs) * full_pitch_ * 4));
   GPTOSS_CUDA_CHECK(cudaMallocHost(&h_window_, size_t(kMaxSeqs) * window_pitch_ * 4));
 }

@@ -104,6 +104,51 @@ __device__ __forceinline__ void moe_block_mma(const uint4 (&w)[2][2], const uint
   }
 }
 
+// One 32-value block of each of a thread's 4 weight rows, and its scales.
+struct WeightTile {
+  uint4 w[2][2];
+  uint32_t sc[2][2];
+};
+
+// The weight rows thread (g, t) multiplies in block blockIdx.x of expert e.
+// kGateUp: 16 (gate, up) pairs, so that each thread's accumulators hold a gate
+// and its up (MMA row g = gate, g + 8 = up); otherwise 32 plain rows. Rows
+// past the end (rows % 32 != 0) read the last row, whose results are never
+// stored, and blocks past K re-read the last one with a zero scale: the loads
+// need no predicates.
+template <bool kGateUp, bool kPacked>
+struct ExpertRows {
+  const uint4* w[2][2];
+  const uint8_t* s[2][2];
+  int nb;  // 32-value blocks per row
+
+  __device__ __forceinline__ ExpertRows(const uint8_t* blocks, const uint8_t* scales, int e, int rows, int K) : nb(K / 32) {
+    const int g = (threadIdx.x & 31) >> 2, row0 = blockIdx.x * 32;
+#pragma unroll
+    for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+      for (int rr = 0; rr < 2; ++rr) {
+        const int r = kGateUp ? row0 + 2 * (mt * 8 + g) + rr : row0 + mt * 16 + rr * 8 + g;
+        const size_t gr = size_t(e) * rows + min(r, rows - 1);
+        w[mt][rr] = reinterpret_cast<const uint4*>(blocks + gr * nb * 16);
+        s[mt][rr] = scales + gr * nb;
+      }
+  }
+
+  __device__ __forceinline__ void load(int blk, WeightTile& tl) const {
+    const bool ok = blk < nb;
+    blk = min(blk, nb - 1);
+#pragma unroll
+    for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+      for (int rr = 0; rr < 2; ++rr) {
+        tl.w[mt][rr] = __ldg(w[mt][rr] + blk);
+        const uint32_t sc = block_scale<kPacked>(__ldg(s[mt][rr] + blk));
+        tl.sc[mt][rr] = ok ? sc : 0u;
+      }
+  }
+};
+
 // The end of one sweep over an expert's 32 rows for slots s0 .. s0 + n - 1:
 // the split-K sum over the block's warps, then SwiGLU (gate_up) or the bias
 // (down) and the stores. Every thread of the block calls it (it synchronises).
@@ -153,10 +198,8 @@ __device__ __forceinline__ void moe_finish(const float (&acc)[2][NT][4], float (
   }
 }
 
-// kGateUp: rows are the expert's 2I interleaved gate/up rows; a block's 32 rows
-// are 16 (gate, up) pairs, arranged so that each thread's accumulators hold a
-// gate and its up (MMA row g = gate, g + 8 = up), and SwiGLU is fused.
-// Otherwise: the H rows of the down projection, float32 out with the bias.
+// kGateUp: the expert's 2I interleaved gate/up rows (ExpertRows), SwiGLU
+// fused; otherwise the H rows of the down projection, float32 out with the bias.
 // NT: 8-slot tiles per sweep over the weights (1 for decode-sized steps,
 // which halves the registers and doubles the blocks an SM holds; 2 for larger
 // batches, where each expert's weights then serve 16 slots per read).
@@ -171,21 +214,9 @@ __global__ void __launch_bounds__(kMoeWarps * 32, (NT == 1 ? 32 : 16) / kMoeWarp
   pdl_enter();
   const int e = active[blockIdx.y];
   if (e < 0) return;
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-  const int row0 = blockIdx.x * 32, nb = K / 32;
-  // Rows past the end (rows % 32 != 0) read the last row; their results are
-  // never stored. So the loads need no predicates.
-  const uint4* wrow[2][2];
-  const uint8_t* srow[2][2];
-#pragma unroll
-  for (int mt = 0; mt < 2; ++mt)
-#pragma unroll
-    for (int rr = 0; rr < 2; ++rr) {
-      const int r = kGateUp ? row0 + 2 * (mt * 8 + g) + rr : row0 + mt * 16 + rr * 8 + g;
-      const size_t gr = size_t(e) * rows + min(r, rows - 1);
-      wrow[mt][rr] = reinterpret_cast<const uint4*>(blocks + gr * nb * 16);
-      srow[mt][rr] = scales + gr * nb;
-    }
+  const int warp = threadIdx.x >> 5, g = (threadIdx.x & 31) >> 2, t = threadIdx.x & 3;
+  const ExpertRows<kGateUp, kPacked> wr(blocks, scales, e, rows, K);
+  const int nb = wr.nb;
   const int begin = offsets[e], end = offsets[e + 1];
   for (int s0 = begin; s0 < end; s0 += 8 * NT) {
     const int n = min(8 * NT, end - s0);
@@ -202,36 +233,24 @@ __global__ void __launch_bounds__(kMoeWarps * 32, (NT == 1 ? 32 : 16) / kMoeWarp
     }
     float acc[2][NT][4] = {};
     // One 32-value block per row and thread: its weights, scales and inputs;
-    // kDepth of them per round trip, all loaded before any is used. Blocks
-    // past K re-read the last one with a zero scale.
-    struct Tile {
-      uint4 w[2][2];
-      uint32_t sc[2][2];
-      uint4 x[NT][4];
-    };
-    auto load = [&](int blk, Tile& tl) {
-      const bool ok = blk < nb;
+    // kDepth of them per round trip, all loaded before any is used.
+    auto load_x = [&](int blk, uint4 (&x)[NT][4]) {
       blk = min(blk, nb - 1);
-#pragma unroll
-      for (int mt = 0; mt < 2; ++mt)
-#pragma unroll
-        for (int rr = 0; rr < 2; ++rr) {
-          tl.w[mt][rr] = __ldg(wrow[mt][rr] + blk);
-          const uint32_t sc = block_scale<kPacked>(__ldg(srow[mt][rr] + blk));
-          tl.sc[mt][rr] = ok ? sc : 0u;
-        }
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
-        for (int c = 0; c < 4; ++c)
-          tl.x[nt][c] = (NT > 1 || x_used) ? xrow[nt][blk * 4 + c] : make_uint4(0, 0, 0, 0);
+        for (int c = 0; c < 4; ++c) x[nt][c] = (NT > 1 || x_used) ? xrow[nt][blk * 4 + c] : make_uint4(0, 0, 0, 0);
     };
     for (int it = warp * 4; it < nb; it += kMoeWarps * 4 * kDepth) {
-      Tile tl[kDepth];
+      WeightTile tl[kDepth];
+      uint4 x[kDepth][NT][4];
 #pragma unroll
-      for (int p = 0; p < kDepth; ++p) load(it + p * kMoeWarps * 4 + t, tl[p]);
+      for (int p = 0; p < kDepth; ++p) {
+        wr.load(it + p * kMoeWarps * 4 + t, tl[p]);
+        load_x(it + p * kMoeWarps * 4 + t, x[p]);
+      }
 #pragma unroll
-      for (int p = 0; p < kDepth; ++p) moe_block_mma<kPacked, NT>(tl[p].w, tl[p].sc, tl[p].x, two_tiles, acc);
+      for (int p = 0; p < kDepth; ++p) moe_block_mma<kPacked, NT>(tl[p].w, tl[p].sc, x[p], two_tiles, acc);
     }
     moe_finish<kGateUp, kMoeWarps, NT>(acc, red, n, s0, e, rows, slots, bias, alpha, limit, act_out, y_out);
   }
@@ -251,39 +270,13 @@ __global__ void __launch_bounds__(kMoeWarps * 32, 24 / kMoeWarps) moe_mma_xs_ker
   pdl_enter();
   const int e = active[blockIdx.y];
   if (e < 0) return;
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-  const int row0 = blockIdx.x * 32, nb = K / 32, kc = K / 8;
-  const uint4* wrow[2][2];
-  const uint8_t* srow[2][2];
-#pragma unroll
-  for (int mt = 0; mt < 2; ++mt)
-#pragma unroll
-    for (int rr = 0; rr < 2; ++rr) {
-      const int r = kGateUp ? row0 + 2 * (mt * 8 + g) + rr : row0 + mt * 16 + rr * 8 + g;
-      const size_t gr = size_t(e) * rows + min(r, rows - 1);
-      wrow[mt][rr] = reinterpret_cast<const uint4*>(blocks + gr * nb * 16);
-      srow[mt][rr] = scales + gr * nb;
-    }
-  struct Tile {
-    uint4 w[2][2];
-    uint32_t sc[2][2];
-  };
-  auto load = [&](int blk, Tile& tl) {
-    const bool ok = blk < nb;
-    blk = min(blk, nb - 1);
-#pragma unroll
-    for (int mt = 0; mt < 2; ++mt)
-#pragma unroll
-      for (int rr = 0; rr < 2; ++rr) {
-        tl.w[mt][rr] = __ldg(wrow[mt][rr] + blk);
-        const uint32_t sc = block_scale<kPacked>(__ldg(srow[mt][rr] + blk));
-        tl.sc[mt][rr] = ok ? sc : 0u;
-      }
-  };
+  const int warp = threadIdx.x >> 5, g = (threadIdx.x & 31) >> 2, t = threadIdx.x & 3;
+  const ExpertRows<kGateUp, kPacked> wr(blocks, scales, e, rows, K);
+  const int nb = wr.nb, kc = K / 8;
   const int step = kMoeWarps * 4;
   int it = warp * 4;  // this warp's first block (thread t takes block it + t)
-  Tile cur;
-  load(it + t, cur);  // on its way while the inputs are staged
+  WeightTile cur;
+  wr.load(it + t, cur);  // on its way while the inputs are staged
   const int begin = offsets[e], n = offsets[e + 1] - begin;
   for (int j = 0; j < n; ++j) {
     const int slot = slots[begin + j];
@@ -293,8 +286,8 @@ __global__ void __launch_bounds__(kMoeWarps * 32, 24 / kMoeWarps) moe_mma_xs_ker
   __syncthreads();
   float acc[2][1][4] = {};
   for (; it < nb; it += step) {
-    Tile next;
-    if (it + step < nb) load(it + step + t, next);
+    WeightTile next;
+    if (it + step < nb) wr.load(it + step + t, next);
     uint4 x[1][4];
     const int blk = min(it + t, nb - 1);
 #pragma unroll
