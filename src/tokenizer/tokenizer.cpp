@@ -380,6 +380,9 @@ std::string read_pre_tokenizer(const nlohmann::json& pt, const std::string& orig
   for (auto* p : parts) {
     std::string type = p->is_object() ? p->value("type", "") : "";
     if (type == "Split") {
+      // const operator[] on a missing key is undefined behaviour in nlohmann
+      // (it dereferences end()): test for the key first.
+      if (!p->contains("pattern")) throw Error(origin + ": pre_tokenizer Split has no pattern");
       auto& pat = (*p)["pattern"];
       if (!pat.is_object() || !(pat.contains("Regex") || pat.contains("String")))
         throw Error(origin + ": pre_tokenizer Split has no pattern");

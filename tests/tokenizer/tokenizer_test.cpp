@@ -438,6 +438,11 @@ TEST(TokenizerLoad, ErrorsNameTheFileAndTheProblem) {
   e = load_error(p);
   EXPECT_NE(e.find("regex does not compile"), std::string::npos) << e;
 
+  j = tiny_tokenizer();  // found by fuzz_tokenizer_json: read past a std::map end()
+  j["pre_tokenizer"]["pretokenizers"][0].erase("pattern");
+  p = write_temp("nopattern.json", j.dump());
+  EXPECT_NE(load_error(p).find("Split has no pattern"), std::string::npos);
+
   p = write_temp("array.json", "[1, 2, 3]");
   EXPECT_NE(load_error(p).find("not a Hugging Face tokenizer.json"), std::string::npos);
 }
