@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "damped_synthetic.h"
+#include "layer_drift.h"
 #include "runner_agreement.h"
 #include "test_paths.h"
 
@@ -358,53 +359,18 @@ void compare_20b_with_cpu(bool damped) {
   const int V = src.config.vocab_size, T = 200, H = src.config.hidden_size, L = src.config.num_layers;
   std::vector<int32_t> prompt;
   for (int i = 0; i < T; ++i) prompt.push_back((i * 7919 + 13) % 200000);
-  // One prefill step on each runner, every layer's residual stream kept.
-  auto run = [&](ModelRunner& r, std::vector<float>& logits, int step = 200) {
-    r.allocate_kv({16, 16, 32});
-    std::vector<int32_t> full(16), window(32);
-    for (int i = 0; i < 16; ++i) full[size_t(i)] = i;
-    for (int i = 0; i < 32; ++i) window[size_t(i)] = i;
-    logits.resize(size_t(T) * V);
-    std::vector<std::vector<float>> layers{size_t(L)};
-    for (int p = 0; p < T; p += step) {
-      ForwardBatch b;
-      b.tokens.assign(prompt.begin() + p, prompt.begin() + std::min(T, p + step));
-      b.seqs.push_back({SeqKv{full, window}, p, int(b.tokens.size()), true});
-      r.forward(b, &logits[size_t(p) * V], [&](int layer, const float* x, int rows) {
-        layers[size_t(std::min(layer, L - 1))].insert(layers[size_t(std::min(layer, L - 1))].end(), x,
-                                                      x + size_t(rows) * H);
-      });
-    }
-    return layers;
-  };
-  std::vector<float> gl, cl;
   auto gpu = make_cuda_runner(src, 0, 512);
-  auto g_layers = run(*gpu, gl);
-  std::vector<float> gl16;
-  auto g16_layers = run(*gpu, gl16, 16);  // other kernels, other bf16 roundings
+  auto g = test::prefill_layers(*gpu, prompt, 200);
+  auto g16 = test::prefill_layers(*gpu, prompt, 16);  // other kernels, other bf16 roundings
   auto t0 = std::chrono::steady_clock::now();
   CpuRunner cpu(src, ThreadPool::global(), 512);
-  auto c_layers = run(cpu, cl);
+  auto cr = test::prefill_layers(cpu, prompt, 200);
   double cpu_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  auto median_rel = [&](const std::vector<float>& a, const std::vector<float>& ref, float* maxabs) {
-    std::vector<float> e;
-    for (int t = 0; t < T; ++t) {
-      float d = 0, m = 0;
-      for (int i = 0; i < H; ++i) {
-        const size_t k = size_t(t) * H + i;
-        d = std::max(d, std::fabs(a[k] - ref[k]));
-        m = std::max(m, std::fabs(ref[k]));
-      }
-      e.push_back(d / m);
-      *maxabs = std::max(*maxabs, m);
-    }
-    std::sort(e.begin(), e.end());
-    return e[size_t(T / 2)];
-  };
+  const auto &gl = g.logits, &cl = cr.logits;
   for (int l = 0; l < L; ++l) {
     float m = 0;
-    const float gc = median_rel(g_layers[size_t(l)], c_layers[size_t(l)], &m);
-    const float gg = median_rel(g16_layers[size_t(l)], g_layers[size_t(l)], &m);
+    const float gc = test::median_rel_err(g.layers[size_t(l)], cr.layers[size_t(l)], H, &m);
+    const float gg = test::median_rel_err(g16.layers[size_t(l)], g.layers[size_t(l)], H, &m);
     std::printf("synthetic:20b%s layer %2d: max |x| %.2f, median rel err GPU vs CPU %.1e, GPU step 16 vs 200 %.1e\n",
                 damped ? " (damped)" : "", l, m, gc, gg);
     EXPECT_LT(gc, l == 0 ? 2e-2f : std::max(2e-2f, 6 * gg)) << "layer " << l;

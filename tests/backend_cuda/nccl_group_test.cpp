@@ -15,6 +15,7 @@
 #include "model/runner_factory.h"
 #include "runtime/solo_session.h"
 #include "damped_synthetic.h"
+#include "layer_drift.h"
 #include "runner_agreement.h"
 #include "test_paths.h"
 
@@ -90,6 +91,44 @@ TEST(TensorParallel, TwoGpusGenerateWhatOneDoes) {
       if (big && !damped) continue;
       EXPECT_GE(r.same, 30) << model << (ep ? " EP" : " TP");
       EXPECT_LT(r.max_abs_diff, 0.05f * r.max_abs_logit) << model << (ep ? " EP" : " TP");
+    }
+  }
+}
+
+// Raw synthetic:20b cannot agree token for token between any two bf16 engines
+// (19/32 and 16/32 teacher-forced greedy tokens for TP and EP, 2x H200,
+// 2026-11-24): its random layers amplify a rounding about 1.25x each. So, as
+// CudaRunner.Synthetic20bMatchesCpu does for the GPU against the CPU, the
+// split model is held layer by layer to the drift one GPU already shows
+// between two correct runs of its own (a prompt in one step vs steps of 16).
+TEST(TensorParallel, RawSynthetic20bDriftsNoMoreThanOneGpusOwnRounding) {
+  if (cuda_device_count() < 2) GTEST_SKIP() << "needs 2 GPUs";
+  if (!std::getenv("GPTOSS_TEST_20B")) GTEST_SKIP() << "set GPTOSS_TEST_20B=1 to run";
+  ModelSource src = open_model("synthetic:20b");
+  const int H = src.config.hidden_size, L = src.config.num_layers, T = 200;
+  std::vector<int32_t> prompt;
+  for (int i = 0; i < T; ++i) prompt.push_back((i * 7919 + 13) % 200000);
+  test::LayerRun one, one16;
+  {
+    auto r = make_cuda_runner(src, 0, 512);
+    one = test::prefill_layers(*r, prompt, 200);
+    one16 = test::prefill_layers(*r, prompt, 16);
+  }
+  for (bool ep : {false, true}) {
+    RunnerOptions o;
+    o.device = "cuda";
+    o.max_step_tokens = 512;
+    o.tensor_parallel_size = 2;
+    o.expert_parallel = ep;
+    auto two = make_runner(src, o);
+    const auto split = test::prefill_layers(*two, prompt, 200);
+    for (int l = 0; l < L; ++l) {
+      float m = 0;
+      const float e = test::median_rel_err(split.layers[size_t(l)], one.layers[size_t(l)], H, &m);
+      const float own = test::median_rel_err(one16.layers[size_t(l)], one.layers[size_t(l)], H, &m);
+      std::printf("synthetic:20b layer %2d: median rel err %s=2 vs one GPU %.1e, one GPU step 16 vs 200 %.1e\n", l,
+                  ep ? "EP" : "TP", e, own);
+      EXPECT_LT(e, std::max(2e-2f, 6 * own)) << (ep ? "EP" : "TP") << " layer " << l;
     }
   }
 }
