@@ -65,6 +65,18 @@ TEST(NcclGroup, AllReduceSumsOverEveryGpu) {
   }
 }
 
+namespace {
+// The model over GPUs 0 and 1: heads and expert columns, or (ep) heads and whole experts.
+std::unique_ptr<ModelRunner> two_gpu_runner(const ModelSource& src, bool ep) {
+  RunnerOptions o;
+  o.device = "cuda";
+  o.max_step_tokens = 512;
+  o.tensor_parallel_size = 2;
+  o.expert_parallel = ep;
+  return make_runner(src, o);
+}
+}  // namespace
+
 // Issue 8's check: the model split over two GPUs (heads and expert columns, or
 // heads and whole experts) generates what it does on one.
 // synthetic:20b is compared on its damped copy (damped_synthetic.h says why);
@@ -79,12 +91,7 @@ TEST(TensorParallel, TwoGpusGenerateWhatOneDoes) {
     if (damped) test::damp_synthetic(src);
     auto one = make_cuda_runner(src, 0, 512);
     for (bool ep : {false, true}) {
-      RunnerOptions o;
-      o.device = "cuda";
-      o.max_step_tokens = 512;
-      o.tensor_parallel_size = 2;
-      o.expert_parallel = ep;
-      auto two = make_runner(src, o);
+      auto two = two_gpu_runner(src, ep);
       const auto r = test::compare_runners(*one, *two, 40, 32);
       std::printf("%s: %s=2 vs one GPU same greedy token %d/%d, logits max abs diff %.3e of %.3e\n", model,
                   ep ? "EP" : "TP", r.same, r.steps, r.max_abs_diff, r.max_abs_logit);
@@ -115,12 +122,7 @@ TEST(TensorParallel, RawSynthetic20bDriftsNoMoreThanOneGpusOwnRounding) {
     one16 = test::prefill_layers(*r, prompt, 16);
   }
   for (bool ep : {false, true}) {
-    RunnerOptions o;
-    o.device = "cuda";
-    o.max_step_tokens = 512;
-    o.tensor_parallel_size = 2;
-    o.expert_parallel = ep;
-    auto two = make_runner(src, o);
+    auto two = two_gpu_runner(src, ep);
     const auto split = test::prefill_layers(*two, prompt, 200);
     for (int l = 0; l < L; ++l) {
       float m = 0;
