@@ -13,7 +13,7 @@ std::string text_of(const Json& content, const std::string& at) {
   std::string out;
   for (auto& p : content) {
     if (!p.is_object()) throw bad_request(at + ".content parts must be objects", "input");
-    const std::string type = p.value("type", "");
+    const std::string type = opt_string(p, "type").value_or("");
     if (type != "input_text" && type != "output_text" && type != "text" && type != "reasoning_text" && type != "summary_text")
       throw bad_request(at + ".content part type '" + type + "' is not supported: gpt-oss reads text only", "input");
     auto t = p.find("text");
@@ -51,7 +51,7 @@ Json responses_to_chat(const Json& body) {
       const Json& item = (*in)[i];
       const std::string at = "input[" + std::to_string(i) + "]";
       if (!item.is_object()) throw bad_request(at + " must be an object", "input");
-      const std::string type = item.value("type", item.contains("role") ? "message" : "");
+      const std::string type = opt_string(item, "type").value_or(item.contains("role") ? "message" : "");
       if (type == "message") {
         auto role = opt_string(item, "role");
         if (!role) throw bad_request(at + " has no role", "input");
@@ -91,10 +91,10 @@ Json responses_to_chat(const Json& body) {
     if (!t->is_array()) throw bad_request("'tools' must be an array", "tools");
     Json tools = Json::array();
     for (auto& tool : *t) {
-      if (!tool.is_object() || tool.value("type", "") != "function")
+      if (!tool.is_object() || opt_string(tool, "type").value_or("") != "function")
         throw bad_request("only function tools are supported: {\"type\":\"function\",\"name\",...}", "tools",
                           "invalid_tool_schema");
-      Json f = {{"name", tool.value("name", "")}};
+      Json f = {{"name", opt_string(tool, "name").value_or("")}};
       if (tool.contains("description")) f["description"] = tool["description"];
       if (tool.contains("parameters")) f["parameters"] = tool["parameters"];
       tools.push_back({{"type", "function"}, {"function", f}});

@@ -117,6 +117,12 @@ TEST(ResponsesInput, BecomesChatMessages) {
   EXPECT_EQ(chat["max_tokens"], 10);
   EXPECT_THROW(responses_to_chat(Json::parse(R"({"input": 3})")), ApiError);
   EXPECT_THROW(responses_to_chat(Json::parse(R"({"input": "x", "previous_response_id": "r"})")), ApiError);
+  // A "type" or "name" that is not a string is the client's 400, not a JSON type_error (found by fuzz_chat_request).
+  for (const char* bad : {R"({"input": [{"type": {"type": "object"}}]})",
+                          R"({"input": [{"role": "user", "content": [{"type": 7, "text": "x"}]}]})",
+                          R"({"input": "x", "tools": [{"type": ["function"], "name": "f"}]})",
+                          R"({"input": "x", "tools": [{"type": "function", "name": 1}]})"})
+    EXPECT_THROW(responses_to_chat(Json::parse(bad)), ApiError) << bad;
 }
 
 TEST(ChatAssembler, ScriptedHarmonyTokens) {
