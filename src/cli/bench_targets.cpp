@@ -67,7 +67,7 @@ std::vector<nlohmann::json> load_configs(const std::vector<std::string>& files, 
     std::ifstream in(f);
     if (!in) throw Error("cannot open " + f);
     auto j = nlohmann::json::parse(in, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || j.value("kind", "") != kind || !j.contains("configs"))
+    if (j.is_discarded() || !j.is_object() || !j.contains("kind") || j["kind"] != kind || !j.contains("configs"))
       throw Error(f + " is not the --json-out of a `gptoss bench " + kind + "` run");
     for (auto& c : j["configs"]) configs.push_back(c);
   }
