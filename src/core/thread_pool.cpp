@@ -1,4 +1,5 @@
 #include "core/thread_pool.h"
+#include "core/env.h"
 
 #include <chrono>
 #include <cstdlib>
@@ -33,12 +34,10 @@ bool spin_step(int i, std::chrono::steady_clock::time_point deadline) {
 
 ThreadPool::ThreadPool(int threads) {
   if (threads <= 0) {
-    const char* env = std::getenv("GPTOSS_THREADS");
-    threads = env ? std::atoi(env) : int(std::thread::hardware_concurrency());
+    threads = env_int("GPTOSS_THREADS", int(std::thread::hardware_concurrency()));
     if (threads <= 0) threads = 1;
   }
-  const char* spin = std::getenv("GPTOSS_POOL_SPIN_US");
-  spin_us_ = spin ? std::max(0, std::atoi(spin)) : 1000;
+  spin_us_ = std::max(0, env_int("GPTOSS_POOL_SPIN_US", 1000));
   for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
 

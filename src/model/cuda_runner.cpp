@@ -14,6 +14,7 @@
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/moe_cpu.h"
 #include "core/progress.h"
+#include "core/env.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/staged_upload.h"
@@ -45,10 +46,7 @@ constexpr int kMaxLogitRows = 512;
 // pp512 6656 / 15157, pp1024 11043 / 15111, pp2048 (dequant either way) 14641 /
 // 14798; the MMA path at 2048 gave 13584. GPTOSS_MMA_MAX_TOKENS overrides it.
 int mma_max_tokens() {
-  static const int v = [] {
-    const char* e = std::getenv("GPTOSS_MMA_MAX_TOKENS");
-    return e ? std::max(1, std::atoi(e)) : 1024;
-  }();
+  static const int v = std::max(1, env_int("GPTOSS_MMA_MAX_TOKENS", 1024));
   return v;
 }
 
@@ -66,10 +64,7 @@ constexpr int kMaxFusedDecodeTokens = 64;
 constexpr int kFusedAttentionFrom = 33;
 constexpr int kSplitKeysFrom = 128;  // see long_context_
 int fused_decode() {
-  static const int v = [] {
-    const char* e = std::getenv("GPTOSS_FUSED_DECODE");
-    return e ? std::atoi(e) : -1;
-  }();
+  static const int v = env_int("GPTOSS_FUSED_DECODE", -1);
   return v;
 }
 
@@ -155,10 +150,7 @@ class CudaRunner : public ModelRunner {
   // instead of as whatever an earlier runner left there.
   template <typename T>
   T* device_buffer(size_t bytes) {
-    static const bool poison = [] {
-      const char* e = std::getenv("GPTOSS_POISON");
-      return e && std::atoi(e) == 1;
-    }();
+    static const bool poison = env_int("GPTOSS_POISON", 0) == 1;
     void* p = nullptr;
     GPTOSS_CUDA_CHECK(cudaMalloc(&p, bytes));
     if (poison) GPTOSS_CUDA_CHECK(cudaMemsetAsync(p, 0xff, bytes, stream_));
@@ -307,13 +299,11 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
                 " (the model has " + std::to_string(c.num_layers) + " layers)");
   stream_min_tokens_ = opt.stream_min_tokens;
   if (stream_min_tokens_ < 0) {
-    const char* e = std::getenv("GPTOSS_HYBRID_STREAM_TOKENS");
-    stream_min_tokens_ = e ? std::max(1, std::atoi(e)) : 64;
+    stream_min_tokens_ = std::max(1, env_int("GPTOSS_HYBRID_STREAM_TOKENS", 64));
   }
   gpu_slots_ = opt.gpu_slots;
   if (gpu_slots_ < 0) {
-    const char* e = std::getenv("GPTOSS_HYBRID_GPU_SLOTS");
-    gpu_slots_ = e ? std::atoi(e) : kDefaultGpuSlots;
+    gpu_slots_ = env_int("GPTOSS_HYBRID_GPU_SLOTS", kDefaultGpuSlots);
   }
   gpu_slots_ = std::clamp(gpu_slots_, 0, c.experts_per_token);
   if (c.head_dim != 64) throw Error("the CUDA backend supports head_dim 64 (gpt-oss); this model has " + std::to_string(c.head_dim));
@@ -818,10 +808,7 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
     // walking the whole context. The fused kernel merges splits without a
     // second launch, so it splits the sliding window's 128 keys too.
     // GPTOSS_ATTN_SPLITS=1 turns splitting off, to compare.
-    static const bool split_keys = [] {
-      const char* e = std::getenv("GPTOSS_ATTN_SPLITS");
-      return !(e && std::atoi(e) == 1);
-    }();
+    static const bool split_keys = env_int("GPTOSS_ATTN_SPLITS", 0) != 1;
     if (fused_attention) {
       // At 64 sequences a full layer's 512 (token, kv head) blocks would each
       // walk the whole context tile by tile: 4 shares each quarter that chain.
@@ -1015,10 +1002,7 @@ int CudaRunner::run_step(const ForwardBatch& batch, const LayerTrace& trace, boo
   // 512..576 keys: 444 -> 406. From 128 vs 0, same binary, 2 runs each:
   // tg128 463 / 457 vs 453 / 454; 128..192 keys and 64 sequences unchanged.
   // GPTOSS_ATTN_SPLIT_FROM=N to compare.
-  static const int split_from = [] {
-    const char* e = std::getenv("GPTOSS_ATTN_SPLIT_FROM");
-    return e ? std::atoi(e) : kSplitKeysFrom;
-  }();
+  static const int split_from = env_int("GPTOSS_ATTN_SPLIT_FROM", kSplitKeysFrom);
   int max_keys = 0;
   for (int i = 0; i < T; ++i) max_keys = std::max(max_keys, h_pos_[i] + 1);
   long_context_ = max_keys > split_from;

@@ -13,6 +13,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/launch.cuh"
+#include "core/env.h"
 
 namespace gptoss::cuda {
 
@@ -267,14 +268,8 @@ void small_gemm_bf16(const bf16_raw* x, int T, int K, const bf16_raw* W, int N, 
   // tg128 399 -> 419 t/s over the tensor-core kernel (1 and 2 force that;
   // 64 sequences are unchanged: they never take this path).
   // Products with fewer 32-row blocks than SMs take 16-row blocks instead.
-  static const int variant = [] {
-    const char* e = std::getenv("GPTOSS_DENSE_VARIANT");
-    return e ? std::atoi(e) : 0;
-  }();
-  static const int half_below = [] {
-    const char* e = std::getenv("GPTOSS_DENSE_HALF_BELOW");
-    return e ? std::atoi(e) : 132;
-  }();
+  static const int variant = env_int("GPTOSS_DENSE_VARIANT", 0);
+  static const int half_below = env_int("GPTOSS_DENSE_HALF_BELOW", 132);
   if (variant == 0 && row_gemv_supported(T, K)) {
     row_gemv_bf16(x, T, K, W, N, y, accumulate, s);
     return;

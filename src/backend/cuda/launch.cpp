@@ -3,16 +3,14 @@
 #include <cstdlib>
 
 #include "backend/cuda/launch.cuh"
+#include "core/env.h"
 
 namespace gptoss::cuda {
 
 bool pdl_enabled() {
   // On an H100 (synthetic:20b, 2026-11-23) PDL measured tg128 375 -> 399 t/s
   // and 64-sequence decode 6636 -> 6716 t/s; GPTOSS_PDL=0 turns it off.
-  static const bool allowed = [] {
-    const char* e = std::getenv("GPTOSS_PDL");
-    return !(e && std::atoi(e) == 0);
-  }();
+  static const bool allowed = env_int("GPTOSS_PDL", 1) != 0;
   if (!allowed) return false;
   // 0: not asked yet, 1: no, 2: yes. Asked once per device: launches are hot.
   static std::array<std::atomic<int>, 64> known{};

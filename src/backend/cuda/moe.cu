@@ -10,6 +10,7 @@
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/launch.cuh"
 #include "backend/cuda/mxfp4_mma_layout.h"
+#include "core/env.h"
 
 namespace gptoss::cuda {
 
@@ -383,8 +384,7 @@ constexpr int kMoeShapes = 4;
 
 int moe_variant() {
   static const int v = [] {
-    const char* e = std::getenv("GPTOSS_MOE_VARIANT");
-    const int i = e ? std::atoi(e) : 0;
+    const int i = env_int("GPTOSS_MOE_VARIANT", 0);
     return i >= 0 && i < kMoeShapes ? i : 0;
   }();
   return v;
@@ -408,16 +408,10 @@ void launch_moe_mma(dim3 grid, bool small, int max_slots, cudaStream_t s, const 
   // decode sizes 8 warps per block keep as many loads in flight
   // (GPTOSS_MOE_DOWN_WARPS=4 to compare; with the staged-input kernel,
   // 2026-11-24: tg128 453 -> 436 t/s).
-  static const bool down8 = [] {
-    const char* e = std::getenv("GPTOSS_MOE_DOWN_WARPS");
-    return !(e && std::atoi(e) == 4);
-  }();
+  static const bool down8 = env_int("GPTOSS_MOE_DOWN_WARPS", 8) != 4;
   // Steps of up to 4 tokens stage their inputs in shared memory
   // (moe_mma_xs_kernel; GPTOSS_MOE_XS=0 to compare).
-  static const bool xs_on = [] {
-    const char* e = std::getenv("GPTOSS_MOE_XS");
-    return !(e && std::atoi(e) == 0);
-  }();
+  static const bool xs_on = env_int("GPTOSS_MOE_XS", 1) != 0;
   // Beyond the default 48 KB of dynamic shared memory (K > 6144 at 4 tokens;
   // gpt-oss has 2880) the inputs stay in registers.
   const size_t smem = size_t(max_slots) * K * 2;
