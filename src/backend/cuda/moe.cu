@@ -53,21 +53,17 @@ constexpr float kUnshift = 65536.0f;  // 2^kShift
 
 static_assert(126 - kShift == kScaleBias, "the packed scales' bias is the kernels' exponent shift");
 
-__device__ __forceinline__ uint32_t scale_bf16x2(uint8_t s) {
-  const uint32_t f = uint32_t(min(max(int(s) + 126 - kShift, 0), 254));
-  return (f << 7) | (f << 23);
-}
-
 // bf16x2 of nibbles (m, m + 4) of w, times the scale (mxfp4_mma_layout.h).
 template <bool kPacked, int m>
 __device__ __forceinline__ uint32_t fp4_pair(uint32_t w, uint32_t scale) {
   return bf16x2_mul(kPacked ? fp4_pair_bits_packed<m>(w) : fp4_pair_bits_checkpoint<m>(w), scale);
 }
 
-// The bf16x2 block scale from a scale byte as stored.
+// The bf16x2 block scale from a scale byte as stored: the packed layout
+// stores the biased exponent itself; the checkpoint's byte gets the same bias.
 template <bool kPacked>
 __device__ __forceinline__ uint32_t block_scale(uint8_t s) {
-  return kPacked ? uint32_t(s) * 0x00800080u : scale_bf16x2(s);
+  return uint32_t(kPacked ? s : pack_mxfp4_scale(s)) * 0x00800080u;
 }
 
 // Permuted position of value i within the MMA layout.

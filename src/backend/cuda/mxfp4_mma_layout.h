@@ -38,7 +38,6 @@ constexpr uint32_t kPairMask = 0x81C081C0u;     // bits 6-8 and 15 of each half
 constexpr uint32_t kPair3Bits = 0x001B001Bu;    // bits 0, 1, 3, 4 of each half
 constexpr uint32_t kPair3Spread = 0x4108u;      // copies shifted by 3, 8 and 14
 
-
 // The kernels' scale is 2^(s - 1 - 16) (moe.cu's kShift = 16) as a bf16 biased
 // exponent: s + 110, clamped to the largest finite one.
 constexpr int kScaleBias = 110;
