@@ -18,7 +18,6 @@
 #include "format/safetensors.h"
 #include "model/cpu_runner.h"
 #include "model/cuda_runner.h"
-#include "model/kv_layout.h"
 #include "runtime/solo_session.h"
 
 using namespace gptoss;
@@ -222,30 +221,20 @@ TEST(CudaRunner, HybridMatchesGpu) {
 }
 
 // A 100-token prompt in one step: the residual stream after each layer (last
-// token) and the logits.
+// token) and the last token's logits.
 struct PrefillTrace {
   std::vector<std::vector<float>> layers;
   std::vector<float> logits;
 };
 PrefillTrace prefill_trace(ModelRunner& r) {
   const ModelConfig& c = r.config();
-  const int V = c.vocab_size, H = c.hidden_size, T = 100;
-  KvCacheConfig kv;
-  kv.block_size = 16;
-  kv.num_full_blocks = 16;
-  kv.num_window_blocks = window_ring_blocks(c.sliding_window, r.max_step_tokens(), 16);
-  r.allocate_kv(kv);
-  std::vector<int32_t> full(16), win(size_t(kv.num_window_blocks));
-  for (size_t i = 0; i < full.size(); ++i) full[i] = int32_t(i);
-  for (size_t i = 0; i < win.size(); ++i) win[i] = int32_t(i);
-  ForwardBatch b;
-  for (int i = 0; i < T; ++i) b.tokens.push_back((i * 7919 + 13) % V);
-  b.seqs.push_back({SeqKv{full, win}, 0, T, false});
+  const size_t V = size_t(c.vocab_size), H = size_t(c.hidden_size);
+  std::vector<int32_t> prompt;
+  for (int i = 0; i < 100; ++i) prompt.push_back((i * 7919 + 13) % c.vocab_size);
+  const test::LayerRun run = test::prefill_layers(r, prompt, 100);
   PrefillTrace t;
-  t.logits.resize(size_t(V));
-  r.forward(b, t.logits.data(), [&](int, const float* x, int rows) {
-    t.layers.emplace_back(x + size_t(rows - 1) * H, x + size_t(rows) * H);
-  });
+  for (const auto& l : run.layers) t.layers.emplace_back(l.end() - std::ptrdiff_t(H), l.end());
+  t.logits.assign(run.logits.end() - std::ptrdiff_t(V), run.logits.end());
   return t;
 }
 
