@@ -10,9 +10,14 @@ B=${1:-build-test}
 C=.devcarry
 rm -rf "$C"; mkdir -p "$C/bin" "$C/lib" "$C/fixtures"
 cp "$B/src/cli/gptoss" "$C/bin/"
-for t in $(find "$B/tests" -maxdepth 2 -type f -executable -name 'test_*'); do cp "$t" "$C/bin/"; done
+# The GPU tests only: the CPU ones run here and in CI, and a build folder
+# may hold stale test binaries that would push the carry past its 64 MiB.
+cp "$B/tests/backend_cuda/test_cuda" "$C/bin/"
+# A profiling build (backend/cuda/timeline.h), if there is one, as gptoss_tl:
+#   cmake -B build-timeline -DGPTOSS_TIMELINE=ON -DGPTOSS_TESTS=OFF ... && make -C build-timeline gptoss
+[ -x build-timeline/src/cli/gptoss ] && cp build-timeline/src/cli/gptoss "$C/bin/gptoss_tl"
 # Libraries outside glibc/libstdc++/CUDA that the GPU machine's image may lack.
-for l in $(ldd "$C/bin/gptoss" "$C"/bin/test_* | awk '/=>/ {print $3}' | sort -u); do
+for l in $(ldd "$C/bin/gptoss" "$C/bin/test_cuda" | awk '/=>/ {print $3}' | sort -u); do
   case "$(basename "$l")" in
     libpcre2-8*|libcpp-httplib*|libbrotli*) cp -L "$l" "$C/lib/" ;;
   esac

@@ -18,6 +18,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/staged_upload.h"
+#include "backend/cuda/timeline.h"
 #ifdef GPTOSS_WITH_NCCL
 #include "backend/cuda/nccl_group.h"
 #endif
@@ -191,6 +192,8 @@ class CudaRunner : public ModelRunner {
   void mark(const char* category);
   void collect_profile(int T);
   void print_profile() const;
+  // Builds with GPTOSS_TIMELINE: per-kernel times of replayed decode graphs.
+  cuda::timeline::StepTimeline timeline_;
 
   ModelConfig global_cfg_;  // the model
   ModelConfig cfg_;         // the shapes this runner computes: its heads and expert columns under tensor parallelism
@@ -506,6 +509,7 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
 CudaRunner::~CudaRunner() {
   cudaSetDevice(device_);
   if (profile_) print_profile();
+  if (cuda::timeline::enabled()) timeline_.print();
   for (auto ev : events_) cudaEventDestroy(ev);
   for (auto& [_, g] : graphs_) cudaGraphExecDestroy(g);
   for (void* p : allocations_) cudaFree(p);
@@ -563,6 +567,7 @@ void CudaRunner::allocate_kv(const KvCacheConfig& kv) {
 }
 
 void CudaRunner::mark(const char* category) {
+  if (cuda::timeline::enabled()) timeline_.op(category);
   if (!profile_ || n_marks_ >= events_.size()) return;
   event_cats_[n_marks_] = category;
   GPTOSS_CUDA_CHECK(cudaEventRecord(events_[n_marks_++], stream_));
@@ -843,12 +848,23 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
     const int k_gpu_from = on_cpu ? K - (gemv_path ? gpu_slots_ : 0) : 0;
     // Expert parallelism: the lists hold only this GPU's experts, numbered from 0.
     const int e_lo = shard_.expert0, n_local = local_experts();
-    if (!skip("norm"))
-      cuda::add_bias_rmsnorm(x_, d.o_b, d.mlp_norm, nullptr, h32_, gemv_path ? hq_ : nullptr, T, H, c.rms_norm_eps,
-                             nullptr, stream_);
-    mark("norm");
-    if (!skip("router")) cuda::router_logits_f32(h32_, T, H, d.router_w, E, router_, stream_);
-    mark("router");
+    // Decode steps on GPU experts: the norm inside the router kernel (one
+    // launch fewer per layer), the attention's output bias with the combine.
+    static const bool norm_in_router = env_int("GPTOSS_NORM_ROUTER", 1) != 0;
+    const bool gpu_moe = gemv_path && !host_layer;
+    const bool fused_router = norm_in_router && step_decode_ && T <= 4 && gpu_moe && !tp();
+    if (fused_router) {
+      if (!skip("router"))
+        cuda::norm_router_logits(x_, d.o_b, d.mlp_norm, c.rms_norm_eps, T, H, d.router_w, E, router_, hq_, stream_);
+      mark("router");
+    } else {
+      if (!skip("norm"))
+        cuda::add_bias_rmsnorm(x_, d.o_b, d.mlp_norm, nullptr, h32_, gemv_path ? hq_ : nullptr, T, H, c.rms_norm_eps,
+                               nullptr, stream_);
+      mark("norm");
+      if (!skip("router")) cuda::router_logits_f32(h32_, T, H, d.router_w, E, router_, stream_);
+      mark("router");
+    }
     if (!skip("topk"))
       cuda::route_topk(router_, d.router_b, T, E, K, topk_ids_, topk_w_, offsets_, slots_, active_, stream_,
                      k_gpu_from, e_lo, n_local);
@@ -856,7 +872,7 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
     if (on_cpu) {
       moe_on_host(l, T, K - k_gpu_from);
       mark("moe_host");
-    } else if (gemv_path && !host_layer) {
+    } else if (gpu_moe) {
       if (!skip("gate_up"))
         cuda::moe_gate_up_mma(hq_, T, d.gu_blocks, d.gu_scales, d.gu_bias, n_local, H, I, K, offsets_, slots_, active_,
                               c.swiglu_alpha, c.swiglu_limit, actq_, stream_, gpu_layout_);
@@ -875,7 +891,8 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
     if (!skip("combine"))
       cuda::moe_combine(y_, topk_w_, T, K, H, x_, fuse_norm ? layers_[size_t(l) + 1].attn_norm : nullptr,
                       fuse_norm ? h_ : nullptr, c.rms_norm_eps, stream_, k_gpu_from, on_cpu ? dn32_ : nullptr,
-                      shard_.expert_parallel ? topk_ids_ : nullptr, e_lo, e_lo + n_local);
+                      shard_.expert_parallel ? topk_ids_ : nullptr, e_lo, e_lo + n_local,
+                      fused_router ? d.o_b : nullptr);
     mark("combine");
     if (tp()) {
       all_reduce_residual(T);
@@ -1022,14 +1039,20 @@ int CudaRunner::run_step(const ForwardBatch& batch, const LayerTrace& trace, boo
     if (it == graphs_.end()) {
       cudaGraph_t graph;
       GPTOSS_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+      if (cuda::timeline::enabled())
+        timeline_.begin_capture(key, std::to_string(T) + " token(s)" + (long_context_ ? ", past 128 keys" : "") +
+                                         (argmax ? ", greedy" : ""));
       run_layers(T, rows, true, {});
+      if (cuda::timeline::enabled()) timeline_.end_capture();
       GPTOSS_CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
       cudaGraphExec_t exec;
       GPTOSS_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
       cudaGraphDestroy(graph);
       it = graphs_.emplace(key, exec).first;
     }
+    if (cuda::timeline::enabled()) timeline_.before_replay(stream_);
     GPTOSS_CUDA_CHECK(cudaGraphLaunch(it->second, stream_));
+    if (cuda::timeline::enabled()) timeline_.after_replay(key, stream_);
   } else {
     run_layers(T, rows, gemv, trace);
     collect_profile(T);

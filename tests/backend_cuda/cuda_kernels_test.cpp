@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "backend/cpu/cpu_kernels.h"
@@ -221,44 +222,83 @@ TEST(CudaKernels, RouterLogitsAreFloat32Exact) {
   EXPECT_LT(rel_err(dy.get(), ref), 1e-6f);
 }
 
+// The decode router with the norm inside equals the norm kernel, then the
+// router kernel: the same normed bf16 row, logits to float32 rounding.
+TEST(CudaKernels, NormRouterEqualsNormThenRouter) {
+  REQUIRE_GPU();
+  const int H = 2880, E = 32;
+  for (int T : {1, 4}) {
+    auto x = randn(size_t(T) * H, 3.0f);
+    auto bias = to_bf16(randn(H, 0.5f)), norm_w = to_bf16(randn(H, 1.0f));
+    auto W = to_bf16(randn(size_t(E) * H, 0.05f));
+    Dev<float> dx(x), dx2(x), d32(size_t(T) * H), dlog(size_t(T) * E), dlog2(size_t(T) * E);
+    Dev<bf16_t> db(bias), dn(norm_w), dW(W), dmma(size_t(T) * H), dmma2(size_t(T) * H);
+    cuda::add_bias_rmsnorm(dx.p, db.p, dn.p, nullptr, d32.p, dmma.p, T, H, 1e-5f, nullptr, 0);
+    cuda::router_logits_f32(d32.p, T, H, dW.p, E, dlog.p, 0);
+    cuda::norm_router_logits(dx2.p, db.p, dn.p, 1e-5f, T, H, dW.p, E, dlog2.p, dmma2.p, 0);
+    GPTOSS_CUDA_CHECK(cudaDeviceSynchronize());
+    EXPECT_EQ(dmma2.get(), dmma.get()) << "T " << T;
+    EXPECT_LT(rel_err(dlog2.get(), dlog.get()), 1e-6f) << "T " << T;
+    EXPECT_EQ(dx2.get(), x) << "x must stay as it was";
+  }
+}
+
+// Decode steps of one token take a one-warp kernel, larger steps the block
+// kernel: both against the CPU's top-k, and their expert lists against the
+// ids, also for hybrid (k_from) and expert-parallel (e_lo, n_local) lists.
 TEST(CudaKernels, RouterTopkMatchesCpu) {
   REQUIRE_GPU();
-  const int T = 37, E = 128, K = 4;
-  auto logits = randn(size_t(T) * E);
-  std::vector<bf16_t> bias = to_bf16(randn(E, 0.1f));
-  Dev<float> d_logits(logits), d_w(size_t(T) * K);
-  Dev<bf16_t> d_bias(bias);
-  Dev<int32_t> d_ids(size_t(T) * K), d_off(E + 1), d_slots(size_t(T) * K), d_active(E);
-  cuda::route_topk(d_logits.p, d_bias.p, T, E, K, d_ids.p, d_w.p, d_off.p, d_slots.p, d_active.p, 0);
-  GPTOSS_CUDA_CHECK(cudaDeviceSynchronize());
-  auto ids = d_ids.get();
-  auto w = d_w.get();
-  auto off = d_off.get();
-  auto slots = d_slots.get();
-  auto active = d_active.get();
-  int n_active = 0;
-  for (int e = 0; e < E; ++e) {
-    if (off[size_t(e) + 1] > off[size_t(e)]) { EXPECT_EQ(active[size_t(n_active++)], e); }
-  }
-  for (int j = n_active; j < E; ++j) { EXPECT_EQ(active[size_t(j)], -1); }
-  for (int t = 0; t < T; ++t) {
-    std::vector<float> l(E);
-    for (int e = 0; e < E; ++e) l[size_t(e)] = logits[size_t(t) * E + e] + bf16_to_f32(bias[size_t(e)]);
-    int32_t ce[4];
-    float cw[4];
-    cpu::router_topk(l.data(), E, K, ce, cw);
-    for (int j = 0; j < K; ++j) {
-      EXPECT_EQ(ids[size_t(t) * K + j], ce[j]) << "token " << t;
-      EXPECT_NEAR(w[size_t(t) * K + j], cw[j], 1e-5);
+  struct Case {
+    int T, E, k_from, e_lo, n_local;
+  };
+  const int K = 4;
+  for (const Case& c : {Case{37, 128, 0, 0, 128}, Case{1, 128, 0, 0, 128}, Case{1, 32, 0, 0, 32},
+                        Case{1, 32, 2, 0, 32}, Case{1, 128, 0, 64, 64}, Case{1, 32, 1, 16, 16},
+                        Case{37, 128, 1, 32, 32}}) {
+    SCOPED_TRACE("T " + std::to_string(c.T) + " E " + std::to_string(c.E) + " k_from " + std::to_string(c.k_from) +
+                 " experts " + std::to_string(c.e_lo) + "+" + std::to_string(c.n_local));
+    const int T = c.T, E = c.E, L = c.n_local;
+    auto logits = randn(size_t(T) * E);
+    std::vector<bf16_t> bias = to_bf16(randn(E, 0.1f));
+    Dev<float> d_logits(logits), d_w(size_t(T) * K);
+    Dev<bf16_t> d_bias(bias);
+    Dev<int32_t> d_ids(size_t(T) * K), d_off(std::vector<int32_t>(size_t(L) + 1, -7)),
+        d_slots(std::vector<int32_t>(size_t(T) * K, -7)), d_active(std::vector<int32_t>(E, -7));
+    cuda::route_topk(d_logits.p, d_bias.p, T, E, K, d_ids.p, d_w.p, d_off.p, d_slots.p, d_active.p, 0, c.k_from,
+                     c.e_lo, L);
+    GPTOSS_CUDA_CHECK(cudaDeviceSynchronize());
+    auto ids = d_ids.get();
+    auto w = d_w.get();
+    auto off = d_off.get();
+    auto slots = d_slots.get();
+    auto active = d_active.get();
+    for (int t = 0; t < T; ++t) {
+      std::vector<float> l(E);
+      for (int e = 0; e < E; ++e) l[size_t(e)] = logits[size_t(t) * E + e] + bf16_to_f32(bias[size_t(e)]);
+      int32_t ce[4];
+      float cw[4];
+      cpu::router_topk(l.data(), E, K, ce, cw);
+      for (int j = 0; j < K; ++j) {
+        EXPECT_EQ(ids[size_t(t) * K + j], ce[j]) << "token " << t;
+        EXPECT_NEAR(w[size_t(t) * K + j], cw[j], 1e-5);
+      }
     }
-  }
-  // Slot lists: grouped by expert, in slot order.
-  EXPECT_EQ(off[E], T * K);
-  for (int e = 0; e < E; ++e)
-    for (int i = off[size_t(e)]; i < off[size_t(e) + 1]; ++i) {
-      EXPECT_EQ(ids[size_t(slots[size_t(i)])], e);
-      if (i > off[size_t(e)]) { EXPECT_LT(slots[size_t(i) - 1], slots[size_t(i)]); }
+    // Lists in this GPU's numbering: each local expert's slots j >= k_from, in slot order.
+    auto want = std::vector<std::vector<int>>(size_t(L));
+    for (int i = 0; i < T * K; ++i) {
+      const int le = ids[size_t(i)] - c.e_lo;
+      if (i % K >= c.k_from && le >= 0 && le < L) want[size_t(le)].push_back(i);
     }
+    int n_active = 0, run = 0;
+    for (int le = 0; le < L; ++le) {
+      EXPECT_EQ(off[size_t(le)], run) << "expert " << le;
+      for (int i = 0; i < int(want[size_t(le)].size()); ++i) { EXPECT_EQ(slots[size_t(run + i)], want[size_t(le)][size_t(i)]); }
+      run += int(want[size_t(le)].size());
+      if (!want[size_t(le)].empty()) { EXPECT_EQ(active[size_t(n_active++)], le); }
+    }
+    EXPECT_EQ(off[size_t(L)], run);
+    for (int j = n_active; j < E; ++j) { EXPECT_EQ(active[size_t(j)], -1); }
+  }
 }
 
 TEST(CudaKernels, RopeAttentionWithSinksAndWindowMatchCpu) {

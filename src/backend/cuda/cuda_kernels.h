@@ -44,6 +44,12 @@ void row_argmax(const float* x, int rows, int n, unsigned long long* scratch, in
 // Router logits y [T, E] = h [T, H] (float32) x W [E, H]^T (bf16); H % 4 == 0.
 void router_logits_f32(const float* h, int T, int H, const bf16_raw* W, int E, float* y, cudaStream_t s);
 
+// Decode steps: logits [T, E] = (rmsnorm(x + bias) * norm_w) [T, H] x W^T in
+// float32, the normed rows also into y_mma (bf16, MMA layout); x unchanged.
+// Equals add_bias_rmsnorm (y32, y_mma) then router_logits_f32, in one launch.
+void norm_router_logits(const float* x, const bf16_raw* bias, const bf16_raw* norm_w, float eps, int T, int H,
+                        const bf16_raw* W, int E, float* logits, bf16_raw* y_mma, cudaStream_t s);
+
 // Per-token view of the batch for attention and the KV cache.
 struct TokenKv {
   const int32_t* pos;          // [T] position of each token
@@ -108,13 +114,13 @@ void moe_down_mma(const bf16_raw* actq, int T, const uint8_t* blocks, const uint
                   Mxfp4Layout layout = Mxfp4Layout::kCheckpoint);
 // float32 rows -> bf16 rows in the MMA layout (cols a multiple of 8).
 void to_mma_layout_bf16(const float* src, int rows, int cols, bf16_raw* dst, cudaStream_t s);
-// x[t] += extra[t] (if given) + sum_{k_from <= j < k} w[t, j] y[t * k + j]
+// x[t] += bias (if given) + extra[t] (if given) + sum_{k_from <= j < k} w[t, j] y[t * k + j]
 // (with ids: only slots whose expert ids[t, j] is in [e_lo, e_hi)); then, if
 // next_norm, normed[t] = rmsnorm(x[t]) * next_norm as bf16 (the next layer's
 // attention input). H % 4 == 0.
 void moe_combine(const float* y, const float* topk_weights, int T, int k, int H, float* x, const bf16_raw* next_norm,
                  bf16_raw* normed, float eps, cudaStream_t s, int k_from = 0, const float* extra = nullptr,
-                 const int32_t* ids = nullptr, int e_lo = 0, int e_hi = 0);
+                 const int32_t* ids = nullptr, int e_lo = 0, int e_hi = 0, const bf16_raw* bias = nullptr);
 
 // Hybrid decode: a request to the CPU thread that computes a layer's
 // host-memory experts, in mapped host memory (model/host_moe_worker.h).

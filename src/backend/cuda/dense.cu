@@ -123,7 +123,11 @@ __global__ void __launch_bounds__(kWarps * 32) dense_mma_kernel(const uint16_t* 
 // ceil(N / resident warps) rows each, the next row loaded into the same
 // registers once the current one is used (qkv: 320 blocks x 2 rows instead of
 // 640 blocks in 1.6 waves). ptxas then needs 100 registers, or spills at 80:
-// tg128 453 -> 439 t/s, 4 sequences 993 -> 947.
+// tg128 453 -> 439 t/s, 4 sequences 993 -> 947. Also tried: rows of K <= 3072
+// (qkv) with 12 pieces per lane, 64 registers, 4 blocks per SM instead of 3
+// holding their rows before the wait: qkv's own time fell 7.9 -> 6.2 us per
+// layer but the combine before it rose 7.4 -> 10.6 (its loads queue behind
+// the larger prefetch; scripts/device/timeline.sh), tg128 within noise.
 constexpr int kRowChunks = 16;  // 16-byte pieces per lane: K <= 16 * 32 * 8
 constexpr int kRowWarps = 8;
 

@@ -273,6 +273,11 @@ __global__ void __launch_bounds__(kMoeWarps * 32, 24 / kMoeWarps) moe_mma_xs_ker
   const int step = kMoeWarps * 4;
   int it = warp * 4;  // this warp's first block (thread t takes block it + t)
   WeightTile cur;
+  // Tried 2026-11-24 (H100, synthetic:20b): the down kernel reading its expert
+  // through L2 before its wait (the routing two kernels back has completed by
+  // then) and loading this first tile while gate_up finishes: gate_up's own
+  // time rose as much as down's fell (scripts/device/timeline.sh), tg128 the
+  // same with it on or off, and this kernel without it faster than both.
   wr.load(it + t, cur);  // on its way while the inputs are staged
   const int begin = offsets[e], n = offsets[e + 1] - begin;
   for (int j = 0; j < n; ++j) {

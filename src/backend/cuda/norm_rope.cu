@@ -136,9 +136,9 @@ void add_bias_rmsnorm(float* x, const bf16_raw* bias, const bf16_raw* w, bf16_ra
 
 void moe_combine(const float* y, const float* topk_weights, int T, int k, int H, float* x, const bf16_raw* next_norm,
                  bf16_raw* normed, float eps, cudaStream_t s, int k_from, const float* extra, const int32_t* ids,
-                 int e_lo, int e_hi) {
+                 int e_lo, int e_hi, const bf16_raw* bias) {
   if (T > 0)
-    launch(residual_rmsnorm_kernel, T, row_threads(H), s, x, nullptr, y, topk_weights, k, k_from, extra, ids, e_lo,
+    launch(residual_rmsnorm_kernel, T, row_threads(H), s, x, bias, y, topk_weights, k, k_from, extra, ids, e_lo,
            e_hi, next_norm, normed, nullptr, nullptr, H, eps, nullptr);
 }
 

@@ -1,8 +1,11 @@
 // Routing: each token's top-k experts and softmax weights, and the
 // per-expert slot lists the expert kernels walk.
+#include <algorithm>
+
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/launch.cuh"
+#include "core/env.h"
 
 namespace gptoss::cuda {
 
@@ -10,6 +13,49 @@ namespace {
 
 constexpr int kRouteWarps = 32;
 constexpr int kSlots = 8192;  // chosen ids kept in shared memory up to this many
+
+// One warp: a token's top-k experts by repeated arg-max (ties to the lower
+// index, as the CPU reference), then softmax over the chosen logits. Every
+// lane gets the chosen ids in `chosen` (k <= 8, E <= 128); lane 0 writes ids
+// and weights.
+__device__ __forceinline__ void token_topk(const float* __restrict__ logits, const uint16_t* __restrict__ bias, int E,
+                                           int k, int32_t* ids, float* weights, int (&chosen)[8]) {
+  const int lane = threadIdx.x & 31;
+  float v[4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int e = lane + 32 * i;
+    v[i] = e < E ? logits[e] + bf2f(bias[e]) : -INFINITY;
+  }
+  float best_v[8];
+  for (int j = 0; j < k; ++j) {
+    float best = -INFINITY;
+    int best_e = 1 << 30;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int e = lane + 32 * i;
+      if (v[i] > best || (v[i] == best && e < best_e)) best = v[i], best_e = e;
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+      const float ob = __shfl_xor_sync(0xffffffffu, best, o);
+      const int oe = __shfl_xor_sync(0xffffffffu, best_e, o);
+      if (ob > best || (ob == best && oe < best_e)) best = ob, best_e = oe;
+    }
+    best_v[j] = best;
+    chosen[j] = best_e;
+    if ((best_e & 31) == lane) v[best_e >> 5] = -INFINITY;
+  }
+  if (lane == 0) {
+    float sum = 0.0f;
+    const float top = best_v[0];
+    for (int j = 0; j < k; ++j) sum += (best_v[j] = __expf(best_v[j] - top));
+    for (int j = 0; j < k; ++j) {
+      ids[j] = chosen[j];
+      weights[j] = best_v[j] / sum;
+    }
+  }
+}
 
 // The whole routing in one block (any number of warps): (1) a warp per
 // token, top-k by repeated arg-max (ties to the lower index, as the CPU
@@ -24,40 +70,10 @@ __device__ void route_in_block(const float* __restrict__ logits, const uint16_t*
   // fit (a round trip to global memory costs more than the rest at decode).
   __shared__ int32_t ids_sh[kSlots];
   for (int t = warp; t < T; t += warps) {
-    float v[4];  // E <= 128
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const int e = lane + 32 * i;
-      v[i] = e < E ? logits[size_t(t) * E + e] + bf2f(bias[e]) : -INFINITY;
-    }
-    float chosen[8];
-    for (int j = 0; j < k; ++j) {
-      float best = -INFINITY;
-      int best_e = 1 << 30;
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const int e = lane + 32 * i;
-        if (v[i] > best || (v[i] == best && e < best_e)) best = v[i], best_e = e;
-      }
-#pragma unroll
-      for (int o = 16; o > 0; o >>= 1) {
-        const float ob = __shfl_xor_sync(0xffffffffu, best, o);
-        const int oe = __shfl_xor_sync(0xffffffffu, best_e, o);
-        if (ob > best || (ob == best && oe < best_e)) best = ob, best_e = oe;
-      }
-      chosen[j] = best;
-      if (lane == 0) {
-        ids[size_t(t) * k + j] = best_e;
-        if (t * k + j < kSlots) ids_sh[t * k + j] = best_e;
-      }
-      if ((best_e & 31) == lane) v[best_e >> 5] = -INFINITY;
-    }
-    if (lane == 0) {
-      float sum = 0.0f;
-      const float top = chosen[0];
-      for (int j = 0; j < k; ++j) sum += (chosen[j] = __expf(chosen[j] - top));
-      for (int j = 0; j < k; ++j) weights[size_t(t) * k + j] = chosen[j] / sum;
-    }
+    int chosen[8];
+    token_topk(logits + size_t(t) * E, bias, E, k, ids + size_t(t) * k, weights + size_t(t) * k, chosen);
+    if (lane == 0)
+      for (int j = 0; j < k && t * k + j < kSlots; ++j) ids_sh[t * k + j] = chosen[j];
   }
   __shared__ int32_t count[128], start[128];
   __syncthreads();  // ids are visible to the whole block from here
@@ -102,7 +118,10 @@ __device__ void route_in_block(const float* __restrict__ logits, const uint16_t*
 // One block does the routing, so that a step pays one launch for it. (Tried
 // 2026-11-24, H100 synthetic:20b: the router kernel's last block routing
 // instead, one launch fewer per layer: tg128 unchanged at 450, 64 sequences
-// 8117 -> 7764 t/s, the routing then runs on 8 warps after the logits.)
+// 8117 -> 7764 t/s, the routing then runs on 8 warps after the logits. Tried
+// again for one token, the last of norm_router_kernel's blocks running
+// route_one_token: 5.6 us per layer against 2.3 + 2.9 for the two launches,
+// tg128 479.5 -> 475.4.)
 __global__ void __launch_bounds__(kRouteWarps * 32) route_kernel(const float* __restrict__ logits,
                                                                  const uint16_t* __restrict__ bias, int T, int E,
                                                                  int k, int32_t* __restrict__ ids,
@@ -113,11 +132,109 @@ __global__ void __launch_bounds__(kRouteWarps * 32) route_kernel(const float* __
   route_in_block(logits, bias, T, E, k, ids, weights, offsets, slots, active, k_from, e_lo, n_local);
 }
 
+// A decode step of one token: the same results from one warp, without the
+// block's barriers and serial offsets loop (the block took 4.7 us of each
+// layer's critical path; H100, synthetic:20b, scripts/device/timeline.sh).
+// A token's experts are distinct, so each local expert has 0 or 1 slot and
+// the lists follow from ballots over "chosen" bits.
+__device__ __forceinline__ void route_one_token(const float* logits, const uint16_t* __restrict__ bias, int E, int k,
+                                                int32_t* __restrict__ ids, float* __restrict__ weights,
+                                                int32_t* offsets, int32_t* slots, int32_t* active, int k_from,
+                                                int e_lo, int n_local) {
+  const int lane = threadIdx.x & 31;
+  int chosen[8];
+  token_topk(logits, bias, E, k, ids, weights, chosen);
+  int before = 0;  // chosen local experts below the current group of 32
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int le = lane + 32 * i;
+    int slot = -1;
+    for (int j = k_from; j < k; ++j)
+      if (le < n_local && chosen[j] == e_lo + le) slot = j;
+    const uint32_t m = __ballot_sync(0xffffffffu, slot >= 0);
+    const int pos = before + __popc(m & ((1u << lane) - 1));
+    if (le < n_local) offsets[le] = pos;
+    if (slot >= 0) active[pos] = le, slots[pos] = slot;
+    before += __popc(m);
+  }
+  if (lane == 0) offsets[n_local] = before;
+  for (int j = before + lane; j < E; j += 32) active[j] = -1;
+}
+
+__global__ void __launch_bounds__(32) route_one_token_kernel(const float* __restrict__ logits,
+                                                            const uint16_t* __restrict__ bias, int E, int k,
+                                                            int32_t* __restrict__ ids, float* __restrict__ weights,
+                                                            int32_t* offsets, int32_t* slots, int32_t* active,
+                                                            int k_from, int e_lo, int n_local) {
+  pdl_enter();
+  route_one_token(logits, bias, E, k, ids, weights, offsets, slots, active, k_from, e_lo, n_local);
+}
+
+// Decode steps: block (e, t) normalises token t's residual itself (x + bias,
+// RMSNorm times w, float32 as the reference) and takes its dot product with
+// router row e, so the norm is no launch of its own; the blocks of expert 0
+// also store the normed row for the expert kernels. x is not written: every
+// block reads it (moe_combine adds the bias instead).
+__device__ __forceinline__ void norm_router_dot(const float* __restrict__ x, const uint16_t* __restrict__ bias,
+                                                const uint16_t* __restrict__ norm_w, float eps, int H,
+                                                const uint16_t* __restrict__ W, int E, float* logits,
+                                                uint16_t* __restrict__ y_mma) {
+  const int e = blockIdx.x, t = blockIdx.y, i4 = threadIdx.x, n4 = H / 4;
+  float o[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  float ss = 0.0f;
+  if (i4 < n4) {
+    const float4 v = reinterpret_cast<const float4*>(x + size_t(t) * H)[i4];
+    const uint2 b = reinterpret_cast<const uint2*>(bias)[i4];
+    o[0] = v.x + bf2f(uint16_t(b.x)), o[1] = v.y + bf2f(uint16_t(b.x >> 16));
+    o[2] = v.z + bf2f(uint16_t(b.y)), o[3] = v.w + bf2f(uint16_t(b.y >> 16));
+    ss = o[0] * o[0] + o[1] * o[1] + o[2] * o[2] + o[3] * o[3];
+  }
+  const float r = rsqrtf(block_sum(ss) / float(H) + eps);
+  float dot = 0.0f;
+  if (i4 < n4) {
+    const uint2 nw = reinterpret_cast<const uint2*>(norm_w)[i4];
+    const uint2 rw = reinterpret_cast<const uint2*>(W + size_t(e) * H)[i4];
+    // (v * r) * w, rounded as add_bias_rmsnorm rounds it.
+    o[0] = o[0] * r * bf2f(uint16_t(nw.x)), o[1] = o[1] * r * bf2f(uint16_t(nw.x >> 16));
+    o[2] = o[2] * r * bf2f(uint16_t(nw.y)), o[3] = o[3] * r * bf2f(uint16_t(nw.y >> 16));
+    dot = o[0] * bf2f(uint16_t(rw.x)) + o[1] * bf2f(uint16_t(rw.x >> 16)) + o[2] * bf2f(uint16_t(rw.y)) +
+          o[3] * bf2f(uint16_t(rw.y >> 16));
+    if (e == 0) {  // MMA layout (add_bias_rmsnorm's y_mma)
+      uint16_t* g8 = y_mma + size_t(t) * H + 8 * size_t(i4 >> 1);
+#pragma unroll
+      for (int j = 0; j < 4; ++j) g8[2 * j + (i4 & 1)] = f2bf(o[j]);
+    }
+  }
+  dot = block_sum(dot);
+  if (threadIdx.x == 0) logits[size_t(t) * E + e] = dot;
+}
+
+__global__ void norm_router_kernel(const float* __restrict__ x, const uint16_t* __restrict__ bias,
+                                   const uint16_t* __restrict__ norm_w, float eps, int H,
+                                   const uint16_t* __restrict__ W, int E, float* __restrict__ logits,
+                                   uint16_t* __restrict__ y_mma) {
+  pdl_enter();
+  norm_router_dot(x, bias, norm_w, eps, H, W, E, logits, y_mma);
+}
+
 }  // namespace
+
+void norm_router_logits(const float* x, const bf16_raw* bias, const bf16_raw* norm_w, float eps, int T, int H,
+                        const bf16_raw* W, int E, float* logits, bf16_raw* y_mma, cudaStream_t s) {
+  if (T <= 0) return;
+  const int threads = std::min(1024, ceil_div(ceil_div(H, 4), 32) * 32);
+  launch(norm_router_kernel, dim3(E, T), threads, s, x, bias, norm_w, eps, H, W, E, logits, y_mma);
+}
 
 void route_topk(const float* logits, const bf16_raw* bias, int T, int E, int k, int32_t* topk_ids,
                 float* topk_weights, int32_t* expert_offsets, int32_t* expert_slots, int32_t* active_experts,
                 cudaStream_t s, int k_from, int e_lo, int n_local) {
+  static const bool one_warp = env_int("GPTOSS_ROUTE_WARP", 1) != 0;
+  if (T == 1 && one_warp) {
+    launch(route_one_token_kernel, 1, 32, s, logits, bias, E, k, topk_ids, topk_weights, expert_offsets, expert_slots,
+           active_experts, k_from, e_lo, n_local < 0 ? E : n_local);
+    return;
+  }
   launch(route_kernel, 1, kRouteWarps * 32, s, logits, bias, T, E, k, topk_ids, topk_weights, expert_offsets,
          expert_slots, active_experts, k_from, e_lo, n_local < 0 ? E : n_local);
 }
