@@ -107,6 +107,12 @@ struct WeightTile {
   uint32_t sc[2][2];
 };
 
+// Next step (measured 2026-11-24 with an address-only probe, values wrong:
+// tg128 +2%, 4 sequences +4%; bench/results/h100-synthetic-20b/
+// decode-routing-2026-11-24.txt): a load-time layout that puts the 2 KB a
+// warp reads per tile (32 rows x 4 blocks) in one contiguous piece, instead
+// of 64 bytes from each of 32 rows 1440 bytes apart.
+//
 // The weight rows thread (g, t) multiplies in block blockIdx.x of expert e.
 // kGateUp: 16 (gate, up) pairs, so that each thread's accumulators hold a gate
 // and its up (MMA row g = gate, g + 8 = up); otherwise 32 plain rows. Rows
