@@ -107,11 +107,12 @@ struct WeightTile {
   uint32_t sc[2][2];
 };
 
-// Next step (measured 2026-11-24 with an address-only probe, values wrong:
-// tg128 +2%, 4 sequences +4%; bench/results/h100-synthetic-20b/
-// decode-routing-2026-11-24.txt): a load-time layout that puts the 2 KB a
-// warp reads per tile (32 rows x 4 blocks) in one contiguous piece, instead
-// of 64 bytes from each of 32 rows 1440 bytes apart.
+// Next step, built on branch tiled-mxfp4-layout and measured there (tg128
+// +1.2%, 4 sequences +3.9%, 64 sequences +4.9%; bench/results/
+// h100-synthetic-20b/decode-routing-2026-11-24.txt): a load-time layout that
+// puts the 2 KB a warp reads per tile (32 rows x 4 blocks) in one contiguous
+// piece, instead of 64 bytes from each of 32 rows 1440 bytes apart. Its
+// prefill dequant still needs a pp2048 measurement before it can merge.
 //
 // The weight rows thread (g, t) multiplies in block blockIdx.x of expert e.
 // kGateUp: 16 (gate, up) pairs, so that each thread's accumulators hold a gate
