@@ -41,6 +41,16 @@ __device__ __forceinline__ float warp_max(float v) {
   return v;
 }
 
+// Values 4 i4 .. 4 i4 + 3 of a row, as bf16 in the MMA layout (within each
+// 8 values the order 0 4 1 5 2 6 3 7; this thread holds half h = i4 & 1 of
+// its group of 8).
+__device__ __forceinline__ void store_mma_layout4(uint16_t* row, int i4, const float (&o)[4]) {
+  uint16_t* g8 = row + 8 * size_t(i4 >> 1);
+  const int h = i4 & 1;
+#pragma unroll
+  for (int j = 0; j < 4; ++j) g8[2 * j + h] = f2bf(o[j]);
+}
+
 // FP4 E2M1 code -> value
 __device__ __forceinline__ float fp4_value(uint32_t nib) {
   const float mag[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};

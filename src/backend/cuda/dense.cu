@@ -8,7 +8,6 @@
 // such as the router), reduced through shared memory, so each output has one
 // writer and results do not depend on timing.
 #include "backend/cuda/cuda_common.cuh"
-#include <cstdlib>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"

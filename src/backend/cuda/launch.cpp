@@ -1,6 +1,5 @@
 #include <array>
 #include <atomic>
-#include <cstdlib>
 
 #include "backend/cuda/launch.cuh"
 #include "core/env.h"

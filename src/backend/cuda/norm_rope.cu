@@ -68,14 +68,7 @@ __global__ void residual_rmsnorm_kernel(float* __restrict__ x, const uint16_t* _
   const size_t base = size_t(out_row) * H + 4 * size_t(i4);
   if (y) reinterpret_cast<uint2*>(y + base)[0] = make_uint2(pack_bf16x2(o[0], o[1]), pack_bf16x2(o[2], o[3]));
   if (y32) reinterpret_cast<float4*>(y32 + base)[0] = make_float4(o[0], o[1], o[2], o[3]);
-  if (y_mma) {
-    // MMA layout: within each 8 values the order 0 4 1 5 2 6 3 7; this thread
-    // holds values 4h..4h+3 of its group of 8 (h = i4 & 1).
-    uint16_t* g8 = y_mma + size_t(out_row) * H + 8 * size_t(i4 >> 1);
-    const int h = i4 & 1;
-#pragma unroll
-    for (int j = 0; j < 4; ++j) g8[2 * j + h] = f2bf(o[j]);
-  }
+  if (y_mma) store_mma_layout4(y_mma + size_t(out_row) * H, i4, o);
 }
 
 int row_threads(int H) { return std::min(1024, ceil_div(ceil_div(H, 4), 32) * 32); }

@@ -137,10 +137,12 @@ __global__ void __launch_bounds__(kRouteWarps * 32) route_kernel(const float* __
 // layer's critical path; H100, synthetic:20b, scripts/device/timeline.sh).
 // A token's experts are distinct, so each local expert has 0 or 1 slot and
 // the lists follow from ballots over "chosen" bits.
-__device__ __forceinline__ void route_one_token(const float* logits, const uint16_t* __restrict__ bias, int E, int k,
-                                                int32_t* __restrict__ ids, float* __restrict__ weights,
-                                                int32_t* offsets, int32_t* slots, int32_t* active, int k_from,
-                                                int e_lo, int n_local) {
+__global__ void __launch_bounds__(32) route_one_token_kernel(const float* __restrict__ logits,
+                                                            const uint16_t* __restrict__ bias, int E, int k,
+                                                            int32_t* __restrict__ ids, float* __restrict__ weights,
+                                                            int32_t* offsets, int32_t* slots, int32_t* active,
+                                                            int k_from, int e_lo, int n_local) {
+  pdl_enter();
   const int lane = threadIdx.x & 31;
   int chosen[8];
   token_topk(logits, bias, E, k, ids, weights, chosen);
@@ -161,24 +163,16 @@ __device__ __forceinline__ void route_one_token(const float* logits, const uint1
   for (int j = before + lane; j < E; j += 32) active[j] = -1;
 }
 
-__global__ void __launch_bounds__(32) route_one_token_kernel(const float* __restrict__ logits,
-                                                            const uint16_t* __restrict__ bias, int E, int k,
-                                                            int32_t* __restrict__ ids, float* __restrict__ weights,
-                                                            int32_t* offsets, int32_t* slots, int32_t* active,
-                                                            int k_from, int e_lo, int n_local) {
-  pdl_enter();
-  route_one_token(logits, bias, E, k, ids, weights, offsets, slots, active, k_from, e_lo, n_local);
-}
-
 // Decode steps: block (e, t) normalises token t's residual itself (x + bias,
 // RMSNorm times w, float32 as the reference) and takes its dot product with
 // router row e, so the norm is no launch of its own; the blocks of expert 0
 // also store the normed row for the expert kernels. x is not written: every
 // block reads it (moe_combine adds the bias instead).
-__device__ __forceinline__ void norm_router_dot(const float* __restrict__ x, const uint16_t* __restrict__ bias,
-                                                const uint16_t* __restrict__ norm_w, float eps, int H,
-                                                const uint16_t* __restrict__ W, int E, float* logits,
-                                                uint16_t* __restrict__ y_mma) {
+__global__ void norm_router_kernel(const float* __restrict__ x, const uint16_t* __restrict__ bias,
+                                   const uint16_t* __restrict__ norm_w, float eps, int H,
+                                   const uint16_t* __restrict__ W, int E, float* __restrict__ logits,
+                                   uint16_t* __restrict__ y_mma) {
+  pdl_enter();
   const int e = blockIdx.x, t = blockIdx.y, i4 = threadIdx.x, n4 = H / 4;
   float o[4] = {0.0f, 0.0f, 0.0f, 0.0f};
   float ss = 0.0f;
@@ -199,22 +193,10 @@ __device__ __forceinline__ void norm_router_dot(const float* __restrict__ x, con
     o[2] = o[2] * r * bf2f(uint16_t(nw.y)), o[3] = o[3] * r * bf2f(uint16_t(nw.y >> 16));
     dot = o[0] * bf2f(uint16_t(rw.x)) + o[1] * bf2f(uint16_t(rw.x >> 16)) + o[2] * bf2f(uint16_t(rw.y)) +
           o[3] * bf2f(uint16_t(rw.y >> 16));
-    if (e == 0) {  // MMA layout (add_bias_rmsnorm's y_mma)
-      uint16_t* g8 = y_mma + size_t(t) * H + 8 * size_t(i4 >> 1);
-#pragma unroll
-      for (int j = 0; j < 4; ++j) g8[2 * j + (i4 & 1)] = f2bf(o[j]);
-    }
+    if (e == 0) store_mma_layout4(y_mma + size_t(t) * H, i4, o);
   }
   dot = block_sum(dot);
   if (threadIdx.x == 0) logits[size_t(t) * E + e] = dot;
-}
-
-__global__ void norm_router_kernel(const float* __restrict__ x, const uint16_t* __restrict__ bias,
-                                   const uint16_t* __restrict__ norm_w, float eps, int H,
-                                   const uint16_t* __restrict__ W, int E, float* __restrict__ logits,
-                                   uint16_t* __restrict__ y_mma) {
-  pdl_enter();
-  norm_router_dot(x, bias, norm_w, eps, H, W, E, logits, y_mma);
 }
 
 }  // namespace
