@@ -612,8 +612,9 @@ void CudaRunner::gemm(const bf16_raw* x, int T, int K, const bf16_raw* W, int N,
 
 void CudaRunner::pack_experts(DeviceLayer& d, size_t gu_blocks, size_t dn_blocks) {
   if (gpu_layout_ != cuda::Mxfp4Layout::kMma) return;
-  cuda::pack_mxfp4_for_mma(d.gu_blocks, d.gu_scales, gu_blocks, stream_);
-  cuda::pack_mxfp4_for_mma(d.dn_blocks, d.dn_scales, dn_blocks, stream_);
+  const size_t H = size_t(cfg_.hidden_size), I = size_t(cfg_.intermediate_size);
+  cuda::pack_mxfp4_for_mma(d.gu_blocks, d.gu_scales, int(gu_blocks * 32 / (2 * I * H)), int(2 * I), int(H), stream_);
+  cuda::pack_mxfp4_for_mma(d.dn_blocks, d.dn_scales, int(dn_blocks * 32 / (H * I)), int(H), int(I), stream_);
 }
 
 ExpertPtrs CudaRunner::device_expert(int l, int e) const {

@@ -101,8 +101,8 @@ TEST(CudaKernels, MoeMmaAndPrefillPathsMatchCpuExpert) {
   for (cuda::Mxfp4Layout layout : {cuda::Mxfp4Layout::kCheckpoint, cuda::Mxfp4Layout::kMma}) {
   const char* lname = layout == cuda::Mxfp4Layout::kMma ? "packed" : "checkpoint";
   if (layout == cuda::Mxfp4Layout::kMma) {  // in place, as the runner does at load
-    cuda::pack_mxfp4_for_mma(d_gub.p, d_gus.p, gu_scales.size(), 0);
-    cuda::pack_mxfp4_for_mma(d_dnb.p, d_dns.p, dn_scales.size(), 0);
+    cuda::pack_mxfp4_for_mma(d_gub.p, d_gus.p, E, 2 * I, H, 0);
+    cuda::pack_mxfp4_for_mma(d_dnb.p, d_dns.p, E, H, I, 0);
   }
   Dev<float> d_y(std::vector<float>(size_t(T) * K * H, NAN));
   cuda::moe_gate_up_mma(d_hq.p, T, d_gub.p, d_gus.p, d_gubias.p, E, H, I, K, d_off.p, d_slots.p, d_active.p, 1.702f,
@@ -146,6 +146,32 @@ TEST(CudaKernels, MoeMmaAndPrefillPathsMatchCpuExpert) {
 // The GPU's MXFP4 bit layout (mxfp4_mma_layout.h), on the host: every pair the
 // decode kernels extract from a packed word equals the checkpoint word's, the
 // packing moves each bit to a distinct place, and the scale bias round-trips.
+// The tile order is a permutation of each group's slots, for whole and
+// partial groups (rows % 32) and rows whose last chunk has 1..3 blocks, and
+// tile_row_block inverts it.
+TEST(Mxfp4MmaLayout, TileOrderIsAPermutationOfEachGroup) {
+  for (int rg : {1, 7, 31, 32})
+    for (int nb : {1, 3, 4, 45, 90, 91}) {
+      std::vector<int> hits(size_t(rg) * nb, 0);
+      for (int j = 0; j < rg; ++j)
+        for (int b = 0; b < nb; ++b) {
+          const int p = cuda::tile_pos(j, b, rg, nb);
+          ASSERT_GE(p, 0);
+          ASSERT_LT(p, rg * nb);
+          ++hits[size_t(p)];
+          int j2 = -1, b2 = -1;
+          cuda::tile_row_block(p, rg, nb, j2, b2);
+          ASSERT_EQ(j2, j) << "rg " << rg << " nb " << nb << " p " << p;
+          ASSERT_EQ(b2, b) << "rg " << rg << " nb " << nb << " p " << p;
+        }
+      for (int h : hits) ASSERT_EQ(h, 1) << "rg " << rg << " nb " << nb;
+      // A chunk of 4 blocks of all rows is one contiguous run.
+      if (nb >= 4) {
+        for (int j = 0; j < rg; ++j) EXPECT_EQ(cuda::tile_pos(j, 0, rg, nb), 4 * j);
+      }
+    }
+}
+
 TEST(Mxfp4MmaLayout, PackedPairsEqualCheckpointPairs) {
   std::mt19937 r(7);
   for (int i = 0; i < 200000; ++i) {

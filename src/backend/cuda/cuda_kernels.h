@@ -143,9 +143,10 @@ void host_wait(HostMailbox* mb, const uint32_t* counters, const float* mb_out, i
 // Prefill path helpers: one expert at a time through cuBLAS.
 void dequant_mxfp4_bf16(const uint8_t* blocks, const uint8_t* scales, int rows, int cols, bf16_raw* out,
                         cudaStream_t s, Mxfp4Layout layout = Mxfp4Layout::kCheckpoint);
-// In place: n_blocks 16-byte blocks and their scales from the checkpoint's
-// layout to the kernels' (mxfp4_mma_layout.h). GPU-resident experts only.
-void pack_mxfp4_for_mma(uint8_t* blocks, uint8_t* scales, size_t n_blocks, cudaStream_t s);
+// In place: `experts` matrices of rows x cols MXFP4 values (blocks and
+// scales) from the checkpoint's layout to the kernels' bit and tile layout
+// (mxfp4_mma_layout.h). GPU-resident experts only.
+void pack_mxfp4_for_mma(uint8_t* blocks, uint8_t* scales, int experts, int rows, int cols, cudaStream_t s);
 // dst[i] = bf16(src[token_of(slots[i])]) for n slots, rows of H.
 void gather_slots_bf16(const float* src, const int32_t* slots, int n, int k, int H, bf16_raw* dst, cudaStream_t s);
 // gu [n, 2I] (+bias) -> act bf16 [n, I]

@@ -5,6 +5,8 @@
 // runs each expert through cuBLAS.
 #include <algorithm>
 #include <cstdlib>
+#include <stdexcept>
+#include <string>
 
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_kernels.h"
@@ -107,47 +109,48 @@ struct WeightTile {
   uint32_t sc[2][2];
 };
 
-// Next step, built on branch tiled-mxfp4-layout and measured there (tg128
-// +1.2%, 4 sequences +3.9%, 64 sequences +4.9%; bench/results/
-// h100-synthetic-20b/decode-routing-2026-11-24.txt): a load-time layout that
-// puts the 2 KB a warp reads per tile (32 rows x 4 blocks) in one contiguous
-// piece, instead of 64 bytes from each of 32 rows 1440 bytes apart. Its
-// prefill dequant still needs a pp2048 measurement before it can merge.
-//
 // The weight rows thread (g, t) multiplies in block blockIdx.x of expert e.
 // kGateUp: 16 (gate, up) pairs, so that each thread's accumulators hold a gate
 // and its up (MMA row g = gate, g + 8 = up); otherwise 32 plain rows. Rows
 // past the end (rows % 32 != 0) read the last row, whose results are never
 // stored, and blocks past K re-read the last one with a zero scale: the loads
 // need no predicates.
+// The packed layout is also in tile order (mxfp4_mma_layout.h): the block's
+// 32 rows are one group, and a row's block b sits at tile_pos.
 template <bool kGateUp, bool kPacked>
 struct ExpertRows {
   const uint4* w[2][2];
   const uint8_t* s[2][2];
-  int nb;  // 32-value blocks per row
+  int j[2][2];  // tile order: row within the group
+  int nb;       // 32-value blocks per row
+  int rg;       // tile order: rows in this block's group
 
   __device__ __forceinline__ ExpertRows(const uint8_t* blocks, const uint8_t* scales, int e, int rows, int K) : nb(K / 32) {
-    const int g = (threadIdx.x & 31) >> 2, row0 = blockIdx.x * 32;
+    const int g = (threadIdx.x & 31) >> 2, row0 = blockIdx.x * kTileRows;
+    rg = min(kTileRows, rows - row0);
 #pragma unroll
     for (int mt = 0; mt < 2; ++mt)
 #pragma unroll
       for (int rr = 0; rr < 2; ++rr) {
-        const int r = kGateUp ? row0 + 2 * (mt * 8 + g) + rr : row0 + mt * 16 + rr * 8 + g;
-        const size_t gr = size_t(e) * rows + min(r, rows - 1);
-        w[mt][rr] = reinterpret_cast<const uint4*>(blocks + gr * nb * 16);
-        s[mt][rr] = scales + gr * nb;
+        const int r = min(kGateUp ? row0 + 2 * (mt * 8 + g) + rr : row0 + mt * 16 + rr * 8 + g, rows - 1);
+        const size_t first = size_t(e) * rows + (kPacked ? row0 : r);  // the group's first row, or this row
+        w[mt][rr] = reinterpret_cast<const uint4*>(blocks + first * nb * 16);
+        s[mt][rr] = scales + first * nb;
+        j[mt][rr] = r - row0;
       }
   }
 
   __device__ __forceinline__ void load(int blk, WeightTile& tl) const {
     const bool ok = blk < nb;
     blk = min(blk, nb - 1);
+    const int c = blk >> 2, wc = min(4, nb - 4 * c), at = 4 * c * rg + (blk & 3);
 #pragma unroll
     for (int mt = 0; mt < 2; ++mt)
 #pragma unroll
       for (int rr = 0; rr < 2; ++rr) {
-        tl.w[mt][rr] = __ldg(w[mt][rr] + blk);
-        const uint32_t sc = block_scale<kPacked>(__ldg(s[mt][rr] + blk));
+        const int i = kPacked ? at + j[mt][rr] * wc : blk;
+        tl.w[mt][rr] = __ldg(w[mt][rr] + i);
+        const uint32_t sc = block_scale<kPacked>(__ldg(s[mt][rr] + i));
         tl.sc[mt][rr] = ok ? sc : 0u;
       }
   }
@@ -326,12 +329,22 @@ __device__ __forceinline__ uint32_t unpack_word(uint32_t w) {
   return r;
 }
 
+// One expert's rows x nb blocks, a thread per stored block: the packed
+// layout's tile order is read in order (coalesced) and each block goes to
+// its row and column of the output.
 template <bool kPacked>
-__global__ void dequant_kernel(const uint8_t* blocks, const uint8_t* scales, size_t n_blocks, uint16_t* out) {
-  const size_t b = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (b >= n_blocks) return;
-  const float s = e8m0(kPacked ? unpack_mxfp4_scale(scales[b]) : scales[b]);
-  const uint4 w = reinterpret_cast<const uint4*>(blocks)[b];
+__global__ void dequant_kernel(const uint8_t* blocks, const uint8_t* scales, int rows, int nb, uint16_t* out) {
+  const int src = blockIdx.x * blockDim.x + threadIdx.x;
+  if (src >= rows * nb) return;
+  int b = src;
+  if (kPacked) {
+    const int g = src / (kTileRows * nb);
+    int j, blk;
+    tile_row_block(src - g * kTileRows * nb, min(kTileRows, rows - g * kTileRows), nb, j, blk);
+    b = (g * kTileRows + j) * nb + blk;
+  }
+  const float s = e8m0(kPacked ? unpack_mxfp4_scale(scales[src]) : scales[src]);
+  const uint4 w = reinterpret_cast<const uint4*>(blocks)[src];
   uint32_t words[4] = {w.x, w.y, w.z, w.w};
   if (kPacked)
 #pragma unroll
@@ -344,19 +357,28 @@ __global__ void dequant_kernel(const uint8_t* blocks, const uint8_t* scales, siz
       const uint32_t byte = (words[q] >> (8 * j)) & 0xff;
       packed[q * 4 + j] = uint32_t(f2bf(fp4_value(byte & 0xf) * s)) | (uint32_t(f2bf(fp4_value(byte >> 4) * s)) << 16);
     }
-  uint4* dst = reinterpret_cast<uint4*>(out + b * 32);
+  uint4* dst = reinterpret_cast<uint4*>(out + size_t(b) * 32);
 #pragma unroll
   for (int c = 0; c < 4; ++c) dst[c] = make_uint4(packed[4 * c], packed[4 * c + 1], packed[4 * c + 2], packed[4 * c + 3]);
 }
 
-__global__ void pack_kernel(uint8_t* blocks, uint8_t* scales, size_t n_blocks) {
-  const size_t b = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (b >= n_blocks) return;
-  uint4* p = reinterpret_cast<uint4*>(blocks) + b;
-  uint4 w = *p;
-  w = make_uint4(pack_mxfp4_word(w.x), pack_mxfp4_word(w.y), pack_mxfp4_word(w.z), pack_mxfp4_word(w.w));
-  *p = w;
-  scales[b] = pack_mxfp4_scale(scales[b]);
+// In place, one group of kTileRows rows of one expert per block: the group
+// goes through shared memory, so it can be written back in tile order.
+__global__ void pack_kernel(uint8_t* blocks, uint8_t* scales, int rows, int nb) {
+  extern __shared__ uint4 group[];  // rg * nb blocks, then their scales
+  const int row0 = blockIdx.x * kTileRows, rg = min(kTileRows, rows - row0), n = rg * nb;
+  const size_t first = (size_t(blockIdx.y) * rows + row0) * nb;  // the group's first block
+  uint4* gb = reinterpret_cast<uint4*>(blocks) + first;
+  uint8_t* gs = scales + first;
+  uint8_t* sh_s = reinterpret_cast<uint8_t*>(group + n);
+  for (int i = threadIdx.x; i < n; i += blockDim.x) group[i] = gb[i], sh_s[i] = gs[i];
+  __syncthreads();
+  for (int i = threadIdx.x; i < n; i += blockDim.x) {
+    const uint4 w = group[i];
+    const int at = tile_pos(i / nb, i % nb, rg, nb);
+    gb[at] = make_uint4(pack_mxfp4_word(w.x), pack_mxfp4_word(w.y), pack_mxfp4_word(w.z), pack_mxfp4_word(w.w));
+    gs[at] = pack_mxfp4_scale(sh_s[i]);
+  }
 }
 
 __global__ void gather_kernel(const float* src, const int32_t* slots, int k, int H, uint16_t* dst) {
@@ -478,14 +500,27 @@ void to_mma_layout_bf16(const float* src, int rows, int cols, bf16_raw* dst, cud
 
 void dequant_mxfp4_bf16(const uint8_t* blocks, const uint8_t* scales, int rows, int cols, bf16_raw* out,
                         cudaStream_t s, Mxfp4Layout layout) {
-  const size_t n = size_t(rows) * (cols / 32);
-  const unsigned grid = unsigned((n + 255) / 256);
-  if (layout == Mxfp4Layout::kMma) dequant_kernel<true><<<grid, 256, 0, s>>>(blocks, scales, n, out);
-  else dequant_kernel<false><<<grid, 256, 0, s>>>(blocks, scales, n, out);
+  const int nb = cols / 32;
+  const unsigned grid = unsigned((size_t(rows) * nb + 255) / 256);
+  if (layout == Mxfp4Layout::kMma) dequant_kernel<true><<<grid, 256, 0, s>>>(blocks, scales, rows, nb, out);
+  else dequant_kernel<false><<<grid, 256, 0, s>>>(blocks, scales, rows, nb, out);
 }
 
-void pack_mxfp4_for_mma(uint8_t* blocks, uint8_t* scales, size_t n_blocks, cudaStream_t s) {
-  if (n_blocks > 0) pack_kernel<<<unsigned((n_blocks + 255) / 256), 256, 0, s>>>(blocks, scales, n_blocks);
+void pack_mxfp4_for_mma(uint8_t* blocks, uint8_t* scales, int experts, int rows, int cols, cudaStream_t s) {
+  if (experts <= 0 || rows <= 0) return;
+  const int nb = cols / 32;
+  const size_t smem = size_t(kTileRows) * nb * 17;
+  if (smem > 48 * 1024) {
+    int dev = 0, max_smem = 0;
+    GPTOSS_CUDA_CHECK(cudaGetDevice(&dev));
+    GPTOSS_CUDA_CHECK(cudaDeviceGetAttribute(&max_smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    if (smem > size_t(max_smem))
+      throw std::runtime_error("MXFP4 rows of " + std::to_string(cols) + " values are too long for this GPU's " +
+                               "shared memory (" + std::to_string(max_smem) + " bytes per block)");
+    GPTOSS_CUDA_CHECK(cudaFuncSetAttribute(pack_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  }
+  pack_kernel<<<dim3(unsigned(ceil_div(rows, kTileRows)), unsigned(experts)), 256, smem, s>>>(blocks, scales, rows, nb);
+  GPTOSS_CUDA_CHECK(cudaGetLastError());
 }
 
 void gather_slots_bf16(const float* src, const int32_t* slots, int n, int k, int H, bf16_raw* dst, cudaStream_t s) {

@@ -16,8 +16,10 @@
 //                                                 (3: the multiply lays three
 //                                                  disjoint shifted copies of
 //                                                  the leftover bits, no carries)
-// Words stay where they were (blocks, rows and experts keep their offsets),
-// so slicing and addressing are unchanged.
+// The 16-byte blocks (and their scale bytes) are also reordered within each
+// group of kTileRows rows of an expert (tile_pos): the 32 rows x 4 blocks a
+// warp of those kernels reads per step become one contiguous 2 KB piece
+// instead of 64 bytes from each of 32 rows. Experts keep their offsets.
 //
 // The block scales are stored pre-biased for the same kernels: byte
 // min(s + kScaleBias, 254), whose bf16x2 scale is that byte * 0x00800080.
@@ -37,6 +39,29 @@ enum class Mxfp4Layout { kCheckpoint, kMma };
 constexpr uint32_t kPairMask = 0x81C081C0u;     // bits 6-8 and 15 of each half
 constexpr uint32_t kPair3Bits = 0x001B001Bu;    // bits 0, 1, 3, 4 of each half
 constexpr uint32_t kPair3Spread = 0x4108u;      // copies shifted by 3, 8 and 14
+
+// Rows per group of the tile order: the decode kernels' rows per block.
+constexpr int kTileRows = 32;
+
+// Position of row j's block b within its group of rg rows (nb blocks per
+// row): chunks of 4 blocks of every row in turn (the last chunk of a row may
+// be shorter), so the group keeps its rg * nb slots.
+GPTOSS_HD int tile_pos(int j, int b, int rg, int nb) {
+  const int c = b >> 2, wc = nb - 4 * c < 4 ? nb - 4 * c : 4;
+  return 4 * c * rg + j * wc + (b & 3);
+}
+
+// The row j and block b at position p of a group of rg rows (tile_pos inverted).
+GPTOSS_HD void tile_row_block(int p, int rg, int nb, int& j, int& b) {
+  const int full = 4 * rg * (nb / 4);  // the whole chunks of 4 blocks
+  if (p < full) {
+    const int c = p / (4 * rg), q = p - c * 4 * rg;
+    j = q >> 2, b = 4 * c + (q & 3);
+  } else {
+    const int wc = nb % 4, q = p - full;  // the rows' last, shorter chunk
+    j = q / wc, b = 4 * (nb / 4) + q % wc;
+  }
+}
 
 // The kernels' scale is 2^(s - 1 - 16) (moe.cu's kShift = 16) as a bf16 biased
 // exponent: s + 110, clamped to the largest finite one.
