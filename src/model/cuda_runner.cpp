@@ -63,6 +63,7 @@ int mma_max_tokens() {
 // removed.)
 constexpr int kMaxFusedDecodeTokens = 64;
 constexpr int kFusedAttentionFrom = 33;
+constexpr int kMaxStagedTokens = 8;  // see run_layers
 constexpr int kSplitKeysFrom = 128;  // see long_context_
 int fused_decode() {
   static const int v = env_int("GPTOSS_FUSED_DECODE", -1);
@@ -259,6 +260,7 @@ class CudaRunner : public ModelRunner {
   // steps then split full-attention layers' keys among blocks (below that, one
   // block per kv head is faster than splits and their merge).
   bool long_context_ = true;
+  int max_keys_ = 0;  // the most keys (position + 1) of any token of this step
   int32_t *h_tokens_ = nullptr, *h_pos_ = nullptr, *h_seq_ = nullptr, *h_rows_ = nullptr, *h_full_ = nullptr, *h_window_ = nullptr, *h_window_len_ = nullptr;
   float* h_logits_ = nullptr;
   int full_pitch_ = 1, window_pitch_ = 1;
@@ -815,7 +817,23 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
     // second launch, so it splits the sliding window's 128 keys too.
     // GPTOSS_ATTN_SPLITS=1 turns splitting off, to compare.
     static const bool split_keys = env_int("GPTOSS_ATTN_SPLITS", 0) != 1;
-    if (fused_attention) {
+    // Decode steps whose keys on this layer fit in shared memory (every
+    // sliding layer; full ones while the context is short): rope, the store
+    // and attention in one launch, 4 warps per query head. H100,
+    // synthetic:20b, same call, 2 rounds, off -> on (2026-11-24): tg128 489
+    // -> 515 t/s, 1 sequence (512+64) 466 -> 485, 4 sequences 1049 -> 1074;
+    // at 64 sequences (one warp per head) it lost, 8508 -> 8403, so larger
+    // steps keep the kernels below. GPTOSS_STAGED_ATTENTION=0 to compare.
+    static const bool staged_on = env_int("GPTOSS_STAGED_ATTENTION", 1) != 0;
+    const bool staged = staged_on && step_decode_ && T <= kMaxStagedTokens &&
+                        cuda::staged_decode_attention_fits(sliding ? std::min(max_keys_, c.sliding_window) : max_keys_,
+                                                           c.num_heads, c.num_kv_heads, c.head_dim);
+    if (staged) {
+      if (!skip("attention"))
+        cuda::staged_decode_attention(qkv_, d.qkv_b, inv_freq_, attention_factor_, T, c.num_heads, c.num_kv_heads, tk,
+                                      sliding, c.sliding_window, cache, d.sinks, attn_, stream_);
+      mark("attention");
+    } else if (fused_attention) {
       // At 64 sequences a full layer's 512 (token, kv head) blocks would each
       // walk the whole context tile by tile: 4 shares each quarter that chain.
       const int splits = !split_keys ? 1 : T <= 8 ? (sliding ? 4 : 16) : !sliding ? 4 : 1;
@@ -1024,6 +1042,7 @@ int CudaRunner::run_step(const ForwardBatch& batch, const LayerTrace& trace, boo
   int max_keys = 0;
   for (int i = 0; i < T; ++i) max_keys = std::max(max_keys, h_pos_[i] + 1);
   long_context_ = max_keys > split_from;
+  max_keys_ = max_keys;
   const bool gemv = T <= mma_max_tokens();
   // A graph cannot hold a streamed step (it reads the routing on the host).
   const bool graphable = n_cpu_moe_ == 0 || T < stream_min_tokens_;
@@ -1035,7 +1054,9 @@ int CudaRunner::run_step(const ForwardBatch& batch, const LayerTrace& trace, boo
   }();
   if (all_single && gemv && graphable && graphs_on && !trace && !profile_) {
     // Decode: the whole step as one graph launch per batch size.
-    const int key = 2 * T + (argmax ? 1 : 0) + (long_context_ ? 1 << 20 : 0);
+    // Also keyed by what picks each layer's attention kernel.
+    const int key = 2 * T + (argmax ? 1 : 0) + (long_context_ ? 1 << 20 : 0) +
+                    (max_keys_ <= cuda::kStagedKeys ? 1 << 21 : 0);
     auto it = graphs_.find(key);
     if (it == graphs_.end()) {
       cudaGraph_t graph;

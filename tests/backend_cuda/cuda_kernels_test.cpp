@@ -415,7 +415,7 @@ TEST(CudaKernels, RopeAttentionWithSinksAndWindowMatchCpu) {
 // The fused decode kernel against rope_store_kv + attention: the same cache
 // contents bit for bit, and the same outputs up to float summation order,
 // for one and several key splits (merged by the last block of each head group).
-TEST(CudaKernels, DecodeAttentionEqualsRopeThenAttention) {
+TEST(CudaKernels, DecodeAttentionKernelsEqualRopeThenAttention) {
   REQUIRE_GPU();
   const int NH = 64, NKV = 8, HD = 64, Q = NH * HD, KVD = NKV * HD, bs = 16, W = 128, pitch = 64;
   const std::vector<int32_t> pos = {0, 5, 127, 128, 700, 1000};  // one token per sequence
@@ -460,6 +460,38 @@ TEST(CudaKernels, DecodeAttentionEqualsRopeThenAttention) {
         d = std::max(d, std::fabs(bf16_to_f32(out[i]) - bf16_to_f32(ref[i]))), m = std::max(m, std::fabs(bf16_to_f32(ref[i])));
       EXPECT_LT(d, 1e-2f * m) << "splits " << splits << (sliding ? " sliding" : " full");
       for (int c : counters.get()) EXPECT_EQ(c, 0);
+    }
+    // The staged kernel: every token on sliding layers, those with at most
+    // kStagedKeys keys (positions 0, 5, 127: the first three) on full ones.
+    const int T_staged = sliding ? T : 3;
+    ASSERT_TRUE(cuda::staged_decode_attention_fits(sliding ? W : pos[size_t(T_staged) - 1] + 1, NH, NKV, HD));
+    if (!sliding) {
+      ASSERT_FALSE(cuda::staged_decode_attention_fits(pos[size_t(T_staged)] + 1, NH, NKV, HD));
+    }
+    // The reference cache also holds the other tokens' keys: compare the staged tokens' rows.
+    std::vector<bf16_t> want = cache;
+    for (int t = 0; t < T_staged; ++t) {
+      const int p = pos[size_t(t)], b = p / bs, r = p % bs;
+      const int block = sliding ? window_table[size_t(t) * ring + b % ring] : full_table[size_t(t) * pitch + b];
+      for (int kv = 0; kv < 2; ++kv) {
+        const size_t at = ((size_t(block) * 2 + kv) * bs + r) * KVD;
+        std::copy(ref_cache.begin() + long(at), ref_cache.begin() + long(at + KVD), want.begin() + long(at));
+      }
+    }
+    {
+      Dev<bf16_t> d_cache(cache), d_out(size_t(T) * Q);
+      cuda::staged_decode_attention(d_qkv.p, d_bias.p, d_invf.p, rope.attention_factor, T_staged, NH, NKV, tk,
+                                    sliding, W, d_cache.p, d_sinks.p, d_out.p, 0);
+      GPTOSS_CUDA_CHECK(cudaDeviceSynchronize());
+      const auto got_cache = d_cache.get();
+      size_t cache_diffs = 0;
+      for (size_t i = 0; i < cache.size(); ++i) cache_diffs += got_cache[i] != want[i];
+      EXPECT_EQ(cache_diffs, 0u) << "staged" << (sliding ? " sliding" : " full");
+      const auto out = d_out.get();
+      float d = 0, m = 0;
+      for (size_t i = 0; i < size_t(T_staged) * Q; ++i)
+        d = std::max(d, std::fabs(bf16_to_f32(out[i]) - bf16_to_f32(ref[i]))), m = std::max(m, std::fabs(bf16_to_f32(ref[i])));
+      EXPECT_LT(d, 1e-2f * m) << "staged" << (sliding ? " sliding" : " full");
     }
   }
 }

@@ -7,7 +7,9 @@
 // see the keys of their own step, already in the cache) and decode alike.
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/decode_rope.cuh"
 #include "backend/cuda/launch.cuh"
+#include "backend/cuda/paged_kv.cuh"
 
 namespace gptoss::cuda {
 
@@ -42,10 +44,7 @@ __device__ __forceinline__ SoftmaxState attend_keys(const float2 (*q_sh)[kWords]
     const int jj = i >> 4, c = i & 15, j = j0 + jj;
     uint4 val = make_uint4(0, 0, 0, 0);
     if (i < kTile * 16 && j <= last) {
-      const int b = j / tk.block_size, r = j % tk.block_size;
-      const int32_t block = sliding ? tk.window_table[seq * tk.window_pitch + b % tk.window_len[seq]]
-                                    : tk.full_table[seq * tk.full_pitch + b];
-      const uint16_t* row = cache + ((size_t(block) * 2 + (c >= 8 ? 1 : 0)) * tk.block_size + r) * KV + g * kHeadDim;
+      const uint16_t* row = cache + kv_row_offset(tk, sliding, seq, j, KV, g, kHeadDim, c >= 8 ? 1 : 0);
       val = reinterpret_cast<const uint4*>(row)[c & 7];
     }
     return val;
@@ -215,33 +214,17 @@ __global__ void decode_attention_kernel(const float* qkv, const uint16_t* bias, 
   const int seq = tk.seq[t], pos = tk.pos[t];
   int first = sliding ? max(0, pos - window + 1) : 0, last = pos;
   split_range(splits, z, first, last);
-  const float* row = qkv + size_t(t) * (Q + 2 * KV);
-  float sn, cs;
-  sincosf(float(pos) * inv_freq[lane], &sn, &cs);
-  cs *= att_factor;
-  sn *= att_factor;
-  // Rotation pair (lane, lane + 32) of head base..base+63 of the qkv row, rounded to bf16.
-  auto rope_pair = [&](int base, float& o1, float& o2) {
-    const float a = row[base + lane] + bf2f(bias[base + lane]);
-    const float c = row[base + lane + half] + bf2f(bias[base + lane + half]);
-    o1 = bf2f(f2bf(a * cs - c * sn));
-    o2 = bf2f(f2bf(c * cs + a * sn));
-  };
+  const DecodeRope rope(qkv + size_t(t) * (Q + 2 * KV), bias, inv_freq, att_factor, pos);
   __shared__ float q_f[32][kHeadDim];
-  if (warp < group) rope_pair(h * kHeadDim, q_f[warp][lane], q_f[warp][lane + half]);
+  if (warp < group) rope.rotate(h * kHeadDim, q_f[warp][lane], q_f[warp][lane + half]);
   if (first <= pos && pos <= last && warp == 0) {
     float k1, k2;
-    rope_pair(Q + g * kHeadDim, k1, k2);
-    const int b = pos / tk.block_size, r = pos % tk.block_size;
-    const int32_t block = sliding ? tk.window_table[seq * tk.window_pitch + b % tk.window_len[seq]]
-                                  : tk.full_table[seq * tk.full_pitch + b];
-    uint16_t* kdst = cache + ((size_t(block) * 2 + 0) * tk.block_size + r) * KV + g * kHeadDim;
-    uint16_t* vdst = cache + ((size_t(block) * 2 + 1) * tk.block_size + r) * KV + g * kHeadDim;
+    rope.rotate(Q + g * kHeadDim, k1, k2);
+    uint16_t* kdst = cache + kv_row_offset(tk, sliding, seq, pos, KV, g, kHeadDim, 0);
+    uint16_t* vdst = kdst + size_t(tk.block_size) * KV;
     kdst[lane] = f2bf(k1);
     kdst[lane + half] = f2bf(k2);
-    const int vb = Q + KV + g * kHeadDim;
-    vdst[lane] = f2bf(row[vb + lane] + bf2f(bias[vb + lane]));
-    vdst[lane + half] = f2bf(row[vb + lane + half] + bf2f(bias[vb + lane + half]));
+    rope.plain(Q + KV + g * kHeadDim, vdst[lane], vdst[lane + half]);
   }
   __syncthreads();  // q_f complete; the block's own k/v stores visible to its loads
   __shared__ float2 q_sh[32][kWords];

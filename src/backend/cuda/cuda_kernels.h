@@ -86,6 +86,16 @@ void decode_attention(const float* qkv, const bf16_raw* bias, const float* inv_f
                       bf16_raw* layer_cache, const bf16_raw* sinks, bf16_raw* out, cudaStream_t s, int splits,
                       float* scratch, int* counters);
 
+// Decode steps whose keys on this layer (the window, or the whole context)
+// number at most kStagedKeys: rope, the KV store and attention in one launch
+// that loads the past keys while the previous kernel still runs
+// (staged_attention.cu). No scratch, no splits.
+constexpr int kStagedKeys = 128;
+bool staged_decode_attention_fits(int keys, int n_heads, int n_kv, int head_dim);
+void staged_decode_attention(const float* qkv, const bf16_raw* bias, const float* inv_freq, float attention_factor,
+                             int T, int n_heads, int n_kv, const TokenKv& tk, bool sliding, int window,
+                             bf16_raw* layer_cache, const bf16_raw* sinks, bf16_raw* out, cudaStream_t s);
+
 // Router: logits [T, E] (+bias) -> top-k ids and softmax weights; also builds
 // per-expert slot lists: slot = t * k + j, grouped by expert
 // (expert_offsets [E + 1], expert_slots [T * k]) and the list of experts with

@@ -14,7 +14,11 @@
 // that then exit early), so that a grid's completion implies its
 // predecessors'. Nothing an earlier kernel wrote may be read before
 // pdl_enter(), not even the output of a kernel known to have completed: a
-// block that has not waited may see stale lines in its SM's L1.
+// block that has not waited may see stale lines in its SM's L1. The one
+// exception: data written before the previous kernel started (by kernels two
+// or more launches back, by earlier steps, or copied from the host before the
+// graph), read through L2 only (__ldcg). A running grid implies that its
+// predecessor has passed its wait, so everything before that has completed.
 #include <cuda_runtime.h>
 
 #include "backend/cuda/cuda_check.h"
@@ -67,8 +71,8 @@ __device__ __forceinline__ unsigned long long globaltimer_ns() {
 }  // namespace
 #endif
 
-// Waits for the previous grid, then lets the next one start.
-__device__ __forceinline__ void pdl_enter() {
+// Waits for the previous grid (and its writes).
+__device__ __forceinline__ void pdl_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 #ifdef GPTOSS_TIMELINE
   // The slot is taken before the wait, where the round trip costs nothing.
@@ -77,11 +81,25 @@ __device__ __forceinline__ void pdl_enter() {
   const unsigned slot = rec ? atomicAdd(timeline_count, 1u) : 0;
 #endif
   asm volatile("griddepcontrol.wait;\n" ::: "memory");
-  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
 #ifdef GPTOSS_TIMELINE
   if (rec && slot < timeline::kMaxRecords) timeline_slots[slot] = {enter, globaltimer_ns()};
 #endif
 #endif
+}
+
+// Lets the next grid start once every block of this one has called it (or
+// exited). A kernel whose own loads would queue behind the next one's weight
+// prefetch calls it late, once those loads are in.
+__device__ __forceinline__ void pdl_trigger() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+
+// Waits for the previous grid, then lets the next one start.
+__device__ __forceinline__ void pdl_enter() {
+  pdl_wait();
+  pdl_trigger();
 }
 
 // Starts moving a line of weights into L2 while the previous kernel finishes.

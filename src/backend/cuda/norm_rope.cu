@@ -2,6 +2,7 @@
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/launch.cuh"
+#include "backend/cuda/paged_kv.cuh"
 
 #include <algorithm>
 
@@ -100,12 +101,9 @@ __global__ void rope_store_kernel(const float* __restrict__ qkv, const uint16_t*
     q_out[size_t(t) * Q + base + i + half] = f2bf(o2);
     return;
   }
-  const int seq = tk.seq[t], b = pos / tk.block_size, r = pos % tk.block_size;
-  const int32_t block = sliding ? tk.window_table[seq * tk.window_pitch + b % tk.window_len[seq]]
-                                : tk.full_table[seq * tk.full_pitch + b];
   const int kb = base - Q;  // this kv head's offset in a K or V row
-  uint16_t* kdst = cache + ((size_t(block) * 2 + 0) * tk.block_size + r) * KV + kb;
-  uint16_t* vdst = cache + ((size_t(block) * 2 + 1) * tk.block_size + r) * KV + kb;
+  uint16_t* kdst = cache + kv_row_offset(tk, sliding, tk.seq[t], pos, KV, h - n_heads, head_dim, 0);
+  uint16_t* vdst = kdst + size_t(tk.block_size) * KV;
   kdst[i] = f2bf(o1);
   kdst[i + half] = f2bf(o2);
   const float* v = row + Q + KV + kb;
@@ -127,6 +125,10 @@ void add_bias_rmsnorm(float* x, const bf16_raw* bias, const bf16_raw* w, bf16_ra
            y, y32, y_mma, H, eps, rows);
 }
 
+// Tried 2026-11-24 (H100, synthetic:20b, same call, 2 rounds): the combine
+// letting the next layer's qkv launch only once its own loads were in
+// (pdl_trigger after the row sum), so that qkv's weight prefetch would not
+// queue ahead of them: tg128 476.0 / 473.7 against 475.7 / 476.1 t/s.
 void moe_combine(const float* y, const float* topk_weights, int T, int k, int H, float* x, const bf16_raw* next_norm,
                  bf16_raw* normed, float eps, cudaStream_t s, int k_from, const float* extra, const int32_t* ids,
                  int e_lo, int e_hi, const bf16_raw* bias) {
