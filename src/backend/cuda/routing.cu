@@ -121,7 +121,10 @@ __device__ void route_in_block(const float* __restrict__ logits, const uint16_t*
 // 8117 -> 7764 t/s, the routing then runs on 8 warps after the logits. Tried
 // again for one token, the last of norm_router_kernel's blocks running
 // route_one_token: 5.6 us per layer against 2.3 + 2.9 for the two launches,
-// tg128 479.5 -> 475.4.)
+// tg128 479.5 -> 475.4. And each block of the one-token gate_up kernel
+// routing the token itself from the logits, block 0 writing the lists: the
+// routing launch gone (3.0 us per layer) but gate_up +1.3 us and the combine
+// +0.7 (timeline.sh), tg128 511.0 vs 511.5 over 3 rounds.)
 __global__ void __launch_bounds__(kRouteWarps * 32) route_kernel(const float* __restrict__ logits,
                                                                  const uint16_t* __restrict__ bias, int T, int E,
                                                                  int k, int32_t* __restrict__ ids,
