@@ -22,6 +22,7 @@ __global__ void embed_kernel(const int32_t* tokens, const uint16_t* table, int H
 // would make these kernels latency-bound. Optionally first adds the bias and
 // the MoE output (x += bias + sum_j w[t, j] y[t * k + j]), so the MoE combine
 // and the next norm are one launch.
+constexpr int kSlotLoads = 4;
 __global__ void residual_rmsnorm_kernel(float* __restrict__ x, const uint16_t* __restrict__ bias,
                                         const float* __restrict__ moe_y, const float* __restrict__ moe_w, int k,
                                         int k_from, const float* __restrict__ extra,
@@ -29,17 +30,20 @@ __global__ void residual_rmsnorm_kernel(float* __restrict__ x, const uint16_t* _
                                         const uint16_t* __restrict__ w, uint16_t* __restrict__ y,
                                         float* __restrict__ y32, uint16_t* __restrict__ y_mma, int H, float eps,
                                         const int32_t* __restrict__ rows) {
+  const int i4 = threadIdx.x, n4 = H / 4;
+  // The bias and the norm's weights are constants: read before the wait.
+  uint2 b = make_uint2(0, 0), wb = make_uint2(0, 0);
+  if (i4 < n4 && bias) b = reinterpret_cast<const uint2*>(bias)[i4];
+  if (i4 < n4 && w) wb = reinterpret_cast<const uint2*>(w)[i4];
   pdl_enter();
   const int out_row = blockIdx.x;
   const int t = rows ? rows[out_row] : out_row;
-  const int i4 = threadIdx.x, n4 = H / 4;
   float4* xr = reinterpret_cast<float4*>(x + size_t(t) * H);
   float4 v = make_float4(0, 0, 0, 0);
   if (i4 < n4) {
     v = xr[i4];
     bool changed = false;
     if (bias) {
-      const uint2 b = reinterpret_cast<const uint2*>(bias)[i4];
       v.x += bf2f(uint16_t(b.x)), v.y += bf2f(uint16_t(b.x >> 16)), v.z += bf2f(uint16_t(b.y)), v.w += bf2f(uint16_t(b.y >> 16));
       changed = true;
     }
@@ -48,22 +52,32 @@ __global__ void residual_rmsnorm_kernel(float* __restrict__ x, const uint16_t* _
       v.x += u.x, v.y += u.y, v.z += u.z, v.w += u.w;
       changed = true;
     }
-    for (int j = k_from; j < k; ++j) {
-      if (ids) {
-        const int e = ids[size_t(t) * k + j];
-        if (e < e_lo || e >= e_hi) continue;
+    // The slots' weights and rows kSlotLoads at a time: one round trip to
+    // memory for a token's top-4 rather than one per slot. Summed in slot
+    // order, as before.
+    for (int j0 = k_from; j0 < k; j0 += kSlotLoads) {
+      bool use[kSlotLoads];
+      float wj[kSlotLoads];
+      float4 u[kSlotLoads];
+#pragma unroll
+      for (int q = 0; q < kSlotLoads; ++q) {
+        const size_t j = size_t(t) * k + j0 + q;
+        use[q] = j0 + q < k;
+        if (use[q] && ids) use[q] = ids[j] >= e_lo && ids[j] < e_hi;
+        if (use[q]) wj[q] = moe_w[j], u[q] = reinterpret_cast<const float4*>(moe_y + j * H)[i4];
       }
-      const float wj = moe_w[size_t(t) * k + j];
-      const float4 u = reinterpret_cast<const float4*>(moe_y + (size_t(t) * k + j) * H)[i4];
-      v.x += wj * u.x, v.y += wj * u.y, v.z += wj * u.z, v.w += wj * u.w;
-      changed = true;
+#pragma unroll
+      for (int q = 0; q < kSlotLoads; ++q)
+        if (use[q]) {
+          v.x += wj[q] * u[q].x, v.y += wj[q] * u[q].y, v.z += wj[q] * u[q].z, v.w += wj[q] * u[q].w;
+          changed = true;
+        }
     }
     if (changed) xr[i4] = v;
   }
   const float ss = block_sum(v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w);
   if (i4 >= n4 || !w) return;
   const float r = rsqrtf(ss / float(H) + eps);
-  const uint2 wb = reinterpret_cast<const uint2*>(w)[i4];
   const float o[4] = {v.x * r * bf2f(uint16_t(wb.x)), v.y * r * bf2f(uint16_t(wb.x >> 16)),
                       v.z * r * bf2f(uint16_t(wb.y)), v.w * r * bf2f(uint16_t(wb.y >> 16))};
   const size_t base = size_t(out_row) * H + 4 * size_t(i4);

@@ -175,13 +175,20 @@ __global__ void norm_router_kernel(const float* __restrict__ x, const uint16_t* 
                                    const uint16_t* __restrict__ norm_w, float eps, int H,
                                    const uint16_t* __restrict__ W, int E, float* __restrict__ logits,
                                    uint16_t* __restrict__ y_mma) {
-  pdl_enter();
   const int e = blockIdx.x, t = blockIdx.y, i4 = threadIdx.x, n4 = H / 4;
+  // The bias, the norm's weights and the router row are constants: read
+  // before the wait, so that none of them is a round trip after it.
+  uint2 b = make_uint2(0, 0), nw = make_uint2(0, 0), rw = make_uint2(0, 0);
+  if (i4 < n4) {
+    b = reinterpret_cast<const uint2*>(bias)[i4];
+    nw = reinterpret_cast<const uint2*>(norm_w)[i4];
+    rw = reinterpret_cast<const uint2*>(W + size_t(e) * H)[i4];
+  }
+  pdl_enter();
   float o[4] = {0.0f, 0.0f, 0.0f, 0.0f};
   float ss = 0.0f;
   if (i4 < n4) {
     const float4 v = reinterpret_cast<const float4*>(x + size_t(t) * H)[i4];
-    const uint2 b = reinterpret_cast<const uint2*>(bias)[i4];
     o[0] = v.x + bf2f(uint16_t(b.x)), o[1] = v.y + bf2f(uint16_t(b.x >> 16));
     o[2] = v.z + bf2f(uint16_t(b.y)), o[3] = v.w + bf2f(uint16_t(b.y >> 16));
     ss = o[0] * o[0] + o[1] * o[1] + o[2] * o[2] + o[3] * o[3];
@@ -189,8 +196,6 @@ __global__ void norm_router_kernel(const float* __restrict__ x, const uint16_t* 
   const float r = rsqrtf(block_sum(ss) / float(H) + eps);
   float dot = 0.0f;
   if (i4 < n4) {
-    const uint2 nw = reinterpret_cast<const uint2*>(norm_w)[i4];
-    const uint2 rw = reinterpret_cast<const uint2*>(W + size_t(e) * H)[i4];
     // (v * r) * w, rounded as add_bias_rmsnorm rounds it.
     o[0] = o[0] * r * bf2f(uint16_t(nw.x)), o[1] = o[1] * r * bf2f(uint16_t(nw.x >> 16));
     o[2] = o[2] * r * bf2f(uint16_t(nw.y)), o[3] = o[3] * r * bf2f(uint16_t(nw.y >> 16));
