@@ -126,7 +126,9 @@ __global__ void __launch_bounds__(kWarps * 32) dense_mma_kernel(const uint16_t* 
 // (qkv) with 12 pieces per lane, 64 registers, 4 blocks per SM instead of 3
 // holding their rows before the wait: qkv's own time fell 7.9 -> 6.2 us per
 // layer but the combine before it rose 7.4 -> 10.6 (its loads queue behind
-// the larger prefetch; scripts/device/timeline.sh), tg128 within noise.
+// the larger prefetch; scripts/device/timeline.sh), tg128 within noise. And
+// o_proj loading the residual it adds to with its inputs rather than after
+// the sums: tg128 516.0 / 519.6 before, 518.6 / 515.9 after (2026-11-24).
 constexpr int kRowChunks = 16;  // 16-byte pieces per lane: K <= 16 * 32 * 8
 constexpr int kRowWarps = 8;
 
