@@ -71,8 +71,8 @@ __device__ __forceinline__ unsigned long long globaltimer_ns() {
 }  // namespace
 #endif
 
-// Waits for the previous grid (and its writes).
-__device__ __forceinline__ void pdl_wait() {
+// Waits for the previous grid, then lets the next one start.
+__device__ __forceinline__ void pdl_enter() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 #ifdef GPTOSS_TIMELINE
   // The slot is taken before the wait, where the round trip costs nothing.
@@ -81,25 +81,11 @@ __device__ __forceinline__ void pdl_wait() {
   const unsigned slot = rec ? atomicAdd(timeline_count, 1u) : 0;
 #endif
   asm volatile("griddepcontrol.wait;\n" ::: "memory");
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
 #ifdef GPTOSS_TIMELINE
   if (rec && slot < timeline::kMaxRecords) timeline_slots[slot] = {enter, globaltimer_ns()};
 #endif
 #endif
-}
-
-// Lets the next grid start once every block of this one has called it (or
-// exited). A kernel whose own loads would queue behind the next one's weight
-// prefetch calls it late, once those loads are in.
-__device__ __forceinline__ void pdl_trigger() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
-#endif
-}
-
-// Waits for the previous grid, then lets the next one start.
-__device__ __forceinline__ void pdl_enter() {
-  pdl_wait();
-  pdl_trigger();
 }
 
 // Starts moving a line of weights into L2 while the previous kernel finishes.

@@ -141,7 +141,7 @@ void add_bias_rmsnorm(float* x, const bf16_raw* bias, const bf16_raw* w, bf16_ra
 
 // Tried 2026-11-24 (H100, synthetic:20b, same call, 2 rounds): the combine
 // letting the next layer's qkv launch only once its own loads were in
-// (pdl_trigger after the row sum), so that qkv's weight prefetch would not
+// (griddepcontrol.launch_dependents after the row sum), so that qkv's weight prefetch would not
 // queue ahead of them: tg128 476.0 / 473.7 against 475.7 / 476.1 t/s.
 void moe_combine(const float* y, const float* topk_weights, int T, int k, int H, float* x, const bf16_raw* next_norm,
                  bf16_raw* normed, float eps, cudaStream_t s, int k_from, const float* extra, const int32_t* ids,

@@ -7,16 +7,19 @@
 // into the same queues; and 8 blocks whose warps each walk all the keys. Here
 // block (t, g) loads kv head g's past keys and values before its PDL wait
 // (they were written by earlier steps; launch.cuh), ropes q, k and v itself
-// after it, adds the new key to the cache and to its copy, and only then lets
-// o_proj start. kSplit = 4 warps per query head each take a quarter of the
-// keys; the softmax over at most 128 scores needs no online rescaling.
+// after it and adds the new key to the cache and to its copy. kSplit = 4
+// warps per query head each take a quarter of the keys; the softmax over at
+// most 128 scores needs no online rescaling.
 //
 // Measured on the H100 (synthetic:20b, scripts/device/timeline.sh, one token,
 // 2026-11-24), qkv + rope + attention + o_proj on the critical path per layer:
 // separate kernels 26.4 us; this kernel with 1 warp per head 25.8, 2 warps
 // 24.3, 4 warps 23.0 (tg128 481 -> 485 / 497 / 501-503 t/s). The blocks
 // become resident only as qkv drains (0.5 us before their wait ends), so
-// loading the past keys after the wait instead measured the same.
+// loading the past keys after the wait instead measured the same. Letting
+// o_proj launch (its weights then queue ahead of this kernel's loads) right
+// after the wait, after the loads, or at the end: step 1831 / 1846 / 1894 us,
+// tg128 518.1 519.6 / 517.5 515.2 / 516.1 518.6 t/s.
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/decode_rope.cuh"
@@ -87,7 +90,7 @@ __global__ void __launch_bounds__(kMaxGroup * 32 * kSplit, 1) staged_decode_atte
   uint16_t* kdst = k_warp || v_warp ? cache + kv_row_offset<true>(tk, sliding, seq, pos, KV, g, kHeadDim, 0) : nullptr;
   const float sink = bf2f(sinks[h]);
 
-  pdl_wait();
+  pdl_enter();
   if (share == 0) rope.rotate(q_base, q_bias, q_sh[head][lane], q_sh[head][lane + 32]);
   if (k_warp) {
     float k1, k2;
@@ -104,7 +107,6 @@ __global__ void __launch_bounds__(kMaxGroup * 32 * kSplit, 1) staged_decode_atte
     vdst[lane + 32] = v_own[lane + 32];
   }
   __syncthreads();
-  pdl_trigger();  // every load of this block is in: o_proj may start its own
 
   // Scores: lane l of share z takes keys z * kShareKeys + l + 32 i (its rows
   // read 16 bytes at a time).
