@@ -799,6 +799,9 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
   const bool fused_attention =
       step_decode_ && T <= kMaxFusedDecodeTokens && (fuse < 0 ? T >= kFusedAttentionFrom : fuse != 0);
   const auto skip = [&](const char* op) { return step_decode_ && ablated(op); };
+  // Decode steps: each token is its sequence's logits row (run_step), so the
+  // rows picked for the final norm are all of them, in order.
+  const bool final_norm_in_combine = step_decode_ && n_rows == T;
   for (int l = 0; l < c.num_layers; ++l) {
     const DeviceLayer& d = layers_[size_t(l)];
     const bool sliding = c.is_sliding(l);
@@ -905,11 +908,13 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
       mark("moe_prefill");
     }
     const bool last = l + 1 == c.num_layers;
-    const bool fuse_norm = !last && !tp();  // under tensor parallelism the norm waits for the sum
+    // Under tensor parallelism the norm waits for the sum. The model's final
+    // norm joins the last combine when every token is a logits row (decode).
+    const bool fuse_norm = !tp() && (!last || final_norm_in_combine);
+    const bf16_raw* next_norm = last ? final_norm_ : layers_[size_t(l) + 1].attn_norm;
     if (tp() && shard_.rank != 0) GPTOSS_CUDA_CHECK(cudaMemsetAsync(x_, 0, size_t(T) * H * 4, stream_));
     if (!skip("combine"))
-      cuda::moe_combine(y_, topk_w_, T, K, H, x_, fuse_norm ? layers_[size_t(l) + 1].attn_norm : nullptr,
-                      fuse_norm ? h_ : nullptr, c.rms_norm_eps, stream_, k_gpu_from, on_cpu ? dn32_ : nullptr,
+      cuda::moe_combine(y_, topk_w_, T, K, H, x_, fuse_norm ? next_norm : nullptr, fuse_norm ? h_ : nullptr, c.rms_norm_eps, stream_, k_gpu_from, on_cpu ? dn32_ : nullptr,
                       shard_.expert_parallel ? topk_ids_ : nullptr, e_lo, e_lo + n_local,
                       fused_router ? d.o_b : nullptr);
     mark("combine");
@@ -937,8 +942,10 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
     GPTOSS_CUDA_CHECK(cudaStreamSynchronize(stream_));
     trace(c.num_layers, host_x.data(), T);
   }
-  cuda::add_bias_rmsnorm(x_, nullptr, final_norm_, h_, nullptr, nullptr, n_rows, H, c.rms_norm_eps, d_rows_, stream_);
-  mark("norm");
+  if (!final_norm_in_combine || tp()) {
+    cuda::add_bias_rmsnorm(x_, nullptr, final_norm_, h_, nullptr, nullptr, n_rows, H, c.rms_norm_eps, d_rows_, stream_);
+    mark("norm");
+  }
   if (!skip("lm_head")) gemm(h_, n_rows, H, lm_head_, c.vocab_size, logits_, false);
   mark("lm_head");
   if (want_argmax_) {
