@@ -792,8 +792,8 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
   const int I = c.intermediate_size;
   cuda::TokenKv tk{d_pos_, d_seq_, d_full_, full_pitch_, d_window_, d_window_len_, window_pitch_, kv_cfg_.block_size};
   mark("start");
-  cuda::embed(d_tokens_, T, embed_, H, x_, stream_);
-  mark("embed");
+  cuda::embed_rmsnorm(d_tokens_, T, embed_, H, x_, layers_[0].attn_norm, h_, c.rms_norm_eps, stream_);
+  mark("embed");  // and the first layer's input norm; later layers get theirs from the previous combine
   std::vector<float> host_x;
   const int fuse = fused_decode();
   const bool fused_attention =
@@ -808,10 +808,6 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
     const size_t kind_blocks = size_t(sliding ? kv_cfg_.num_window_blocks : kv_cfg_.num_full_blocks);
     bf16_raw* cache = (sliding ? window_kv_ : full_kv_) +
                       size_t(slot_in_kind_[size_t(l)]) * kind_blocks * 2 * kv_cfg_.block_size * KVD;
-    if (l == 0) {  // later layers get their input norm from the previous combine
-      cuda::add_bias_rmsnorm(x_, nullptr, d.attn_norm, h_, nullptr, nullptr, T, H, c.rms_norm_eps, nullptr, stream_);
-      mark("norm");
-    }
     if (!skip("qkv")) gemm(h_, T, H, d.qkv_w, Q + 2 * KVD, qkv_, false);
     mark("qkv");
     // Decode steps split each token's keys among blocks on full-attention

@@ -16,8 +16,10 @@ namespace gptoss::cuda {
 
 using bf16_raw = uint16_t;
 
-// x[t] = float(embed[tokens[t]])
-void embed(const int32_t* tokens, int T, const bf16_raw* embed, int H, float* x, cudaStream_t s);
+// x[t] = float(embed[tokens[t]]) and normed[t] = rmsnorm(x[t]) * w as bf16
+// (the first layer's input). H % 4 == 0.
+void embed_rmsnorm(const int32_t* tokens, int T, const bf16_raw* embed, int H, float* x, const bf16_raw* w,
+                   bf16_raw* normed, float eps, cudaStream_t s);
 
 // If bias: x[t] += bias first (H % 4 == 0, H <= 4096). Then y[t] = rmsnorm(x[t]) * w, as bf16 into y,
 // float32 into y32 and/or bf16 in the MMA layout (see moe_gate_up_mma) into

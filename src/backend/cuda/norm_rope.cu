@@ -10,11 +10,35 @@ namespace gptoss::cuda {
 
 namespace {
 
-__global__ void embed_kernel(const int32_t* tokens, const uint16_t* table, int H, float* x) {
+// The end of an RMSNorm whose thread i4 holds values 4 i4 .. 4 i4 + 3 (v, of
+// squared sum ss over the row): v * rsqrt(ss / H + eps) * w (wb: this
+// thread's 4 weights) to whichever of y (bf16), y32 and y_mma are given.
+__device__ __forceinline__ void store_rmsnorm(float4 v, float ss, uint2 wb, int H, float eps, int i4, size_t out_row,
+                                              uint16_t* y, float* y32, uint16_t* y_mma) {
+  const float r = rsqrtf(ss / float(H) + eps);
+  const float o[4] = {v.x * r * bf2f(uint16_t(wb.x)), v.y * r * bf2f(uint16_t(wb.x >> 16)),
+                      v.z * r * bf2f(uint16_t(wb.y)), v.w * r * bf2f(uint16_t(wb.y >> 16))};
+  const size_t base = out_row * H + 4 * size_t(i4);
+  if (y) reinterpret_cast<uint2*>(y + base)[0] = make_uint2(pack_bf16x2(o[0], o[1]), pack_bf16x2(o[2], o[3]));
+  if (y32) reinterpret_cast<float4*>(y32 + base)[0] = make_float4(o[0], o[1], o[2], o[3]);
+  if (y_mma) store_mma_layout4(y_mma + out_row * H, i4, o);
+}
+
+// x[t] = the embedding row of token t, and y[t] its RMSNorm (the first
+// layer's input): one block per token, a float4 per thread, as below.
+__global__ void embed_rmsnorm_kernel(const int32_t* tokens, const uint16_t* table, int H, float* x,
+                                     const uint16_t* __restrict__ w, uint16_t* __restrict__ y, float eps) {
+  const int i4 = threadIdx.x, n4 = H / 4, t = blockIdx.x;
+  const uint2 wb = i4 < n4 ? reinterpret_cast<const uint2*>(w)[i4] : make_uint2(0, 0);
   pdl_enter();
-  const int t = blockIdx.x;
-  const uint16_t* row = table + size_t(tokens[t]) * H;
-  for (int i = threadIdx.x; i < H; i += blockDim.x) x[size_t(t) * H + i] = bf2f(row[i]);
+  float4 v = make_float4(0, 0, 0, 0);
+  if (i4 < n4) {
+    const uint2 e = reinterpret_cast<const uint2*>(table + size_t(tokens[t]) * H)[i4];
+    v = make_float4(bf2f(uint16_t(e.x)), bf2f(uint16_t(e.x >> 16)), bf2f(uint16_t(e.y)), bf2f(uint16_t(e.y >> 16)));
+    reinterpret_cast<float4*>(x + size_t(t) * H)[i4] = v;
+  }
+  const float ss = block_sum(v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w);
+  if (i4 < n4) store_rmsnorm(v, ss, wb, H, eps, i4, size_t(t), y, nullptr, nullptr);
 }
 
 // One block per output row, a float4 per thread (H <= 4 * 1024): at decode
@@ -76,14 +100,7 @@ __global__ void residual_rmsnorm_kernel(float* __restrict__ x, const uint16_t* _
     if (changed) xr[i4] = v;
   }
   const float ss = block_sum(v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w);
-  if (i4 >= n4 || !w) return;
-  const float r = rsqrtf(ss / float(H) + eps);
-  const float o[4] = {v.x * r * bf2f(uint16_t(wb.x)), v.y * r * bf2f(uint16_t(wb.x >> 16)),
-                      v.z * r * bf2f(uint16_t(wb.y)), v.w * r * bf2f(uint16_t(wb.y >> 16))};
-  const size_t base = size_t(out_row) * H + 4 * size_t(i4);
-  if (y) reinterpret_cast<uint2*>(y + base)[0] = make_uint2(pack_bf16x2(o[0], o[1]), pack_bf16x2(o[2], o[3]));
-  if (y32) reinterpret_cast<float4*>(y32 + base)[0] = make_float4(o[0], o[1], o[2], o[3]);
-  if (y_mma) store_mma_layout4(y_mma + size_t(out_row) * H, i4, o);
+  if (i4 < n4 && w) store_rmsnorm(v, ss, wb, H, eps, i4, size_t(out_row), y, y32, y_mma);
 }
 
 int row_threads(int H) { return std::min(1024, ceil_div(ceil_div(H, 4), 32) * 32); }
@@ -128,8 +145,9 @@ __global__ void rope_store_kernel(const float* __restrict__ qkv, const uint16_t*
 
 }  // namespace
 
-void embed(const int32_t* tokens, int T, const bf16_raw* table, int H, float* x, cudaStream_t s) {
-  launch(embed_kernel, T, 256, s, tokens, table, H, x);
+void embed_rmsnorm(const int32_t* tokens, int T, const bf16_raw* table, int H, float* x, const bf16_raw* w,
+                   bf16_raw* normed, float eps, cudaStream_t s) {
+  if (T > 0) launch(embed_rmsnorm_kernel, T, row_threads(H), s, tokens, table, H, x, w, normed, eps);
 }
 
 void add_bias_rmsnorm(float* x, const bf16_raw* bias, const bf16_raw* w, bf16_raw* y, float* y32, bf16_raw* y_mma,
