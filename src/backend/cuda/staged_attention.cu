@@ -19,7 +19,11 @@
 // loading the past keys after the wait instead measured the same. Letting
 // o_proj launch (its weights then queue ahead of this kernel's loads) right
 // after the wait, after the loads, or at the end: step 1831 / 1846 / 1894 us,
-// tg128 518.1 519.6 / 517.5 515.2 / 516.1 518.6 t/s.
+// tg128 518.1 519.6 / 517.5 515.2 / 516.1 518.6 t/s. Full layers up to 768
+// keys with 204 KB of dynamic shared memory per block: one sequence at
+// 512+64 fell 490 -> 467 t/s (2 rounds against the split kernels), each of
+// the 8 blocks pulling its 130-150 KB of keys through one SM; 4 sequences
+// 1069 -> 1073.
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/decode_rope.cuh"
