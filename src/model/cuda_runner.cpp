@@ -910,9 +910,10 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
     const bf16_raw* next_norm = last ? final_norm_ : layers_[size_t(l) + 1].attn_norm;
     if (tp() && shard_.rank != 0) GPTOSS_CUDA_CHECK(cudaMemsetAsync(x_, 0, size_t(T) * H * 4, stream_));
     if (!skip("combine"))
-      cuda::moe_combine(y_, topk_w_, T, K, H, x_, fuse_norm ? next_norm : nullptr, fuse_norm ? h_ : nullptr, c.rms_norm_eps, stream_, k_gpu_from, on_cpu ? dn32_ : nullptr,
-                      shard_.expert_parallel ? topk_ids_ : nullptr, e_lo, e_lo + n_local,
-                      fused_router ? d.o_b : nullptr);
+      cuda::moe_combine(y_, topk_w_, T, K, H, x_, fuse_norm ? next_norm : nullptr, fuse_norm ? h_ : nullptr,
+                        c.rms_norm_eps, stream_, k_gpu_from, on_cpu ? dn32_ : nullptr,
+                        shard_.expert_parallel ? topk_ids_ : nullptr, e_lo, e_lo + n_local,
+                        fused_router ? d.o_b : nullptr);
     mark("combine");
     if (tp()) {
       all_reduce_residual(T);

@@ -105,6 +105,26 @@ __device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
   return uint32_t(f2bf(lo)) | (uint32_t(f2bf(hi)) << 16);
 }
 
+// Four bf16 values (two packed words) as floats.
+__device__ __forceinline__ float4 bf16x4_to_float4(uint2 w) {
+  return make_float4(bf2f(uint16_t(w.x)), bf2f(uint16_t(w.x >> 16)), bf2f(uint16_t(w.y)), bf2f(uint16_t(w.y >> 16)));
+}
+
+// RMSNorm of a thread's 4 values of a row whose squares sum to ss:
+// o = (v * rsqrt(ss / H + eps)) * w, w being the 4 bf16 weights in wb.
+__device__ __forceinline__ void rmsnorm4(float4 v, float ss, uint2 wb, int H, float eps, float (&o)[4]) {
+  const float r = rsqrtf(ss / float(H) + eps);
+  const float4 w = bf16x4_to_float4(wb);
+  o[0] = v.x * r * w.x, o[1] = v.y * r * w.y, o[2] = v.z * r * w.z, o[3] = v.w * r * w.w;
+}
+
 inline int ceil_div(int a, int b) { return (a + b - 1) / b; }
+
+// Threads of the row kernels that give each thread 4 values of a row of H
+// (H <= 4096): whole warps.
+inline int row_threads(int H) {
+  const int t = ceil_div(ceil_div(H, 4), 32) * 32;
+  return t < 1024 ? t : 1024;
+}
 
 }  // namespace gptoss::cuda

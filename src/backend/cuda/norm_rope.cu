@@ -4,8 +4,6 @@
 #include "backend/cuda/launch.cuh"
 #include "backend/cuda/paged_kv.cuh"
 
-#include <algorithm>
-
 namespace gptoss::cuda {
 
 namespace {
@@ -15,9 +13,8 @@ namespace {
 // thread's 4 weights) to whichever of y (bf16), y32 and y_mma are given.
 __device__ __forceinline__ void store_rmsnorm(float4 v, float ss, uint2 wb, int H, float eps, int i4, size_t out_row,
                                               uint16_t* y, float* y32, uint16_t* y_mma) {
-  const float r = rsqrtf(ss / float(H) + eps);
-  const float o[4] = {v.x * r * bf2f(uint16_t(wb.x)), v.y * r * bf2f(uint16_t(wb.x >> 16)),
-                      v.z * r * bf2f(uint16_t(wb.y)), v.w * r * bf2f(uint16_t(wb.y >> 16))};
+  float o[4];
+  rmsnorm4(v, ss, wb, H, eps, o);
   const size_t base = out_row * H + 4 * size_t(i4);
   if (y) reinterpret_cast<uint2*>(y + base)[0] = make_uint2(pack_bf16x2(o[0], o[1]), pack_bf16x2(o[2], o[3]));
   if (y32) reinterpret_cast<float4*>(y32 + base)[0] = make_float4(o[0], o[1], o[2], o[3]);
@@ -33,8 +30,7 @@ __global__ void embed_rmsnorm_kernel(const int32_t* tokens, const uint16_t* tabl
   pdl_enter();
   float4 v = make_float4(0, 0, 0, 0);
   if (i4 < n4) {
-    const uint2 e = reinterpret_cast<const uint2*>(table + size_t(tokens[t]) * H)[i4];
-    v = make_float4(bf2f(uint16_t(e.x)), bf2f(uint16_t(e.x >> 16)), bf2f(uint16_t(e.y)), bf2f(uint16_t(e.y >> 16)));
+    v = bf16x4_to_float4(reinterpret_cast<const uint2*>(table + size_t(tokens[t]) * H)[i4]);
     reinterpret_cast<float4*>(x + size_t(t) * H)[i4] = v;
   }
   const float ss = block_sum(v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w);
@@ -68,7 +64,8 @@ __global__ void residual_rmsnorm_kernel(float* __restrict__ x, const uint16_t* _
     v = xr[i4];
     bool changed = false;
     if (bias) {
-      v.x += bf2f(uint16_t(b.x)), v.y += bf2f(uint16_t(b.x >> 16)), v.z += bf2f(uint16_t(b.y)), v.w += bf2f(uint16_t(b.y >> 16));
+      const float4 u = bf16x4_to_float4(b);
+      v.x += u.x, v.y += u.y, v.z += u.z, v.w += u.w;
       changed = true;
     }
     if (extra) {
@@ -102,8 +99,6 @@ __global__ void residual_rmsnorm_kernel(float* __restrict__ x, const uint16_t* _
   const float ss = block_sum(v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w);
   if (i4 < n4 && w) store_rmsnorm(v, ss, wb, H, eps, i4, size_t(out_row), y, y32, y_mma);
 }
-
-int row_threads(int H) { return std::min(1024, ceil_div(ceil_div(H, 4), 32) * 32); }
 
 // One warp-sized block per (token, head), q heads then kv heads; a thread per
 // rotation pair (i, i + half), and the kv heads' blocks also store V. Small

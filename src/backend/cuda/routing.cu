@@ -1,7 +1,5 @@
 // Routing: each token's top-k experts and softmax weights, and the
 // per-expert slot lists the expert kernels walk.
-#include <algorithm>
-
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/launch.cuh"
@@ -185,22 +183,20 @@ __global__ void norm_router_kernel(const float* __restrict__ x, const uint16_t* 
     rw = reinterpret_cast<const uint2*>(W + size_t(e) * H)[i4];
   }
   pdl_enter();
-  float o[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
   float ss = 0.0f;
   if (i4 < n4) {
-    const float4 v = reinterpret_cast<const float4*>(x + size_t(t) * H)[i4];
-    o[0] = v.x + bf2f(uint16_t(b.x)), o[1] = v.y + bf2f(uint16_t(b.x >> 16));
-    o[2] = v.z + bf2f(uint16_t(b.y)), o[3] = v.w + bf2f(uint16_t(b.y >> 16));
-    ss = o[0] * o[0] + o[1] * o[1] + o[2] * o[2] + o[3] * o[3];
+    const float4 xv = reinterpret_cast<const float4*>(x + size_t(t) * H)[i4], bv = bf16x4_to_float4(b);
+    v = make_float4(xv.x + bv.x, xv.y + bv.y, xv.z + bv.z, xv.w + bv.w);
+    ss = v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
   }
-  const float r = rsqrtf(block_sum(ss) / float(H) + eps);
+  ss = block_sum(ss);
   float dot = 0.0f;
   if (i4 < n4) {
-    // (v * r) * w, rounded as add_bias_rmsnorm rounds it.
-    o[0] = o[0] * r * bf2f(uint16_t(nw.x)), o[1] = o[1] * r * bf2f(uint16_t(nw.x >> 16));
-    o[2] = o[2] * r * bf2f(uint16_t(nw.y)), o[3] = o[3] * r * bf2f(uint16_t(nw.y >> 16));
-    dot = o[0] * bf2f(uint16_t(rw.x)) + o[1] * bf2f(uint16_t(rw.x >> 16)) + o[2] * bf2f(uint16_t(rw.y)) +
-          o[3] * bf2f(uint16_t(rw.y >> 16));
+    float o[4];
+    rmsnorm4(v, ss, nw, H, eps, o);  // as add_bias_rmsnorm rounds it
+    const float4 w = bf16x4_to_float4(rw);
+    dot = o[0] * w.x + o[1] * w.y + o[2] * w.z + o[3] * w.w;
     if (e == 0) store_mma_layout4(y_mma + size_t(t) * H, i4, o);
   }
   dot = block_sum(dot);
@@ -212,8 +208,7 @@ __global__ void norm_router_kernel(const float* __restrict__ x, const uint16_t* 
 void norm_router_logits(const float* x, const bf16_raw* bias, const bf16_raw* norm_w, float eps, int T, int H,
                         const bf16_raw* W, int E, float* logits, bf16_raw* y_mma, cudaStream_t s) {
   if (T <= 0) return;
-  const int threads = std::min(1024, ceil_div(ceil_div(H, 4), 32) * 32);
-  launch(norm_router_kernel, dim3(E, T), threads, s, x, bias, norm_w, eps, H, W, E, logits, y_mma);
+  launch(norm_router_kernel, dim3(E, T), row_threads(H), s, x, bias, norm_w, eps, H, W, E, logits, y_mma);
 }
 
 void route_topk(const float* logits, const bf16_raw* bias, int T, int E, int k, int32_t* topk_ids,

@@ -140,13 +140,11 @@ __global__ void __launch_bounds__(kMaxGroup * 32 * kSplit, 1) staged_decode_atte
     m = fmaxf(m, s[i]);
   }
   m = warp_max(m);
-  if constexpr (kSplit > 1) {
-    if (lane == 0) part_m[share][head] = m;
-    __syncthreads();
-    m = part_m[0][head];
+  if (lane == 0) part_m[share][head] = m;
+  __syncthreads();
+  m = part_m[0][head];
 #pragma unroll
-    for (int z = 1; z < kSplit; ++z) m = fmaxf(m, part_m[z][head]);
-  }
+  for (int z = 1; z < kSplit; ++z) m = fmaxf(m, part_m[z][head]);
   m = fmaxf(m, sink);
   float l = 0.0f;
 #pragma unroll
@@ -170,17 +168,15 @@ __global__ void __launch_bounds__(kMaxGroup * 32 * kSplit, 1) staged_decode_atte
       acc1 += p * bf2f(uint16_t(vw >> 16));
     }
   }
-  if constexpr (kSplit > 1) {
-    float2 (*part_acc)[kMaxGroup][32] = reinterpret_cast<float2 (*)[kMaxGroup][32]>(&k_sh[0][0]);
-    part_acc[share][head][lane] = make_float2(acc0, acc1);
-    if (lane == 0) part_l[share][head] = l;
-    __syncthreads();
-    if (share != 0) return;
+  float2(*part_acc)[kMaxGroup][32] = reinterpret_cast<float2(*)[kMaxGroup][32]>(&k_sh[0][0]);
+  part_acc[share][head][lane] = make_float2(acc0, acc1);
+  if (lane == 0) part_l[share][head] = l;
+  __syncthreads();
+  if (share != 0) return;
 #pragma unroll
-    for (int z = 1; z < kSplit; ++z) {
-      const float2 a = part_acc[z][head][lane];
-      acc0 += a.x, acc1 += a.y, l += part_l[z][head];
-    }
+  for (int z = 1; z < kSplit; ++z) {
+    const float2 a = part_acc[z][head][lane];
+    acc0 += a.x, acc1 += a.y, l += part_l[z][head];
   }
   l += __expf(sink - m);
   reinterpret_cast<uint32_t*>(out + size_t(t) * Q + h * kHeadDim)[lane] = pack_bf16x2(acc0 / l, acc1 / l);
