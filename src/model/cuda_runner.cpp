@@ -1043,10 +1043,9 @@ int CudaRunner::run_step(const ForwardBatch& batch, const LayerTrace& trace, boo
   // tg128 463 / 457 vs 453 / 454; 128..192 keys and 64 sequences unchanged.
   // GPTOSS_ATTN_SPLIT_FROM=N to compare.
   static const int split_from = env_int("GPTOSS_ATTN_SPLIT_FROM", kSplitKeysFrom);
-  int max_keys = 0;
-  for (int i = 0; i < T; ++i) max_keys = std::max(max_keys, h_pos_[i] + 1);
-  long_context_ = max_keys > split_from;
-  max_keys_ = max_keys;
+  max_keys_ = 0;
+  for (int i = 0; i < T; ++i) max_keys_ = std::max(max_keys_, h_pos_[i] + 1);
+  long_context_ = max_keys_ > split_from;
   const bool gemv = T <= mma_max_tokens();
   // A graph cannot hold a streamed step (it reads the routing on the host).
   const bool graphable = n_cpu_moe_ == 0 || T < stream_min_tokens_;

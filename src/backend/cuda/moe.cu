@@ -143,12 +143,11 @@ struct ExpertRows {
   __device__ __forceinline__ void load(int blk, WeightTile& tl) const {
     const bool ok = blk < nb;
     blk = min(blk, nb - 1);
-    const int c = blk >> 2, wc = min(4, nb - 4 * c), at = 4 * c * rg + (blk & 3);
 #pragma unroll
     for (int mt = 0; mt < 2; ++mt)
 #pragma unroll
       for (int rr = 0; rr < 2; ++rr) {
-        const int i = kPacked ? at + j[mt][rr] * wc : blk;
+        const int i = kPacked ? tile_pos(j[mt][rr], blk, rg, nb) : blk;
         tl.w[mt][rr] = __ldg(w[mt][rr] + i);
         const uint32_t sc = block_scale<kPacked>(__ldg(s[mt][rr] + i));
         tl.sc[mt][rr] = ok ? sc : 0u;
