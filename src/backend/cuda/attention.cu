@@ -164,7 +164,7 @@ __device__ __forceinline__ void merge_splits(const float* p, int splits, float s
 __global__ void attention_kernel(const uint16_t* q, const uint16_t* cache, const uint16_t* sinks, int n_heads,
                                  int n_kv, TokenKv tk, bool sliding, int window, uint16_t* out, int splits,
                                  float* part) {
-  pdl_enter();
+  pdl_enter(Release::kAtEntry);
   const int t = blockIdx.x, g = blockIdx.y;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int group = n_heads / n_kv, h = g * group + warp;
@@ -190,7 +190,7 @@ __global__ void attention_kernel(const uint16_t* q, const uint16_t* cache, const
 
 // One warp per (token, head): merges the splits' partials with the sink.
 __global__ void combine_kernel(const float* part, const uint16_t* sinks, int n_heads, int splits, uint16_t* out) {
-  pdl_enter();
+  pdl_enter(Release::kAtEntry);
   const int t = blockIdx.x, h = blockIdx.y;
   merge_splits(part + (size_t(t) * n_heads + h) * splits * kPart, splits, bf2f(sinks[h]),
                out + size_t(t) * n_heads * kHeadDim + h * kHeadDim);
@@ -206,7 +206,7 @@ __global__ void decode_attention_kernel(const float* qkv, const uint16_t* bias, 
                                         float att_factor, const uint16_t* sinks, int n_heads, int n_kv, TokenKv tk,
                                         bool sliding, int window, uint16_t* cache, uint16_t* out, int splits,
                                         float* part, int* counters) {
-  pdl_enter();
+  pdl_enter(Release::kAtEntry);
   const int t = blockIdx.x, g = blockIdx.y, z = blockIdx.z;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int group = n_heads / n_kv, h = g * group + warp;

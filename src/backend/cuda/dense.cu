@@ -52,7 +52,7 @@ __global__ void __launch_bounds__(kWarps * 32) dense_mma_kernel(const uint16_t* 
         for (int rr = 0; rr < 2; ++rr)
           if (warp * kChunk + 32 * u < K) prefetch_l2(wrow[mt][rr] + warp * kChunk / 8 + 4 * u);
   }
-  pdl_enter();
+  pdl_enter(Release::kAtEntry);
   const uint4* xrow[NT];
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt) {
@@ -145,7 +145,7 @@ __global__ void __launch_bounds__(kRowWarps * 32) dense_rows_kernel(const uint16
     const int c = lane + 32 * i;
     w[i] = c < nc ? __ldg(wr + c) : make_uint4(0, 0, 0, 0);
   }
-  pdl_enter();
+  pdl_enter(Release::kAtEntry);
   __shared__ uint4 xs[NTOK][kRowChunks * 32];
   for (int i = threadIdx.x; i < T * nc; i += blockDim.x) xs[i / nc][i % nc] = reinterpret_cast<const uint4*>(x)[i];
   __syncthreads();

@@ -2,23 +2,38 @@
 // Kernel launches that may overlap the previous kernel on the stream
 // (programmatic dependent launch, compute capability 9.0 and later).
 //
-// A decode step is ~250 short kernels, and between two dependent kernels the
+// A decode step is ~200 short kernels, and between two dependent kernels the
 // GPU otherwise idles: the next grid is launched only after the previous one
 // has drained and flushed. With launch() the next grid's blocks start as soon
-// as every block of the previous one has passed pdl_enter(); they may prefetch
-// weights (never written during a step) and then wait in their own
+// as every block of the previous one has released it in pdl_enter(); they may
+// prefetch weights (never written during a step) and then wait in their own
 // pdl_enter() until the previous grid has completed and its writes are visible.
+//
+// A block releases the next grid after its wait, or, for kernels that pass
+// Release::kAtEntry, before it: then the next grid's blocks may already be
+// resident, loading their weights, while the previous grid still runs, two
+// or more kernels deep, and the memory system sees fewer idle gaps between
+// kernels. H100, synthetic:20b, 2026-11-24, 3 rounds; tg128 | 1 / 4 / 16 /
+// 64 sequences at 512+64 tokens, t/s:
+//   one call:  all after the wait         520.0 | 492 1069 2672 8521
+//              all at entry               553.3 | 509 1043 2635 8496
+//              weight products at entry   540.6 | 507 1092 2662 8493
+//   another:   all after the wait         523.6 | 493 1071 2674 8553
+//              weight products, attention
+//              and one-block norms        557.7 | 523 1110 2694 8564
+// The last is what the kernels do. By kind (2 rounds): the norms at entry
+// in steps of 4 tokens cost 4 sequences 6% (1107 -> 1048); the routing
+// kernels at entry changed nothing measurable.
 //
 // Rules for a kernel launched this way: every block calls pdl_enter() before
 // it reads anything an earlier kernel wrote or writes anything (also blocks
 // that then exit early), so that a grid's completion implies its
-// predecessors'. Nothing an earlier kernel wrote may be read before
-// pdl_enter(), not even the output of a kernel known to have completed: a
-// block that has not waited may see stale lines in its SM's L1. The one
-// exception: data written before the previous kernel started (by kernels two
-// or more launches back, by earlier steps, or copied from the host before the
-// graph), read through L2 only (__ldcg). A running grid implies that its
-// predecessor has passed its wait, so everything before that has completed.
+// predecessors'. Nothing an earlier kernel of the step wrote may be read
+// before pdl_enter(), not even the output of a kernel known to have
+// completed: a block that has not waited may see stale lines in its SM's L1,
+// and with releases at entry any number of earlier kernels may still be
+// running. The one exception: data written before the step's graph began (by
+// earlier steps, or copied from the host), read through L2 only (__ldcg).
 #include <cuda_runtime.h>
 
 #include "backend/cuda/cuda_check.h"
@@ -71,9 +86,14 @@ __device__ __forceinline__ unsigned long long globaltimer_ns() {
 }  // namespace
 #endif
 
-// Waits for the previous grid, then lets the next one start.
-__device__ __forceinline__ void pdl_enter() {
+// When a block lets the next grid start: after its wait, or at entry.
+enum class Release { kAfterWait, kAtEntry };
+
+// Waits for the previous grid; lets the next one start (see Release).
+__device__ __forceinline__ void pdl_enter(Release release = Release::kAfterWait) {
+  (void)release;  // the host pass and pre-Hopper devices
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  if (release == Release::kAtEntry) asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
 #ifdef GPTOSS_TIMELINE
   // The slot is taken before the wait, where the round trip costs nothing.
   const bool rec = threadIdx.x == 0 && blockIdx.x == 0 && blockIdx.y == 0 && blockIdx.z == 0 && timeline_slots;
@@ -81,7 +101,7 @@ __device__ __forceinline__ void pdl_enter() {
   const unsigned slot = rec ? atomicAdd(timeline_count, 1u) : 0;
 #endif
   asm volatile("griddepcontrol.wait;\n" ::: "memory");
-  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+  if (release == Release::kAfterWait) asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
 #ifdef GPTOSS_TIMELINE
   if (rec && slot < timeline::kMaxRecords) timeline_slots[slot] = {enter, globaltimer_ns()};
 #endif

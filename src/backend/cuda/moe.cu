@@ -217,7 +217,7 @@ __global__ void __launch_bounds__(kMoeWarps * 32, (NT == 1 ? 32 : 16) / kMoeWarp
   __shared__ float red[kMoeWarps][2 * NT * 4][32];
   // The expert comes from the routing, so there is nothing to prefetch. (L2
   // prefetches of the next tiles once it is known measured 7-11% slower.)
-  pdl_enter();
+  pdl_enter(Release::kAtEntry);
   const int e = active[blockIdx.y];
   if (e < 0) return;
   const int warp = threadIdx.x >> 5, g = (threadIdx.x & 31) >> 2, t = threadIdx.x & 3;
@@ -277,7 +277,7 @@ __global__ void __launch_bounds__(kMoeWarps * 32, 24 / kMoeWarps) moe_mma_xs_ker
     uint16_t* act_out, float* y_out, bool one_token) {
   extern __shared__ uint4 xs[];  // [slot of this expert][K / 8]
   __shared__ float red[kMoeWarps][8][32];
-  pdl_enter();
+  pdl_enter(Release::kAtEntry);
   const int e = active[blockIdx.y];
   // One token: its k experts are distinct, so each active expert has one
   // slot, at its place in the active list; reading it alongside the expert
@@ -294,8 +294,8 @@ __global__ void __launch_bounds__(kMoeWarps * 32, 24 / kMoeWarps) moe_mma_xs_ker
   int it = warp * 4;  // this warp's first block (thread t takes block it + t)
   WeightTile cur;
   // Tried 2026-11-24 (H100, synthetic:20b): the down kernel reading its expert
-  // through L2 before its wait (the routing two kernels back has completed by
-  // then) and loading this first tile while gate_up finishes: gate_up's own
+  // through L2 before its wait (the routing two kernels back had completed by
+  // then, when every kernel released the next after its wait) and loading this first tile while gate_up finishes: gate_up's own
   // time rose as much as down's fell (scripts/device/timeline.sh), tg128 the
   // same with it on or off, and this kernel without it faster than both.
   wr.load(it + t, cur);  // on its way while the inputs are staged

@@ -21,13 +21,19 @@ __device__ __forceinline__ void store_rmsnorm(float4 v, float ss, uint2 wb, int 
   if (y_mma) store_mma_layout4(y_mma + out_row * H, i4, o);
 }
 
+// A one-token step's norms (one block) let the next kernel start at entry;
+// with more tokens that measured slower (launch.cuh).
+__device__ __forceinline__ Release one_block_release() {
+  return gridDim.x * gridDim.y == 1 ? Release::kAtEntry : Release::kAfterWait;
+}
+
 // x[t] = the embedding row of token t, and y[t] its RMSNorm (the first
 // layer's input): one block per token, a float4 per thread, as below.
 __global__ void embed_rmsnorm_kernel(const int32_t* tokens, const uint16_t* table, int H, float* x,
                                      const uint16_t* __restrict__ w, uint16_t* __restrict__ y, float eps) {
   const int i4 = threadIdx.x, n4 = H / 4, t = blockIdx.x;
   const uint2 wb = i4 < n4 ? reinterpret_cast<const uint2*>(w)[i4] : make_uint2(0, 0);
-  pdl_enter();
+  pdl_enter(one_block_release());
   float4 v = make_float4(0, 0, 0, 0);
   if (i4 < n4) {
     v = bf16x4_to_float4(reinterpret_cast<const uint2*>(table + size_t(tokens[t]) * H)[i4]);
@@ -55,7 +61,7 @@ __global__ void residual_rmsnorm_kernel(float* __restrict__ x, const uint16_t* _
   uint2 b = make_uint2(0, 0), wb = make_uint2(0, 0);
   if (i4 < n4 && bias) b = reinterpret_cast<const uint2*>(bias)[i4];
   if (i4 < n4 && w) wb = reinterpret_cast<const uint2*>(w)[i4];
-  pdl_enter();
+  pdl_enter(one_block_release());
   const int out_row = blockIdx.x;
   const int t = rows ? rows[out_row] : out_row;
   float4* xr = reinterpret_cast<float4*>(x + size_t(t) * H);

@@ -94,7 +94,7 @@ __global__ void __launch_bounds__(kMaxGroup * 32 * kSplit, 1) staged_decode_atte
   uint16_t* kdst = k_warp || v_warp ? cache + kv_row_offset<true>(tk, sliding, seq, pos, KV, g, kHeadDim, 0) : nullptr;
   const float sink = bf2f(sinks[h]);
 
-  pdl_enter();
+  pdl_enter(Release::kAtEntry);
   if (share == 0) rope.rotate(q_base, q_bias, q_sh[head][lane], q_sh[head][lane + 32]);
   if (k_warp) {
     float k1, k2;
