@@ -132,12 +132,41 @@ __global__ void __launch_bounds__(kWarps * 32) dense_mma_kernel(const uint16_t* 
 constexpr int kRowChunks = 16;  // 16-byte pieces per lane: K <= 16 * 32 * 8
 constexpr int kRowWarps = 8;
 
-template <int NTOK>
+// S > 0 (one token): each warp also takes S more rows, copied into shared
+// memory (cp.async, L2 only) before the wait, so that a block holds 8 (1 + S)
+// rows and a whole product such as qkv can be on its way in one wave.
+__device__ __forceinline__ void copy16_async(void* dst, const void* src) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(d), "l"(src));
+#else
+  *static_cast<uint4*>(dst) = *static_cast<const uint4*>(src);
+#endif
+}
+
+__device__ __forceinline__ void copies_done() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_all;\n" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ float row_dot1(const uint4& w, const uint4& x) {
+  const uint32_t* wv = reinterpret_cast<const uint32_t*>(&w);
+  const uint32_t* xv = reinterpret_cast<const uint32_t*>(&x);
+  float acc = 0.0f;
+#pragma unroll
+  for (int j = 0; j < 4; ++j)
+    acc += __uint_as_float(wv[j] << 16) * __uint_as_float(xv[j] << 16) +
+           __uint_as_float(wv[j] & 0xffff0000u) * __uint_as_float(xv[j] & 0xffff0000u);
+  return acc;
+}
+
+template <int NTOK, int S>
 __global__ void __launch_bounds__(kRowWarps * 32) dense_rows_kernel(const uint16_t* x, int T, int K,
                                                                    const uint16_t* W, int N, float* y,
                                                                    bool accumulate) {
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int row = blockIdx.x * kRowWarps + warp, nc = K / 8;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nc = K / 8;
+  const int row0 = blockIdx.x * kRowWarps * (1 + S), row = row0 + warp;
   const uint4* wr = reinterpret_cast<const uint4*>(W + size_t(min(row, N - 1)) * K);
   uint4 w[kRowChunks];
 #pragma unroll
@@ -145,30 +174,49 @@ __global__ void __launch_bounds__(kRowWarps * 32) dense_rows_kernel(const uint16
     const int c = lane + 32 * i;
     w[i] = c < nc ? __ldg(wr + c) : make_uint4(0, 0, 0, 0);
   }
+  extern __shared__ uint4 wsh[];  // S > 0: [S][kRowWarps][nc]
+  if (S > 0) {
+#pragma unroll
+    for (int s = 0; s < S; ++s) {
+      const uint4* src = reinterpret_cast<const uint4*>(W + size_t(min(row0 + kRowWarps * (1 + s) + warp, N - 1)) * K);
+      uint4* dst = wsh + size_t(s * kRowWarps + warp) * nc;
+      for (int c = lane; c < nc; c += 32) copy16_async(dst + c, src + c);
+    }
+  }
   pdl_enter(Release::kAtEntry);
   __shared__ uint4 xs[NTOK][kRowChunks * 32];
   for (int i = threadIdx.x; i < T * nc; i += blockDim.x) xs[i / nc][i % nc] = reinterpret_cast<const uint4*>(x)[i];
   __syncthreads();
-  if (row >= N) return;
+  if (row >= N) {
+    copies_done();  // none may land in shared memory a later block owns
+    return;
+  }
   float acc[NTOK] = {};
 #pragma unroll
   for (int i = 0; i < kRowChunks; ++i) {
     const int c = lane + 32 * i;
     if (c >= nc) break;
-    const uint32_t* wv = reinterpret_cast<const uint32_t*>(&w[i]);
 #pragma unroll
-    for (int t = 0; t < NTOK; ++t) {
-      const uint32_t* xv = reinterpret_cast<const uint32_t*>(&xs[t][c]);
-#pragma unroll
-      for (int j = 0; j < 4; ++j)
-        acc[t] += __uint_as_float(wv[j] << 16) * __uint_as_float(xv[j] << 16) +
-                  __uint_as_float(wv[j] & 0xffff0000u) * __uint_as_float(xv[j] & 0xffff0000u);
-    }
+    for (int t = 0; t < NTOK; ++t) acc[t] += row_dot1(w[i], xs[t][c]);
   }
 #pragma unroll
   for (int t = 0; t < NTOK; ++t) {
     const float v = warp_sum(acc[t]);
     if (lane == 0 && t < T) y[size_t(t) * N + row] = accumulate ? y[size_t(t) * N + row] + v : v;
+  }
+  if (S > 0) {
+    copies_done();
+    __syncwarp();  // each lane's copies, visible to the warp
+#pragma unroll
+    for (int s = 0; s < S; ++s) {
+      const int r = row0 + kRowWarps * (1 + s) + warp;
+      if (r >= N) break;
+      const uint4* ws = wsh + size_t(s * kRowWarps + warp) * nc;
+      float a = 0.0f;
+      for (int c = lane; c < nc; c += 32) a += row_dot1(ws[c], xs[0][c]);
+      a = warp_sum(a);
+      if (lane == 0) y[r] = accumulate ? y[r] + a : a;
+    }
   }
 }
 
@@ -252,15 +300,57 @@ bool small_gemm_supported(int T, int K) { return T >= 1 && T <= 16 && K % 64 == 
 
 bool row_gemv_supported(int T, int K) { return T >= 1 && T <= 4 && K % 8 == 0 && K <= kRowChunks * 32 * 8; }
 
+// One-token products up to this many rows (qkv, o_proj) take rows in shared
+// memory; the unembedding streams at ~95% of the bandwidth without.
+constexpr int kRowsSmemMaxN = 16384;
+
+// Rows per warp in shared memory for one-token products of K columns: 2
+// where a block's 16 such rows fit in this device's shared memory per block
+// (sm_80, sm_90), else 1 or 0. H100, synthetic:20b, 2026-11-24, same binary,
+// 3 rounds (GPTOSS_ROWS_SMEM=N to compare): tg128 553.0 / 554.2 / 561.5 t/s,
+// one sequence at 512+64 514.7 / 532.7 / 533.2 for 0 / 1 / 2; again, 0 vs 2:
+// tg128 550.5 -> 564.7, 512+64 520.0 -> 531.3 (qkv: 640 blocks in 2.4 waves
+// -> 214 blocks, all resident, their rows on the way before the wait).
+int rows_in_smem(int K) {
+  static const int wanted = env_int("GPTOSS_ROWS_SMEM", 2);
+  int dev = 0;
+  GPTOSS_CUDA_CHECK(cudaGetDevice(&dev));
+  static int max_smem[64] = {};
+  if (dev < 64 && max_smem[dev] == 0)
+    GPTOSS_CUDA_CHECK(cudaDeviceGetAttribute(&max_smem[dev], cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+  const size_t avail = dev < 64 ? size_t(max_smem[dev]) : 0, static_smem = kRowChunks * 32 * 16;
+  int s = std::min(wanted, 2);
+  while (s > 0 && size_t(s) * kRowWarps * K * 2 + static_smem > avail) --s;
+  return s;
+}
+
 void row_gemv_bf16(const bf16_raw* x, int T, int K, const bf16_raw* W, int N, float* y, bool accumulate,
                    cudaStream_t s) {
   const unsigned blocks = unsigned(ceil_div(N, kRowWarps));
+  const int smem_rows = T == 1 && N <= kRowsSmemMaxN ? rows_in_smem(K) : 0;
+  if (smem_rows > 0) {
+    const size_t smem = size_t(smem_rows) * kRowWarps * K * 2;
+    const unsigned b = unsigned(ceil_div(N, kRowWarps * (1 + smem_rows)));
+#define GPTOSS_ROWS_SMEM_CASE(S)                                                                                 \
+  case S:                                                                                                       \
+    GPTOSS_CUDA_CHECK(cudaFuncSetAttribute(dense_rows_kernel<1, S>, cudaFuncAttributeMaxDynamicSharedMemorySize, \
+                                           int(smem)));                                                         \
+    GPTOSS_CUDA_CHECK(cudaFuncSetAttribute(dense_rows_kernel<1, S>,                                             \
+                                           cudaFuncAttributePreferredSharedMemoryCarveout, 100));                \
+    launch_smem(dense_rows_kernel<1, S>, b, kRowWarps * 32, smem, s, x, T, K, W, N, y, accumulate);              \
+    return;
+    switch (smem_rows) {
+      GPTOSS_ROWS_SMEM_CASE(1)
+      GPTOSS_ROWS_SMEM_CASE(2)
+    }
+#undef GPTOSS_ROWS_SMEM_CASE
+  }
   if (T == 1)
-    launch(dense_rows_kernel<1>, blocks, kRowWarps * 32, s, x, T, K, W, N, y, accumulate);
+    launch(dense_rows_kernel<1, 0>, blocks, kRowWarps * 32, s, x, T, K, W, N, y, accumulate);
   else if (T == 2)
-    launch(dense_rows_kernel<2>, blocks, kRowWarps * 32, s, x, T, K, W, N, y, accumulate);
+    launch(dense_rows_kernel<2, 0>, blocks, kRowWarps * 32, s, x, T, K, W, N, y, accumulate);
   else
-    launch(dense_rows_kernel<4>, blocks, kRowWarps * 32, s, x, T, K, W, N, y, accumulate);
+    launch(dense_rows_kernel<4, 0>, blocks, kRowWarps * 32, s, x, T, K, W, N, y, accumulate);
 }
 
 void small_gemm_bf16(const bf16_raw* x, int T, int K, const bf16_raw* W, int N, float* y, bool accumulate,
