@@ -9,6 +9,9 @@
 // writer and results do not depend on timing.
 #include "backend/cuda/cuda_common.cuh"
 
+#include <algorithm>
+#include <atomic>
+
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/launch.cuh"
@@ -311,33 +314,42 @@ constexpr int kRowsSmemMaxN = 16384;
 // one sequence at 512+64 514.7 / 532.7 / 533.2 for 0 / 1 / 2; again, 0 vs 2:
 // tg128 550.5 -> 564.7, 512+64 520.0 -> 531.3 (qkv: 640 blocks in 2.4 waves
 // -> 214 blocks, all resident, their rows on the way before the wait).
-int rows_in_smem(int K) {
+int rows_in_smem(int K, int dev) {
   static const int wanted = env_int("GPTOSS_ROWS_SMEM", 2);
-  int dev = 0;
-  GPTOSS_CUDA_CHECK(cudaGetDevice(&dev));
-  static int max_smem[64] = {};
-  if (dev < 64 && max_smem[dev] == 0)
-    GPTOSS_CUDA_CHECK(cudaDeviceGetAttribute(&max_smem[dev], cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-  const size_t avail = dev < 64 ? size_t(max_smem[dev]) : 0, static_smem = kRowChunks * 32 * 16;
+  int avail = 0;
+  GPTOSS_CUDA_CHECK(cudaDeviceGetAttribute(&avail, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
   int s = std::min(wanted, 2);
-  while (s > 0 && size_t(s) * kRowWarps * K * 2 + static_smem > avail) --s;
+  while (s > 0 && size_t(s) * kRowWarps * K * 2 + kRowChunks * 32 * 16 > size_t(avail)) --s;
   return s;
+}
+
+// Once per device (the attributes are): the shared memory those kernels may
+// ask for, and all of it as shared memory rather than L1.
+template <int S>
+void allow_rows_in_smem(int dev) {
+  static std::atomic<uint64_t> done{0};
+  if (dev < 64 && (done.load() >> dev) & 1) return;
+  int avail = 0;
+  GPTOSS_CUDA_CHECK(cudaDeviceGetAttribute(&avail, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+  const int dynamic = std::min(avail - kRowChunks * 32 * 16, S * kRowWarps * kRowChunks * 32 * 16);
+  GPTOSS_CUDA_CHECK(cudaFuncSetAttribute(dense_rows_kernel<1, S>, cudaFuncAttributeMaxDynamicSharedMemorySize, dynamic));
+  GPTOSS_CUDA_CHECK(cudaFuncSetAttribute(dense_rows_kernel<1, S>, cudaFuncAttributePreferredSharedMemoryCarveout, 100));
+  if (dev < 64) done.fetch_or(uint64_t(1) << dev);
 }
 
 void row_gemv_bf16(const bf16_raw* x, int T, int K, const bf16_raw* W, int N, float* y, bool accumulate,
                    cudaStream_t s) {
   const unsigned blocks = unsigned(ceil_div(N, kRowWarps));
-  const int smem_rows = T == 1 && N <= kRowsSmemMaxN ? rows_in_smem(K) : 0;
+  int dev = 0;
+  if (T == 1 && N <= kRowsSmemMaxN) GPTOSS_CUDA_CHECK(cudaGetDevice(&dev));
+  const int smem_rows = T == 1 && N <= kRowsSmemMaxN ? rows_in_smem(K, dev) : 0;
   if (smem_rows > 0) {
     const size_t smem = size_t(smem_rows) * kRowWarps * K * 2;
     const unsigned b = unsigned(ceil_div(N, kRowWarps * (1 + smem_rows)));
-#define GPTOSS_ROWS_SMEM_CASE(S)                                                                                 \
-  case S:                                                                                                       \
-    GPTOSS_CUDA_CHECK(cudaFuncSetAttribute(dense_rows_kernel<1, S>, cudaFuncAttributeMaxDynamicSharedMemorySize, \
-                                           int(smem)));                                                         \
-    GPTOSS_CUDA_CHECK(cudaFuncSetAttribute(dense_rows_kernel<1, S>,                                             \
-                                           cudaFuncAttributePreferredSharedMemoryCarveout, 100));                \
-    launch_smem(dense_rows_kernel<1, S>, b, kRowWarps * 32, smem, s, x, T, K, W, N, y, accumulate);              \
+#define GPTOSS_ROWS_SMEM_CASE(S)                                                                    \
+  case S:                                                                                          \
+    allow_rows_in_smem<S>(dev);                                                                    \
+    launch_smem(dense_rows_kernel<1, S>, b, kRowWarps * 32, smem, s, x, T, K, W, N, y, accumulate); \
     return;
     switch (smem_rows) {
       GPTOSS_ROWS_SMEM_CASE(1)

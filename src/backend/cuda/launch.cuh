@@ -23,7 +23,9 @@
 //              and one-block norms        557.7 | 523 1110 2694 8564
 // The last is what the kernels do. By kind (2 rounds): the norms at entry
 // in steps of 4 tokens cost 4 sequences 6% (1107 -> 1048); the routing
-// kernels at entry changed nothing measurable.
+// kernels at entry changed nothing measurable, and once qkv and o_proj took
+// rows in shared memory (dense.cu), they and the arg-max at entry cost
+// tg128 560 -> 540 (3 rounds).
 //
 // Rules for a kernel launched this way: every block calls pdl_enter() before
 // it reads anything an earlier kernel wrote or writes anything (also blocks
