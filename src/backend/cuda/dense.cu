@@ -10,6 +10,7 @@
 #include "backend/cuda/cuda_common.cuh"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 
 #include "backend/cuda/cuda_check.h"
@@ -307,6 +308,31 @@ bool row_gemv_supported(int T, int K) { return T >= 1 && T <= 4 && K % 8 == 0 &&
 // memory; the unembedding streams at ~95% of the bandwidth without.
 constexpr int kRowsSmemMaxN = 16384;
 
+constexpr int kMaxRowsInSmem = 2;
+// Dynamic shared memory of a block with S rows per warp of K columns, and
+// the static part beside it (one token's inputs).
+constexpr size_t rows_smem_bytes(int S, int K) { return size_t(S) * kRowWarps * K * 2; }
+constexpr size_t kRowsStaticSmem = kRowChunks * 32 * 16;
+
+// Once per device (the attributes are per device): the shared memory those
+// kernels may ask for, all of it as shared memory rather than L1; returns
+// the device's shared memory per block.
+int rows_in_smem_budget(int dev) {
+  static std::array<std::atomic<int>, 64> budget{};
+  if (dev < 64 && budget[size_t(dev)].load() > 0) return budget[size_t(dev)].load();
+  int avail = 0;
+  GPTOSS_CUDA_CHECK(cudaDeviceGetAttribute(&avail, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+  const auto allow = [&](auto kernel, int S) {
+    const size_t most = std::min(size_t(avail) - kRowsStaticSmem, rows_smem_bytes(S, kRowChunks * 32 * 8));
+    GPTOSS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(most)));
+    GPTOSS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, 100));
+  };
+  allow(dense_rows_kernel<1, 1>, 1);
+  allow(dense_rows_kernel<1, 2>, 2);
+  if (dev < 64) budget[size_t(dev)].store(avail);
+  return avail;
+}
+
 // Rows per warp in shared memory for one-token products of K columns: 2
 // where a block's 16 such rows fit in this device's shared memory per block
 // (sm_80, sm_90), else 1 or 0. H100, synthetic:20b, 2026-11-24, same binary,
@@ -314,48 +340,28 @@ constexpr int kRowsSmemMaxN = 16384;
 // one sequence at 512+64 514.7 / 532.7 / 533.2 for 0 / 1 / 2; again, 0 vs 2:
 // tg128 550.5 -> 564.7, 512+64 520.0 -> 531.3 (qkv: 640 blocks in 2.4 waves
 // -> 214 blocks, all resident, their rows on the way before the wait).
-int rows_in_smem(int K, int dev) {
-  static const int wanted = env_int("GPTOSS_ROWS_SMEM", 2);
-  int avail = 0;
-  GPTOSS_CUDA_CHECK(cudaDeviceGetAttribute(&avail, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-  int s = std::min(wanted, 2);
-  while (s > 0 && size_t(s) * kRowWarps * K * 2 + kRowChunks * 32 * 16 > size_t(avail)) --s;
+int rows_in_smem(int K) {
+  static const int wanted = env_int("GPTOSS_ROWS_SMEM", kMaxRowsInSmem);
+  int dev = 0;
+  GPTOSS_CUDA_CHECK(cudaGetDevice(&dev));
+  const size_t avail = size_t(rows_in_smem_budget(dev));
+  int s = std::min(wanted, kMaxRowsInSmem);
+  while (s > 0 && rows_smem_bytes(s, K) + kRowsStaticSmem > avail) --s;
   return s;
-}
-
-// Once per device (the attributes are): the shared memory those kernels may
-// ask for, and all of it as shared memory rather than L1.
-template <int S>
-void allow_rows_in_smem(int dev) {
-  static std::atomic<uint64_t> done{0};
-  if (dev < 64 && (done.load() >> dev) & 1) return;
-  int avail = 0;
-  GPTOSS_CUDA_CHECK(cudaDeviceGetAttribute(&avail, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-  const int dynamic = std::min(avail - kRowChunks * 32 * 16, S * kRowWarps * kRowChunks * 32 * 16);
-  GPTOSS_CUDA_CHECK(cudaFuncSetAttribute(dense_rows_kernel<1, S>, cudaFuncAttributeMaxDynamicSharedMemorySize, dynamic));
-  GPTOSS_CUDA_CHECK(cudaFuncSetAttribute(dense_rows_kernel<1, S>, cudaFuncAttributePreferredSharedMemoryCarveout, 100));
-  if (dev < 64) done.fetch_or(uint64_t(1) << dev);
 }
 
 void row_gemv_bf16(const bf16_raw* x, int T, int K, const bf16_raw* W, int N, float* y, bool accumulate,
                    cudaStream_t s) {
   const unsigned blocks = unsigned(ceil_div(N, kRowWarps));
-  int dev = 0;
-  if (T == 1 && N <= kRowsSmemMaxN) GPTOSS_CUDA_CHECK(cudaGetDevice(&dev));
-  const int smem_rows = T == 1 && N <= kRowsSmemMaxN ? rows_in_smem(K, dev) : 0;
+  const int smem_rows = T == 1 && N <= kRowsSmemMaxN ? rows_in_smem(K) : 0;
   if (smem_rows > 0) {
-    const size_t smem = size_t(smem_rows) * kRowWarps * K * 2;
+    const size_t smem = rows_smem_bytes(smem_rows, K);
     const unsigned b = unsigned(ceil_div(N, kRowWarps * (1 + smem_rows)));
-#define GPTOSS_ROWS_SMEM_CASE(S)                                                                    \
-  case S:                                                                                          \
-    allow_rows_in_smem<S>(dev);                                                                    \
-    launch_smem(dense_rows_kernel<1, S>, b, kRowWarps * 32, smem, s, x, T, K, W, N, y, accumulate); \
+    if (smem_rows == 1)
+      launch_smem(dense_rows_kernel<1, 1>, b, kRowWarps * 32, smem, s, x, T, K, W, N, y, accumulate);
+    else
+      launch_smem(dense_rows_kernel<1, 2>, b, kRowWarps * 32, smem, s, x, T, K, W, N, y, accumulate);
     return;
-    switch (smem_rows) {
-      GPTOSS_ROWS_SMEM_CASE(1)
-      GPTOSS_ROWS_SMEM_CASE(2)
-    }
-#undef GPTOSS_ROWS_SMEM_CASE
   }
   if (T == 1)
     launch(dense_rows_kernel<1, 0>, blocks, kRowWarps * 32, s, x, T, K, W, N, y, accumulate);

@@ -295,9 +295,10 @@ __global__ void __launch_bounds__(kMoeWarps * 32, 24 / kMoeWarps) moe_mma_xs_ker
   WeightTile cur;
   // Tried 2026-11-24 (H100, synthetic:20b): the down kernel reading its expert
   // through L2 before its wait (the routing two kernels back had completed by
-  // then, when every kernel released the next after its wait) and loading this first tile while gate_up finishes: gate_up's own
-  // time rose as much as down's fell (scripts/device/timeline.sh), tg128 the
-  // same with it on or off, and this kernel without it faster than both.
+  // then, when every kernel released the next after its wait) and loading
+  // this first tile while gate_up finishes: gate_up's own time rose as much
+  // as down's fell (scripts/device/timeline.sh), tg128 the same with it on or
+  // off, and this kernel without it faster than both.
   wr.load(it + t, cur);  // on its way while the inputs are staged
   const int begin = one_token ? int(blockIdx.y) : offsets[e], n = one_token ? 1 : offsets[e + 1] - begin;
   for (int j = 0; j < n; ++j) {
