@@ -30,6 +30,7 @@ struct BenchFlags {
   int batch_prompt = 512, batch_gen = 128;
   int repeat = 3;
   int max_step = 2048;
+  bool pipelined = true;
   std::string json_out, md_out;
 };
 
@@ -96,33 +97,47 @@ void prefill(ModelRunner& r, const BenchKv& kv, int seqs, int n) {
       ForwardBatch b;
       const int m = std::min(step, n - p);
       b.tokens.assign(toks.begin() + p, toks.begin() + p + m);
-      b.seqs.push_back({kv.seq(s), p, m, false, false});
+      b.seqs.push_back({kv.seq(s), p, m, false, false, {}});
       logits.resize(size_t(V));
       int32_t next = 0;
-      r.forward_greedy(b, logits.data(), &next);
+      r.forward_sample(b, logits.data(), &next);
     }
   }
 }
 
 // Times `steps` greedy decode steps of `seqs` sequences starting at position
-// pos0: the runner's own arg-max, as the server uses for greedy requests.
-double decode(ModelRunner& r, const BenchKv& kv, int seqs, int pos0, int steps) {
+// pos0, the runner choosing each token (its arg-max), as the server does for
+// greedy requests. Pipelined (as the server's lookahead): step i + 1 is
+// queued, its tokens fed from step i's on the device, before step i's tokens
+// are read; else one step at a time.
+double decode(ModelRunner& r, const BenchKv& kv, int seqs, int pos0, int steps, bool pipelined) {
   const int V = r.config().vocab_size;
   std::vector<float> logits(size_t(seqs) * V);
   std::vector<int32_t> next(static_cast<size_t>(seqs));
   ForwardBatch b;
   for (int s = 0; s < seqs; ++s) {
     b.tokens.push_back((s * 31 + 7) % V);
-    b.seqs.push_back({kv.seq(s), pos0, 1, false, false});
+    b.seqs.push_back({kv.seq(s), pos0, 1, false, false, {}});
   }
-  r.forward_greedy(b, logits.data(), next.data());  // warm-up (and graph capture)
+  r.submit(b);  // warm-up (and graph capture); what the first fed step feeds from
+  r.collect(logits.data(), next.data());
   auto t0 = Clock::now();
+  if (pipelined) {
+    for (int s = 0; s < seqs; ++s) b.feed.push_back(s);
+    for (int i = 1; i <= steps; ++i) {
+      for (int s = 0; s < seqs; ++s) b.seqs[size_t(s)].pos0 = pos0 + i;
+      r.submit(b);
+      if (i > 1) r.collect(logits.data(), next.data());
+    }
+    r.collect(logits.data(), next.data());
+    return seconds_since(t0);
+  }
   for (int i = 1; i <= steps; ++i) {
     for (int s = 0; s < seqs; ++s) {
       b.seqs[size_t(s)].pos0 = pos0 + i;
       b.tokens[size_t(s)] = next[size_t(s)];
     }
-    r.forward_greedy(b, logits.data(), next.data());
+    r.forward_sample(b, logits.data(), next.data());
   }
   return seconds_since(t0);
 }
@@ -141,6 +156,9 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--batch-gen", f->batch_gen, "generated tokens per sequence in batched decode")->capture_default_str();
   cmd->add_option("-r,--repeat", f->repeat, "repetitions of each measurement")->capture_default_str();
   cmd->add_option("--max-step-tokens", f->max_step, "largest prefill step")->capture_default_str();
+  cmd->add_flag("--pipeline,!--no-pipeline", f->pipelined,
+                "queue each decode step before the previous one's tokens are read, fed on the device (as the server does)")
+      ->capture_default_str();
   cmd->add_option("--json,--json-out", f->json_out, "write results as JSON to this file");
   cmd->add_option("--markdown,--md-out", f->md_out, "write results as a markdown table to this file");
 #ifdef GPTOSS_BENCH_CLIENT
@@ -222,7 +240,7 @@ void add_bench_command(CLI::App& app) {
       std::vector<double> tps;
       double bytes = 0;
       for (int r = 0; r < f->repeat; ++r) {
-        double s = decode(*runner, kv, 1, 0, n);
+        double s = decode(*runner, kv, 1, 0, n, f->pipelined);
         tps.push_back(n / s);
         bytes = decode_bytes(c, 1, n / 2.0) * n / s;
       }
@@ -236,7 +254,7 @@ void add_bench_command(CLI::App& app) {
       std::vector<double> tps;
       double bytes = 0;
       for (int r = 0; r < f->repeat; ++r) {
-        double s = decode(*runner, kv, b, f->batch_prompt, f->batch_gen);
+        double s = decode(*runner, kv, b, f->batch_prompt, f->batch_gen, f->pipelined);
         tps.push_back(double(b) * f->batch_gen / s);
         bytes = decode_bytes(c, b, f->batch_prompt + f->batch_gen / 2.0) * f->batch_gen / s;
       }

@@ -78,6 +78,9 @@ void add_serve_command(CLI::App& app) {
                   "client catches up (0: no limit)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1 << 30));
+  cmd->add_flag("--lookahead,!--no-lookahead", f->engine.lookahead,
+                "queue each decode step before the previous one's tokens reach the host, its tokens fed on the GPU")
+      ->capture_default_str();
   cmd->add_flag("--log-prompts", f->server.log_prompts,
                 "write each request's prompt text to the log (default: only ids and token counts; prompts may be private)");
   cmd->add_flag("--debug-allow-forced-output", f->server.allow_forced_output,

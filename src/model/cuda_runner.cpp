@@ -24,6 +24,7 @@
 #endif
 #include "core/log.h"
 #include "core/mem_size.h"
+#include "model/cuda_step_inputs.h"
 #include "model/host_moe_worker.h"
 #include "model/model_weights.h"
 
@@ -138,7 +139,10 @@ class CudaRunner : public ModelRunner {
   int max_step_tokens() const override { return max_tokens_; }
   int max_logit_rows() const override { return logit_rows_; }
   void forward(const ForwardBatch& batch, float* logits, const LayerTrace& trace) override;
-  void forward_greedy(const ForwardBatch& batch, float* logits, int32_t* argmax) override;
+  void forward_sample(const ForwardBatch& batch, float* logits, int32_t* tokens) override;
+  void submit(const ForwardBatch& batch) override;
+  void collect(float* logits, int32_t* tokens) override;
+  int in_flight() const override { return int(in_flight_.size()); }
 
  private:
   template <typename T>
@@ -182,11 +186,27 @@ class CudaRunner : public ModelRunner {
   void moe_on_host(int layer, int T, int gpu_slots);
   ExpertPtrs stage_expert(int layer, int e, int slot);
   void pin_host_experts();
-  // Uploads the batch, runs it (as a graph for decode steps); returns the logits rows.
-  int run_step(const ForwardBatch& batch, const LayerTrace& trace, bool argmax);
-  // Copies logits rows back to `logits`: all, or only those of want_logits sequences.
-  void copy_logits(const ForwardBatch& batch, int rows, float* logits, bool only_wanted);
-  bool want_argmax_ = false;
+  // Uploads the batch (from staging slot `slot`), runs it (as a graph for
+  // decode steps); returns the logits rows.
+  int run_step(const ForwardBatch& batch, const LayerTrace& trace, bool choose, int slot);
+  // A submitted step not yet collected: its results arrive in host slot
+  // `slot` (tokens) and, for want_logits rows, in h_logits_ or `logits`.
+  struct InFlight {
+    int slot = 0, rows = 0;
+    std::vector<std::pair<size_t, size_t>> runs;  // logits rows [first, end) the caller reads
+    bool logits_pinned = false;  // its runs wait in h_logits_ (else in `logits`)
+    std::vector<float> logits;
+  };
+  std::deque<InFlight> in_flight_;
+  int next_slot_ = 0;
+  // Tokens the last step chose on the device (d_choice_): what feed may name; -1 none.
+  int chosen_rows_ = -1;
+  // Moves an in-flight step's logits out of h_logits_ once it has run, so another step may use it.
+  void unpin_logits(InFlight& f);
+  void sync_slot(int slot);
+  bool choose_ = false;   // this step chooses a token per logits row
+  std::unique_ptr<CudaStepInputs> inputs_;
+  DeviceStepInputs in_{};  // this step's
   // GPTOSS_PROFILE=1: steps run eagerly with an event after each op; the time
   // between events is added to the op's category (per step size) and printed
   // when the runner is destroyed. Launch gaps count towards the op after them.
@@ -250,8 +270,9 @@ class CudaRunner : public ModelRunner {
   bf16_raw *w_gu_ = nullptr, *w_dn_ = nullptr, *gath_ = nullptr, *actb_ = nullptr;
   float *gu32_ = nullptr, *dn32_ = nullptr;
   // step inputs: device and pinned host mirrors
-  int32_t *d_tokens_ = nullptr, *d_pos_ = nullptr, *d_seq_ = nullptr, *d_rows_ = nullptr, *d_full_ = nullptr, *d_window_ = nullptr, *d_window_len_ = nullptr, *d_argmax_ = nullptr;
-  int32_t* h_argmax_ = nullptr;
+  int32_t* d_choice_ = nullptr;    // each logits row's chosen token
+  int32_t* h_choice_[2] = {};       // pinned copies, by host slot
+  cudaEvent_t slot_done_[2] = {};   // a slot's step has run and its results are copied
   unsigned long long* d_argmax_keys_ = nullptr;
   float* attn_part_ = nullptr;  // split-K attention partials (decode)
   int* attn_counters_ = nullptr;  // finished splits per (token, kv head), fused decode attention
@@ -261,9 +282,7 @@ class CudaRunner : public ModelRunner {
   // block per kv head is faster than splits and their merge).
   bool long_context_ = true;
   int max_keys_ = 0;  // the most keys (position + 1) of any token of this step
-  int32_t *h_tokens_ = nullptr, *h_pos_ = nullptr, *h_seq_ = nullptr, *h_rows_ = nullptr, *h_full_ = nullptr, *h_window_ = nullptr, *h_window_len_ = nullptr;
   float* h_logits_ = nullptr;
-  int full_pitch_ = 1, window_pitch_ = 1;
 
   KvCacheConfig kv_cfg_;
   bf16_raw *full_kv_ = nullptr, *window_kv_ = nullptr;
@@ -450,12 +469,9 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
   actb_ = alloc<bf16_raw>(T * I);
   gu32_ = alloc<float>(T * 2 * I);
   dn32_ = alloc<float>(T * H);
-  d_tokens_ = alloc<int32_t>(T);
-  d_pos_ = alloc<int32_t>(T);
-  d_seq_ = alloc<int32_t>(T);
-  d_rows_ = alloc<int32_t>(T);
-  d_argmax_ = alloc<int32_t>(T);
-  d_argmax_keys_ = alloc<unsigned long long>(T);
+  inputs_ = std::make_unique<CudaStepInputs>(max_tokens_, logit_rows_, kMaxSeqs);
+  d_choice_ = alloc<int32_t>(size_t(logit_rows_));
+  d_argmax_keys_ = alloc<unsigned long long>(size_t(logit_rows_));
   attn_part_ = alloc<float>(std::max(cuda::attention_scratch_floats(8, c.num_heads, 16),
                                      cuda::attention_scratch_floats(kMaxFusedDecodeTokens, c.num_heads, 4)));
   attn_counters_ = alloc<int>(size_t(kMaxFusedDecodeTokens) * c.num_kv_heads);
@@ -463,14 +479,11 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
   // stream would not be ordered before its kernels).
   GPTOSS_CUDA_CHECK(
       cudaMemsetAsync(attn_counters_, 0, size_t(kMaxFusedDecodeTokens) * c.num_kv_heads * sizeof(int), stream_));
-  d_window_len_ = alloc<int32_t>(kMaxSeqs);
-  GPTOSS_CUDA_CHECK(cudaMallocHost(&h_tokens_, T * 4 * 4 + kMaxSeqs * 4));
-  h_pos_ = h_tokens_ + T;
-  h_seq_ = h_pos_ + T;
-  h_rows_ = h_seq_ + T;
-  h_window_len_ = h_rows_ + T;
   GPTOSS_CUDA_CHECK(cudaMallocHost(&h_logits_, size_t(logit_rows_) * V * sizeof(float)));
-  GPTOSS_CUDA_CHECK(cudaMallocHost(&h_argmax_, T * sizeof(int32_t)));
+  for (int i = 0; i < 2; ++i) {
+    GPTOSS_CUDA_CHECK(cudaMallocHost(&h_choice_[i], size_t(logit_rows_) * sizeof(int32_t)));
+    GPTOSS_CUDA_CHECK(cudaEventCreateWithFlags(&slot_done_[i], cudaEventDisableTiming));
+  }
   if (n_cpu_moe_ > 0) {
     const int host_max_tokens = std::min(max_tokens_, stream_min_tokens_);
     host_worker_ = std::make_unique<HostMoeWorker>(host_experts_, host_max_tokens, c.hidden_size,
@@ -517,13 +530,12 @@ CudaRunner::~CudaRunner() {
   for (void* p : allocations_) cudaFree(p);
   if (full_kv_) cudaFree(full_kv_);
   if (window_kv_) cudaFree(window_kv_);
-  if (d_full_) cudaFree(d_full_);
-  if (d_window_) cudaFree(d_window_);
-  if (h_full_) cudaFreeHost(h_full_);
-  if (h_window_) cudaFreeHost(h_window_);
-  cudaFreeHost(h_tokens_);
+  inputs_.reset();
   cudaFreeHost(h_logits_);
-  cudaFreeHost(h_argmax_);
+  for (int i = 0; i < 2; ++i) {
+    cudaFreeHost(h_choice_[i]);
+    if (slot_done_[i]) cudaEventDestroy(slot_done_[i]);
+  }
   for (void* p : pinned_ranges_) cudaHostUnregister(p);
   host_worker_.reset();
   for (int i = 0; i < 2; ++i) {
@@ -541,12 +553,11 @@ void CudaRunner::allocate_kv(const KvCacheConfig& kv) {
   for (auto& [_, g] : graphs_) cudaGraphExecDestroy(g);
   graphs_.clear();
   // Checked: a failing free here means a pointer this runner does not own.
-  for (void* p : {(void*)full_kv_, (void*)window_kv_, (void*)d_full_, (void*)d_window_})
+  if (!in_flight_.empty()) throw Error("allocate_kv() while submitted steps are not collected");
+  for (void* p : {(void*)full_kv_, (void*)window_kv_})
     if (p) GPTOSS_CUDA_CHECK(cudaFree(p));
-  if (h_full_) GPTOSS_CUDA_CHECK(cudaFreeHost(h_full_));
-  if (h_window_) GPTOSS_CUDA_CHECK(cudaFreeHost(h_window_));
   full_kv_ = window_kv_ = nullptr;
-  d_full_ = d_window_ = h_full_ = h_window_ = nullptr;
+  chosen_rows_ = -1;
   kv_cfg_ = kv;
   const size_t full = full_block_bytes(kv.block_size) * size_t(kv.num_full_blocks);
   const size_t window = window_block_bytes(kv.block_size) * size_t(kv.num_window_blocks);
@@ -560,12 +571,8 @@ void CudaRunner::allocate_kv(const KvCacheConfig& kv) {
   // Block-table rows: no sequence holds more blocks than the model's context
   // (the pool may be far larger, shared by many sequences).
   const int ctx_blocks = (std::max(cfg_.max_position_embeddings, 131072) + kv.block_size - 1) / kv.block_size;
-  full_pitch_ = std::max(1, std::min(kv.num_full_blocks, ctx_blocks));
-  window_pitch_ = std::max(1, std::min(kv.num_window_blocks, ctx_blocks));
-  d_full_ = device_buffer<int32_t>(size_t(kMaxSeqs) * full_pitch_ * 4);
-  d_window_ = device_buffer<int32_t>(size_t(kMaxSeqs) * window_pitch_ * 4);
-  GPTOSS_CUDA_CHECK(cudaMallocHost(&h_full_, size_t(kMaxSeqs) * full_pitch_ * 4));
-  GPTOSS_CUDA_CHECK(cudaMallocHost(&h_window_, size_t(kMaxSeqs) * window_pitch_ * 4));
+  inputs_->allocate_tables(std::max(1, std::min(kv.num_full_blocks, ctx_blocks)),
+                           std::max(1, std::min(kv.num_window_blocks, ctx_blocks)));
 }
 
 void CudaRunner::mark(const char* category) {
@@ -790,9 +797,10 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
   const ModelConfig& c = cfg_;
   const int H = c.hidden_size, Q = c.q_dim(), KVD = c.kv_dim(), E = c.num_experts, K = c.experts_per_token;
   const int I = c.intermediate_size;
-  cuda::TokenKv tk{d_pos_, d_seq_, d_full_, full_pitch_, d_window_, d_window_len_, window_pitch_, kv_cfg_.block_size};
+  cuda::TokenKv tk{in_.pos, in_.seq, in_.full, inputs_->full_pitch(), in_.window, in_.window_len, inputs_->window_pitch(),
+                   kv_cfg_.block_size};
   mark("start");
-  cuda::embed_rmsnorm(d_tokens_, T, embed_, H, x_, layers_[0].attn_norm, h_, c.rms_norm_eps, stream_);
+  cuda::embed_rmsnorm(in_.tokens, in_.feed, d_choice_, T, embed_, H, x_, layers_[0].attn_norm, h_, c.rms_norm_eps, stream_);
   mark("embed");  // and the first layer's input norm; later layers get theirs from the previous combine
   std::vector<float> host_x;
   const int fuse = fused_decode();
@@ -940,101 +948,107 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
     trace(c.num_layers, host_x.data(), T);
   }
   if (!final_norm_in_combine || tp()) {
-    cuda::add_bias_rmsnorm(x_, nullptr, final_norm_, h_, nullptr, nullptr, n_rows, H, c.rms_norm_eps, d_rows_, stream_);
+    cuda::add_bias_rmsnorm(x_, nullptr, final_norm_, h_, nullptr, nullptr, n_rows, H, c.rms_norm_eps, in_.rows, stream_);
     mark("norm");
   }
   if (!skip("lm_head")) gemm(h_, n_rows, H, lm_head_, c.vocab_size, logits_, false);
   mark("lm_head");
-  if (want_argmax_) {
-    cuda::row_argmax(logits_, n_rows, c.vocab_size, d_argmax_keys_, d_argmax_, stream_);
+  if (choose_) {
+    cuda::choose_tokens(logits_, n_rows, c.vocab_size, in_.choice, d_argmax_keys_, d_choice_, stream_);
     mark("argmax");
   }
 }
 
 void CudaRunner::forward(const ForwardBatch& batch, float* logits, const LayerTrace& trace) {
-  const int rows = run_step(batch, trace, false);
-  copy_logits(batch, rows, logits, false);
-}
-
-void CudaRunner::forward_greedy(const ForwardBatch& batch, float* logits, int32_t* argmax) {
-  const int rows = run_step(batch, {}, true);
-  if (rows == 0) return;
-  GPTOSS_CUDA_CHECK(cudaMemcpyAsync(h_argmax_, d_argmax_, size_t(rows) * 4, cudaMemcpyDeviceToHost, stream_));
-  copy_logits(batch, rows, logits, true);
-  std::memcpy(argmax, h_argmax_, size_t(rows) * 4);
-}
-
-void CudaRunner::copy_logits(const ForwardBatch& batch, int rows, float* logits, bool only_wanted) {
+  if (!in_flight_.empty()) throw Error("forward() while submitted steps are not collected");
+  if (!batch.feed.empty()) throw Error("feed is for submit()");
+  const int slot = next_slot_;
+  next_slot_ ^= 1;
+  const int rows = run_step(batch, trace, false, slot);
+  chosen_rows_ = -1;  // d_choice_ is stale now
   const size_t V = size_t(cfg_.vocab_size);
-  std::vector<std::pair<size_t, size_t>> runs;  // [first row, end row) to copy
+  if (rows > 0) {
+    GPTOSS_CUDA_CHECK(cudaMemcpyAsync(h_logits_, logits_, size_t(rows) * V * 4, cudaMemcpyDeviceToHost, stream_));
+    GPTOSS_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    if (host_worker_) host_worker_->check();
+    std::memcpy(logits, h_logits_, size_t(rows) * V * 4);
+  }
+}
+
+void CudaRunner::forward_sample(const ForwardBatch& batch, float* logits, int32_t* tokens) {
+  if (!in_flight_.empty()) throw Error("forward_sample() while submitted steps are not collected");
+  submit(batch);
+  collect(logits, tokens);
+}
+
+void CudaRunner::sync_slot(int slot) {
+  GPTOSS_CUDA_CHECK(cudaEventSynchronize(slot_done_[slot]));
+  if (host_worker_) host_worker_->check();
+}
+
+void CudaRunner::unpin_logits(InFlight& f) {
+  if (!f.logits_pinned) return;
+  sync_slot(f.slot);
+  const size_t V = size_t(cfg_.vocab_size);
+  f.logits.resize(size_t(f.rows) * V);
+  for (auto [a, b] : f.runs) std::memcpy(f.logits.data() + a * V, h_logits_ + a * V, (b - a) * V * 4);
+  f.logits_pinned = false;
+}
+
+void CudaRunner::submit(const ForwardBatch& batch) {
+  if (int(in_flight_.size()) >= kMaxInFlight)
+    throw Error("submit(): " + std::to_string(kMaxInFlight) + " steps are in flight already; collect() one first");
+  InFlight f;
+  // Logits rows the caller reads, in runs of consecutive rows.
   size_t r = 0;
   for (const BatchSeq& sq : batch.seqs) {
     const size_t n = sq.all_logits ? size_t(sq.n_tokens) : (sq.n_tokens > 0 ? 1 : 0);
-    if (n && (!only_wanted || sq.want_logits)) {
-      if (!runs.empty() && runs.back().second == r) runs.back().second = r + n;
-      else runs.push_back({r, r + n});
+    if (n && sq.want_logits) {
+      if (!f.runs.empty() && f.runs.back().second == r) f.runs.back().second = r + n;
+      else f.runs.push_back({r, r + n});
     }
     r += n;
   }
-  (void)rows;
-  for (auto [a, b] : runs)
-    GPTOSS_CUDA_CHECK(cudaMemcpyAsync(h_logits_ + a * V, logits_ + a * V, (b - a) * V * 4, cudaMemcpyDeviceToHost, stream_));
-  GPTOSS_CUDA_CHECK(cudaStreamSynchronize(stream_));
-  if (host_worker_) host_worker_->check();
-  for (auto [a, b] : runs) std::memcpy(logits + a * V, h_logits_ + a * V, (b - a) * V * 4);
+  // h_logits_ holds one step's rows at a time.
+  if (!f.runs.empty())
+    for (InFlight& g : in_flight_) unpin_logits(g);
+  f.slot = next_slot_;
+  f.rows = run_step(batch, {}, true, f.slot);
+  next_slot_ ^= 1;
+  chosen_rows_ = f.rows;
+  const size_t V = size_t(cfg_.vocab_size);
+  if (f.rows > 0) {
+    GPTOSS_CUDA_CHECK(cudaMemcpyAsync(h_choice_[f.slot], d_choice_, size_t(f.rows) * 4, cudaMemcpyDeviceToHost, stream_));
+    for (auto [a, b] : f.runs)
+      GPTOSS_CUDA_CHECK(cudaMemcpyAsync(h_logits_ + a * V, logits_ + a * V, (b - a) * V * 4, cudaMemcpyDeviceToHost, stream_));
+    f.logits_pinned = !f.runs.empty();
+  }
+  GPTOSS_CUDA_CHECK(cudaEventRecord(slot_done_[f.slot], stream_));
+  in_flight_.push_back(std::move(f));
 }
 
-int CudaRunner::run_step(const ForwardBatch& batch, const LayerTrace& trace, bool argmax) {
-  const int T = batch.total_tokens(), nseq = int(batch.seqs.size()), V = cfg_.vocab_size;
-  if (T == 0) return 0;
-  want_argmax_ = argmax;
-  if (T > max_tokens_)
-    throw Error("a step of " + std::to_string(T) + " tokens exceeds the runner's limit of " + std::to_string(max_tokens_));
-  if (nseq > kMaxSeqs) throw Error("a step may hold at most " + std::to_string(kMaxSeqs) + " sequences");
-  GPTOSS_CUDA_CHECK(cudaSetDevice(device_));
-  const int bs = kv_cfg_.block_size;
-  int t = 0, rows = 0, used_full = 1, used_window = 1;
-  bool all_single = true;
-  for (int s = 0; s < nseq; ++s) {
-    const BatchSeq& sq = batch.seqs[size_t(s)];
-    const int last = sq.pos0 + sq.n_tokens - 1;
-    if (n_full_ > 0 && size_t(last / bs) >= sq.kv.full_blocks.size())
-      throw Error("sequence " + std::to_string(s) + " has too few KV blocks for position " + std::to_string(last));
-    if (sq.kv.full_blocks.size() > size_t(full_pitch_) || sq.kv.window_blocks.size() > size_t(window_pitch_))
-      throw Error("a sequence's block table is larger than the KV cache allows");
-    all_single = all_single && sq.n_tokens == 1;
-    const int nfull = std::min<int>(int(sq.kv.full_blocks.size()), last / bs + 1);
-    used_full = std::max(used_full, nfull);
-    used_window = std::max(used_window, int(sq.kv.window_blocks.size()));
-    std::memcpy(h_full_ + size_t(s) * full_pitch_, sq.kv.full_blocks.data(), size_t(nfull) * 4);
-    std::memcpy(h_window_ + size_t(s) * window_pitch_, sq.kv.window_blocks.data(), sq.kv.window_blocks.size() * 4);
-    h_window_len_[s] = int(std::max<size_t>(1, sq.kv.window_blocks.size()));
-    for (int i = 0; i < sq.n_tokens; ++i, ++t) {
-      const int32_t id = batch.tokens[size_t(t)];
-      if (id < 0 || id >= V)
-        throw Error("token id " + std::to_string(id) + " is outside the vocabulary (0.." + std::to_string(V - 1) + ")");
-      h_tokens_[t] = id;
-      h_pos_[t] = sq.pos0 + i;
-      h_seq_[t] = s;
-      if (sq.all_logits || i + 1 == sq.n_tokens) h_rows_[rows++] = t;
-    }
-  }
-  if (rows > logit_rows_)
-    throw Error("a step asking for " + std::to_string(rows) + " logits rows exceeds the runner's " +
-                std::to_string(logit_rows_) + " (feed all-logits prompts in chunks)");
-  auto cp = [&](int32_t* d, const int32_t* h, size_t n) {
-    GPTOSS_CUDA_CHECK(cudaMemcpyAsync(d, h, n * 4, cudaMemcpyHostToDevice, stream_));
-  };
-  cp(d_tokens_, h_tokens_, size_t(T));
-  cp(d_pos_, h_pos_, size_t(T));
-  cp(d_seq_, h_seq_, size_t(T));
-  cp(d_rows_, h_rows_, size_t(rows));
-  cp(d_window_len_, h_window_len_, size_t(nseq));
-  GPTOSS_CUDA_CHECK(cudaMemcpy2DAsync(d_full_, size_t(full_pitch_) * 4, h_full_, size_t(full_pitch_) * 4,
-                                      size_t(used_full) * 4, size_t(nseq), cudaMemcpyHostToDevice, stream_));
-  GPTOSS_CUDA_CHECK(cudaMemcpy2DAsync(d_window_, size_t(window_pitch_) * 4, h_window_, size_t(window_pitch_) * 4,
-                                      size_t(used_window) * 4, size_t(nseq), cudaMemcpyHostToDevice, stream_));
+void CudaRunner::collect(float* logits, int32_t* tokens) {
+  if (in_flight_.empty()) throw Error("collect() without a submitted step");
+  InFlight f = std::move(in_flight_.front());
+  in_flight_.pop_front();
+  sync_slot(f.slot);
+  const size_t V = size_t(cfg_.vocab_size);
+  std::memcpy(tokens, h_choice_[f.slot], size_t(f.rows) * 4);
+  const float* from = f.logits_pinned ? h_logits_ : f.logits.data();
+  for (auto [a, b] : f.runs) std::memcpy(logits + a * V, from + a * V, (b - a) * V * 4);
+}
 
+int CudaRunner::run_step(const ForwardBatch& batch, const LayerTrace& trace, bool choose, int slot) {
+  const int T = batch.total_tokens();
+  if (T == 0) return 0;
+  choose_ = choose;
+  GPTOSS_CUDA_CHECK(cudaSetDevice(device_));
+  const StagedStep st = inputs_->stage(slot, batch, cfg_.vocab_size, kv_cfg_.block_size, n_full_ > 0,
+                                       chosen_rows_);
+  inputs_->upload(slot, stream_);
+  in_ = inputs_->device(st.shape);
+  const int rows = st.shape.rows;
+  const bool all_single = st.all_single;
   step_decode_ = all_single;
   // Measured on an H100, synthetic:20b, batch 1 (2026-11-24), splits from
   // 0 / 256 / 384 keys: tg128 (16..144 keys) 450 / 459 / 458 t/s; 128..192
@@ -1043,8 +1057,7 @@ int CudaRunner::run_step(const ForwardBatch& batch, const LayerTrace& trace, boo
   // tg128 463 / 457 vs 453 / 454; 128..192 keys and 64 sequences unchanged.
   // GPTOSS_ATTN_SPLIT_FROM=N to compare.
   static const int split_from = env_int("GPTOSS_ATTN_SPLIT_FROM", kSplitKeysFrom);
-  max_keys_ = 0;
-  for (int i = 0; i < T; ++i) max_keys_ = std::max(max_keys_, h_pos_[i] + 1);
+  max_keys_ = st.max_keys;
   long_context_ = max_keys_ > split_from;
   const bool gemv = T <= mma_max_tokens();
   // A graph cannot hold a streamed step (it reads the routing on the host).
@@ -1058,7 +1071,7 @@ int CudaRunner::run_step(const ForwardBatch& batch, const LayerTrace& trace, boo
   if (all_single && gemv && graphable && graphs_on && !trace && !profile_) {
     // Decode: the whole step as one graph launch per batch size.
     // Also keyed by what picks each layer's attention kernel.
-    const int key = 2 * T + (argmax ? 1 : 0) + (long_context_ ? 1 << 20 : 0) +
+    const int key = 2 * T + (choose ? 1 : 0) + (long_context_ ? 1 << 20 : 0) +
                     (max_keys_ <= cuda::kStagedKeys ? 1 << 21 : 0);
     auto it = graphs_.find(key);
     if (it == graphs_.end()) {
@@ -1066,7 +1079,7 @@ int CudaRunner::run_step(const ForwardBatch& batch, const LayerTrace& trace, boo
       GPTOSS_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
       if (cuda::timeline::enabled())
         timeline_.begin_capture(key, std::to_string(T) + " token(s)" + (long_context_ ? ", past 128 keys" : "") +
-                                         (argmax ? ", greedy" : ""));
+                                         (choose ? ", choosing tokens" : ""));
       run_layers(T, rows, true, {});
       if (cuda::timeline::enabled()) timeline_.end_capture();
       GPTOSS_CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));

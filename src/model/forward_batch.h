@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/gumbel.h"
 #include "model/kv_layout.h"
 
 namespace gptoss {
@@ -14,13 +15,21 @@ struct BatchSeq {
   int n_tokens = 0;
   bool all_logits = false;  // logits for every new token; else only the last
   // Whether the caller reads this sequence's logits rows, or only their argmax
-  // (forward_greedy): a runner may then skip copying 800 KB per row back.
+  // (forward_sample): a runner may then skip copying 800 KB per row back.
   bool want_logits = true;
+  // How forward_sample() and submit() pick this sequence's next token from
+  // each of its logits rows (row j of the sequence uses counter + j).
+  TokenChoice choice;
 };
 
 struct ForwardBatch {
   std::vector<int32_t> tokens;  // n_tokens of seqs[0], then seqs[1], ...
   std::vector<BatchSeq> seqs;
+  // submit() only: empty, or one entry per token. feed[t] = r >= 0 makes token
+  // t the token chosen for logits row r of the step submitted just before
+  // (tokens[t] is then ignored), so a decode step can be queued before the
+  // host knows its input; -1 takes tokens[t].
+  std::vector<int32_t> feed;
 
   int total_tokens() const { return int(tokens.size()); }
   // Rows of the logits output: the sum over sequences of n_tokens or 1.

@@ -43,10 +43,33 @@ class ModelRunner {
 
   // Runs the batch; writes batch.logits_rows() x vocab float32 logits to `logits` (host).
   virtual void forward(const ForwardBatch& batch, float* logits, const LayerTrace& trace = {}) = 0;
-  // forward(), plus argmax[row] (the greedy token) for every logits row. Rows
-  // of sequences with want_logits false may be left unwritten in `logits`.
-  // The default computes the argmax on the host; the CUDA runner on the GPU.
-  virtual void forward_greedy(const ForwardBatch& batch, float* logits, int32_t* argmax);
+  // forward(), plus tokens[row], the token chosen for every logits row: the
+  // arg-max, or a sample per the row's sequence's TokenChoice. Rows of
+  // sequences with want_logits false may be left unwritten in `logits`. The
+  // default chooses on the host; the CUDA runner on the GPU, so that only
+  // token ids come back.
+  virtual void forward_sample(const ForwardBatch& batch, float* logits, int32_t* tokens);
+
+  // Pipelined steps: submit() queues a step like forward_sample() and may
+  // return before it has run; collect() waits for the oldest step not yet
+  // collected and writes its logits (rows of want_logits sequences) and
+  // chosen tokens. At most kMaxInFlight steps are submitted and not
+  // collected. A step's `feed` may name rows of the step submitted just
+  // before it, so the host can queue step n + 1 before it knows step n's
+  // tokens, and the device never waits for the host between steps. The
+  // default runs each step inside submit().
+  static constexpr int kMaxInFlight = 2;
+  virtual void submit(const ForwardBatch& batch);
+  virtual void collect(float* logits, int32_t* tokens);
+  virtual int in_flight() const { return int(done_.size()); }
+
+ private:
+  struct DoneStep {
+    std::vector<float> logits;
+    std::vector<int32_t> tokens;
+  };
+  std::vector<DoneStep> done_;  // the default submit()'s results, oldest first
+  std::vector<int32_t> last_tokens_;  // the last submitted step's, for feed
 };
 
 }  // namespace gptoss

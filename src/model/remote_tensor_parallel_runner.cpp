@@ -118,11 +118,11 @@ class RemoteTensorParallelRunner : public ModelRunner {
     send(encode_tp_forward(batch, false));
     rank0_->forward(batch, logits, trace);
   }
-  void forward_greedy(const ForwardBatch& batch, float* logits, int32_t* argmax) override {
+  void forward_sample(const ForwardBatch& batch, float* logits, int32_t* argmax) override {
     std::lock_guard<std::mutex> lock(mu_);
     Step step(*this, "forward");
     send(encode_tp_forward(batch, true));
-    rank0_->forward_greedy(batch, logits, argmax);
+    rank0_->forward_sample(batch, logits, argmax);
   }
 
  private:

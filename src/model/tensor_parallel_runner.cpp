@@ -128,15 +128,15 @@ class TensorParallelRunner : public ModelRunner {
       ranks_[size_t(r)]->forward(batch, s.data());
     });
   }
-  void forward_greedy(const ForwardBatch& batch, float* logits, int32_t* argmax) override {
+  void forward_sample(const ForwardBatch& batch, float* logits, int32_t* argmax) override {
     scratch_.resize(ranks_.size() - 1);
     ids_.resize(ranks_.size() - 1);
     threads_.run([&](int r) {
-      if (r == 0) return ranks_[0]->forward_greedy(batch, logits, argmax);
+      if (r == 0) return ranks_[0]->forward_sample(batch, logits, argmax);
       auto& s = scratch_[size_t(r) - 1];
       s.resize(size_t(batch.logits_rows()) * size_t(config().vocab_size));
       ids_[size_t(r) - 1].resize(size_t(batch.logits_rows()));
-      ranks_[size_t(r)]->forward_greedy(batch, s.data(), ids_[size_t(r) - 1].data());
+      ranks_[size_t(r)]->forward_sample(batch, s.data(), ids_[size_t(r) - 1].data());
     });
   }
 

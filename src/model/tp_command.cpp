@@ -94,7 +94,7 @@ std::vector<uint8_t> encode_tp_allocate_kv(const KvCacheConfig& kv) {
 }
 
 std::vector<uint8_t> encode_tp_forward(const ForwardBatch& batch, bool greedy) {
-  Writer w(greedy ? TpCommandKind::forward_greedy : TpCommandKind::forward);
+  Writer w(greedy ? TpCommandKind::forward_sample : TpCommandKind::forward);
   w.i32s(batch.tokens);
   w.u32(uint32_t(batch.seqs.size()));
   for (const BatchSeq& s : batch.seqs) {
@@ -131,7 +131,7 @@ TpCommand decode_tp_command(std::span<const uint8_t> bytes) {
         Reader::fail("a KV config with negative sizes");
       break;
     case uint8_t(TpCommandKind::forward):
-    case uint8_t(TpCommandKind::forward_greedy): {
+    case uint8_t(TpCommandKind::forward_sample): {
       r.i32s(c.batch.tokens, r.count());
       // Sequences are read in two passes: the block tables go into one vector
       // first, then the spans are pointed into it once it stops growing.

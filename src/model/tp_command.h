@@ -28,7 +28,7 @@ enum class TpCommandKind : uint8_t {
   hello = 1,           // once, after joining: the leader's settings
   allocate_kv = 2,
   forward = 3,
-  forward_greedy = 4,
+  forward_sample = 4,
   ping = 5,            // keeps idle workers' leader watchdogs quiet
   shutdown = 6,
 };
@@ -40,7 +40,7 @@ struct TpCommand {
   int max_step_tokens = 0;     // hello
   std::string model_summary;   // hello
   KvCacheConfig kv;            // allocate_kv
-  ForwardBatch batch;          // forward, forward_greedy
+  ForwardBatch batch;          // forward, forward_sample
   std::vector<int32_t> blocks;
 
   TpCommand() = default;

@@ -79,14 +79,14 @@ void serve_leader(const ModelSource& src, const TpWorkerOptions& o, cuda::NcclGr
         break;
       }
       case TpCommandKind::forward:
-      case TpCommandKind::forward_greedy: {
+      case TpCommandKind::forward_sample: {
         const size_t rows = size_t(cmd.batch.logits_rows());
         logits.resize(rows * size_t(V));
         if (cmd.kind == TpCommandKind::forward) {
           runner->forward(cmd.batch, logits.data());
         } else {
           ids.resize(rows);
-          runner->forward_greedy(cmd.batch, logits.data(), ids.data());
+          runner->forward_sample(cmd.batch, logits.data(), ids.data());
         }
         break;
       }

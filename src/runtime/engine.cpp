@@ -127,7 +127,7 @@ void Engine::loop() {
   for (;;) {
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !incoming_.empty() || !live_.empty(); });
+      cv_.wait(lock, [&] { return stopping_ || !incoming_.empty() || !live_.empty() || !submitted_.empty(); });
       for (auto& s : incoming_) {
         scheduler_->add(s.get());
         live_.emplace(s->id, std::move(s));
@@ -142,6 +142,7 @@ void Engine::loop() {
       step();
     } catch (const std::exception& e) {  // never let one bad step take the server down
       log_error(std::string("engine step failed: ") + e.what());
+      drop_submitted();
       std::vector<Sequence*> all;
       for (auto& [id, s] : live_) all.push_back(s.get());
       for (Sequence* s : all) finish(s, FinishReason::Error, e.what());
@@ -152,6 +153,7 @@ void Engine::loop() {
     stats_.held_back = scheduler_->held_back();
     stats_.kv = blocks_->usage();
   }
+  drop_submitted();
   std::vector<Sequence*> all;
   for (auto& [id, s] : live_) all.push_back(s.get());
   for (Sequence* s : all) finish(s, FinishReason::Cancelled, "the server is shutting down");
@@ -162,58 +164,121 @@ void Engine::step() {
   for (auto& [id, s] : live_)
     if (s->stream->cancelled()) cancelled.push_back(s.get());
   for (Sequence* s : cancelled) finish(s, FinishReason::Cancelled);
-  if (live_.empty()) return;
+  if (live_.empty() && submitted_.empty()) return;
 
-  StepPlan plan = scheduler_->schedule();
-  metrics_.preemptions += int64_t(plan.preempted.size());
-  for (Sequence* s : plan.preempted)
-    log_debug("preempted request " + std::to_string(s->id) + " (KV cache full); it will be recomputed");
-  // Nothing to run: memory is being freed by others, or every sequence is
-  // paused until its reader catches up (which tells nobody: poll).
-  if (plan.empty()) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    return;
+  if (submitted_.empty()) {
+    StepPlan plan = scheduler_->schedule();
+    metrics_.preemptions += int64_t(plan.preempted.size());
+    for (Sequence* s : plan.preempted)
+      log_debug("preempted request " + std::to_string(s->id) + " (KV cache full); it will be recomputed");
+    // Nothing to run: memory is being freed by others, or every sequence is
+    // paused until its reader catches up (which tells nobody: poll).
+    if (plan.empty()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      return;
+    }
+    submit_step(plan.items, false);
   }
+  look_ahead();
+  collect_step();
+}
+
+// Queues the step after the one in flight when its plan cannot depend on
+// that step's tokens (Scheduler::plan_ahead): each sequence's next token is
+// the one being chosen now, fed on the device, so the GPU goes from step to
+// step without waiting for the host. A sequence that stops on the token in
+// flight (a stop token) has computed one step too many, which is dropped.
+void Engine::look_ahead() {
+  if (!opt_.lookahead || submitted_.size() != 1) return;
+  {
+    std::lock_guard lock(mu_);
+    if (!incoming_.empty() || stopping_) return;
+  }
+  const SubmittedStep& cur = submitted_.front();
+  std::vector<ScheduledSeq> current;
+  std::vector<bool> goes_on;
+  for (size_t i = 0; i < cur.items.size(); ++i) {
+    if (!live_.count(cur.ids[i])) continue;
+    Sequence& s = *cur.items[i].seq;
+    if (cur.host_sampled[i] || !s.sampler.runner_decides() || s.stream->cancelled()) return;
+    current.push_back(cur.items[i]);
+    // Ends by length with the token in flight: no next token.
+    goes_on.push_back(s.num_output() + 1 < s.max_tokens && int(s.tokens.size()) + 1 < opt_.max_model_len);
+  }
+  StepPlan plan = scheduler_->plan_ahead(current, goes_on);
+  if (!plan.empty()) submit_step(plan.items, true);
+}
+
+void Engine::submit_step(const std::vector<ScheduledSeq>& items, bool fed) {
   ForwardBatch batch;
-  for (const ScheduledSeq& it : plan.items) {
+  SubmittedStep st;
+  for (const ScheduledSeq& it : items) {
     Sequence& s = *it.seq;
-    batch.tokens.insert(batch.tokens.end(), s.tokens.begin() + s.num_computed,
-                        s.tokens.begin() + s.num_computed + it.n_tokens);
     BatchSeq b;
     b.kv = s.blocks.kv();
-    b.pos0 = s.num_computed;
     b.n_tokens = it.n_tokens;
+    if (fed) {
+      // One token after the in-flight step's: its row there (one row per item).
+      const SubmittedStep& prev = submitted_.front();
+      const size_t row = size_t(std::find(prev.ids.begin(), prev.ids.end(), s.id) - prev.ids.begin());
+      b.pos0 = s.num_computed + prev.items[row].n_tokens;
+      batch.tokens.push_back(0);
+      batch.feed.push_back(int32_t(row));
+      b.choice = s.sampler.device_choice(1);
+    } else {
+      batch.tokens.insert(batch.tokens.end(), s.tokens.begin() + s.num_computed,
+                          s.tokens.begin() + s.num_computed + it.n_tokens);
+      b.pos0 = s.num_computed;
+      b.choice = s.sampler.device_choice();
+    }
     b.want_logits = it.sample && s.sampler.needs_logits();
     batch.seqs.push_back(b);
+    st.ids.push_back(s.id);
+    st.host_sampled.push_back(b.want_logits);
   }
-  const int V = runner_.config().vocab_size;
-  logits_.resize(size_t(batch.logits_rows()) * size_t(V));
-  argmax_.resize(size_t(batch.logits_rows()));
-  runner_.forward_greedy(batch, logits_.data(), argmax_.data());
+  st.items = items;
+  st.rows = batch.logits_rows();
+  runner_.submit(batch);
   metrics_.steps++;
   metrics_.step_tokens += batch.total_tokens();
+  submitted_.push_back(std::move(st));
+}
 
+void Engine::collect_step() {
+  SubmittedStep st = std::move(submitted_.front());
+  submitted_.pop_front();
+  const int V = runner_.config().vocab_size;
+  logits_.resize(size_t(st.rows) * size_t(V));
+  chosen_.resize(size_t(st.rows));
+  runner_.collect(logits_.data(), chosen_.data());
+
+  // Sequences cancelled (or failed) since the step was queued are skipped.
+  std::vector<size_t> live;
+  for (size_t i = 0; i < st.items.size(); ++i)
+    if (live_.count(st.ids[i])) live.push_back(i);
   // Sampling over a 200K vocabulary takes about a millisecond per sequence:
   // done for all sequences of the step at once, on the thread pool.
-  sampled_.assign(plan.items.size(), SampledToken{});
+  sampled_.assign(st.items.size(), SampledToken{});
   std::vector<size_t> full;
-  for (size_t i = 0; i < plan.items.size(); ++i) {
-    const ScheduledSeq& it = plan.items[i];
+  for (size_t i : live) {
+    const ScheduledSeq& it = st.items[i];
     if (!it.sample) continue;
-    if (batch.seqs[i].want_logits) full.push_back(i);
-    else sampled_[i] = it.seq->sampler.sample_greedy(argmax_[i]);
+    if (st.host_sampled[i]) full.push_back(i);
+    else sampled_[i] = it.seq->sampler.from_runner(chosen_[i]);
   }
   if (!full.empty())
     ThreadPool::global().parallel_for(full.size(), [&](size_t b, size_t e) {
       for (size_t j = b; j < e; ++j) {
         const size_t i = full[j];
-        sampled_[i] = plan.items[i].seq->sampler.sample(&logits_[i * size_t(V)], V);
+        sampled_[i] = st.items[i].seq->sampler.sample(&logits_[i * size_t(V)], V);
       }
     });
 
   const auto now = Sequence::Clock::now();
-  for (size_t i = 0; i < plan.items.size(); ++i) {
-    const ScheduledSeq& it = plan.items[i];
+  for (size_t i : live) {
+    const ScheduledSeq& it = st.items[i];
+    const uint64_t id = st.ids[i];
+    if (!live_.count(id)) continue;  // failed while this step's earlier tokens were handed out
     Sequence& s = *it.seq;
     if (!s.prompt_counted) {
       s.prompt_counted = true;
@@ -225,7 +290,6 @@ void Engine::step() {
     if (!it.sample) continue;
     // What goes wrong with one sequence here (its sampler, its stream) ends
     // that sequence alone; the rest of the batch carries on.
-    const uint64_t id = s.id;
     try {
       if (s.debug_fail_after_tokens >= 0 && s.num_output() >= s.debug_fail_after_tokens)
         throw std::runtime_error("injected fault after " + std::to_string(s.num_output()) + " tokens (gptoss_debug.fail_after_tokens)");
@@ -233,6 +297,22 @@ void Engine::step() {
     } catch (const std::exception& e) {
       log_error("request " + std::to_string(id) + " failed: " + e.what());
       if (live_.count(id)) finish(&s, FinishReason::Error, e.what());  // unless it already finished
+    }
+  }
+}
+
+// After a failed step: whatever the runner still holds is collected and dropped.
+void Engine::drop_submitted() {
+  submitted_.clear();
+  std::vector<float> logits;
+  std::vector<int32_t> tokens;
+  while (runner_.in_flight() > 0) {
+    logits.resize(size_t(runner_.max_logit_rows()) * size_t(runner_.config().vocab_size));
+    tokens.resize(size_t(runner_.max_logit_rows()));
+    try {
+      runner_.collect(logits.data(), tokens.data());
+    } catch (const std::exception& e) {
+      log_error(std::string("dropping a failed step: ") + e.what());
     }
   }
 }

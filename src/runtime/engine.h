@@ -3,6 +3,7 @@
 // runs it on the model, samples, and streams tokens to each request.
 // submit() and RequestStream::cancel() are safe from any thread.
 #include <condition_variable>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -36,6 +37,10 @@ struct EngineOptions {
   // paused (backpressure for clients that stop reading; see SchedulerConfig).
   // 0: no limit.
   int max_unread_tokens = 0;
+  // Queue each decode step before the previous one's tokens reach the host
+  // when nothing but those tokens could change it (see Engine::look_ahead):
+  // the GPU then never idles while the host samples, streams and schedules.
+  bool lookahead = true;
 };
 
 // A request that can never be served as asked (too long, bad ids...); the
@@ -80,6 +85,17 @@ class Engine {
  private:
   void loop();
   void step();
+  // A step handed to the runner and not yet collected.
+  struct SubmittedStep {
+    std::vector<ScheduledSeq> items;
+    std::vector<uint64_t> ids;        // items' sequences, which may finish before the step is collected
+    std::vector<bool> host_sampled;   // the item's token is sampled on the host from its logits
+    int rows = 0;
+  };
+  void submit_step(const std::vector<ScheduledSeq>& items, bool fed);
+  void look_ahead();
+  void collect_step();
+  void drop_submitted();
   void finish(Sequence* seq, FinishReason reason, const std::string& error = {});
   // Hands one sampled token to its sequence and its stream; may finish it.
   void emit(Sequence& s, SampledToken tok, Sequence::Clock::time_point now);
@@ -100,8 +116,9 @@ class Engine {
   uint64_t next_id_ = 1;                             // under mu_
 
   std::unordered_map<uint64_t, std::unique_ptr<Sequence>> live_;  // loop thread only
+  std::deque<SubmittedStep> submitted_;  // loop thread only; at most 2 (ModelRunner::kMaxInFlight)
   std::vector<float> logits_;
-  std::vector<int32_t> argmax_;
+  std::vector<int32_t> chosen_;
   std::vector<SampledToken> sampled_;
   std::thread thread_;
 };

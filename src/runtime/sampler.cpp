@@ -3,21 +3,40 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <random>
 
 namespace gptoss {
 
-Sampler::Sampler(const SamplingParams& p) : p_(p), rng_(p.seed ? *p.seed : std::random_device{}()) {}
+namespace {
+uint64_t fresh_seed() {
+  std::random_device rd;
+  return (uint64_t(rd()) << 32) ^ rd();
+}
+}  // namespace
+
+Sampler::Sampler(const SamplingParams& p) : p_(p), seed_(p.seed ? *p.seed : fresh_seed()) {}
 
 bool Sampler::needs_logits() const {
   if (p_.logprobs || p_.top_logprobs > 0) return true;
   if (forced_done_ < p_.forced_tokens.size()) return false;
-  if (p_.temperature > 0.0f) return true;
-  return !counts_.empty() && (p_.frequency_penalty != 0.0f || p_.presence_penalty != 0.0f);
+  if (!counts_.empty() && (p_.frequency_penalty != 0.0f || p_.presence_penalty != 0.0f)) return true;
+  // Truncation needs the sorted logits; plain temperature sampling does not.
+  return p_.temperature > 0.0f && (p_.top_p < 1.0f || p_.top_k > 0 || p_.min_p > 0.0f);
 }
 
-SampledToken Sampler::sample_greedy(int32_t argmax) {
+TokenChoice Sampler::device_choice(uint32_t ahead) const {
+  return TokenChoice{std::max(p_.temperature, 0.0f), seed_, drawn_ + ahead};
+}
+
+bool Sampler::runner_decides() const {
+  return forced_done_ >= p_.forced_tokens.size() && p_.frequency_penalty == 0.0f && p_.presence_penalty == 0.0f &&
+         !needs_logits();
+}
+
+SampledToken Sampler::from_runner(int32_t chosen) {
   SampledToken out;
-  out.token = forced_done_ < p_.forced_tokens.size() ? p_.forced_tokens[forced_done_++] : argmax;
+  out.token = forced_done_ < p_.forced_tokens.size() ? p_.forced_tokens[forced_done_++] : chosen;
+  drawn_++;
   return out;
 }
 
@@ -46,6 +65,7 @@ SampledToken Sampler::sample(float* logits, int V) {
   };
   if (forced_done_ < p_.forced_tokens.size()) {
     report(p_.forced_tokens[forced_done_++]);
+    drawn_++;
     return out;
   }
   std::vector<float> original;
@@ -73,7 +93,8 @@ SampledToken Sampler::sample(float* logits, int V) {
     const double inv_t = 1.0 / double(p_.temperature);
     auto weight = [&](int32_t tok) { return std::exp(double(logits[tok] - m) * inv_t); };
     double sum = 0;
-    for (int i = 0; i < n; ++i) sum += weight(idx_[size_t(i)]);
+    if (p_.top_p < 1.0f)
+      for (int i = 0; i < n; ++i) sum += weight(idx_[size_t(i)]);
     int keep = n;
     if (p_.min_p > 0.0f)  // relative to the most likely token, whose weight is 1
       keep = int(std::partition(idx_.begin(), idx_.begin() + n, [&](int32_t t) { return weight(t) >= p_.min_p; }) -
@@ -90,16 +111,10 @@ SampledToken Sampler::sample(float* logits, int V) {
       }
       keep = std::max(1, k);
     }
-    double total = 0;
-    for (int i = 0; i < keep; ++i) total += weight(idx_[size_t(i)]);
-    double r = std::uniform_real_distribution<double>(0.0, total)(rng_);
-    int i = 0;
-    for (; i < keep - 1; ++i) {
-      r -= weight(idx_[size_t(i)]);
-      if (r <= 0) break;
-    }
-    chosen = idx_[size_t(i)];
+    // The draw among the kept tokens, as the runner would make it over all.
+    chosen = choose_token_among(logits, keep, row_choice(device_choice()), [&](int j) { return idx_[size_t(j)]; });
   }
+  drawn_++;
   if (!original.empty()) std::copy(original.begin(), original.end(), logits);
   report(chosen);
   return out;

@@ -1,11 +1,15 @@
 #pragma once
 // Per-request token sampling: penalties, temperature, top-k, top-p, min-p,
-// a seeded generator (same seed, same tokens), and log-probabilities.
+// a seed (same seed, same tokens), and log-probabilities. Every draw is a
+// Gumbel-max over the kept tokens with the noise of core/gumbel.h, so the
+// runner can make the same draw on the GPU when nothing else is asked for
+// (device_choice()), and a seed gives the same tokens either way.
 #include <cstdint>
 #include <optional>
-#include <random>
 #include <unordered_map>
 #include <vector>
+
+#include "core/gumbel.h"
 
 namespace gptoss {
 
@@ -38,20 +42,30 @@ struct SampledToken {
 class Sampler {
  public:
   explicit Sampler(const SamplingParams& params);
-  // logits are modified in place (penalties, temperature).
+  // logits are modified in place (penalties).
   SampledToken sample(float* logits, int vocab);
-  // Whether the next sample() needs the logits at all: not for plain greedy
-  // decoding (or a forced token) without log-probabilities, where the
-  // runner's arg-max is the answer and 800 KB per token need not reach the host.
+  // Whether the next token needs the logits on the host: not when the
+  // runner's own choice per device_choice() is the answer (greedy, or plain
+  // temperature sampling, without penalties or log-probabilities; or a
+  // forced token), and 800 KB per token need not reach the host.
   bool needs_logits() const;
-  // The next token when needs_logits() is false; argmax is the runner's.
-  SampledToken sample_greedy(int32_t argmax);
+  // How the runner picks the next token when needs_logits() is false, or,
+  // with ahead = 1, the token after it (drawn before this one is taken).
+  TokenChoice device_choice(uint32_t ahead = 0) const;
+  // Whether from here on every token is the runner's choice, whatever the
+  // tokens before it were: no forced tokens left, no penalties, nothing that
+  // needs the logits. Then a step can be queued with its token fed on the
+  // device before the host has seen the one before (Engine's lookahead).
+  bool runner_decides() const;
+  // The next token when needs_logits() is false; `chosen` is the runner's.
+  SampledToken from_runner(int32_t chosen);
   // Tokens generated so far, for the frequency/presence penalties.
   void observe(int32_t token) { counts_[token]++; }
 
  private:
   SamplingParams p_;
-  std::mt19937_64 rng_;
+  uint64_t seed_;
+  uint32_t drawn_ = 0;  // tokens produced so far: the next draw's noise counter
   std::unordered_map<int32_t, int> counts_;
   std::vector<int32_t> idx_;
   size_t forced_done_ = 0;

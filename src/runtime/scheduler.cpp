@@ -27,9 +27,9 @@ void Scheduler::preempt(Sequence* seq) {
   waiting_.push_front(seq);
 }
 
-bool Scheduler::reader_behind(const Sequence* seq) const {
+bool Scheduler::reader_behind(const Sequence* seq, int in_flight) const {
   return cfg_.max_unread_tokens > 0 && seq->pause_for_reader && seq->stream &&
-         seq->stream->unread_tokens() >= cfg_.max_unread_tokens;
+         seq->stream->unread_tokens() + in_flight >= cfg_.max_unread_tokens;
 }
 
 StepPlan Scheduler::schedule() {
@@ -92,6 +92,21 @@ StepPlan Scheduler::schedule() {
     running_.push_back(seq);
     plan.items.push_back({seq, n, seq->num_computed + n == int(seq->tokens.size())});
     budget -= n;
+  }
+  return plan;
+}
+
+StepPlan Scheduler::plan_ahead(const std::vector<ScheduledSeq>& current, const std::vector<bool>& goes_on) {
+  if (!waiting_.empty() || current.size() != running_.size() || goes_on.size() != current.size()) return {};
+  for (const ScheduledSeq& it : current)
+    if (!it.sample || it.seq->state != SeqState::Running || reader_behind(it.seq, 1)) return {};
+  StepPlan plan;
+  for (size_t i = 0; i < current.size(); ++i) {
+    if (!goes_on[i]) continue;
+    const ScheduledSeq& it = current[i];
+    // Blocks prepared here stay with the sequence: its next step needs them anyway.
+    if (!blocks_.prepare_step(it.seq->blocks, it.seq->num_computed + it.n_tokens, 1)) return {};
+    plan.items.push_back({it.seq, 1, true});
   }
   return plan;
 }

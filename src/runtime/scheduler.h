@@ -51,6 +51,14 @@ class Scheduler {
 
   void add(Sequence* seq);       // joins the back of the waiting queue
   StepPlan schedule();
+  // The step after the one in flight, planned before its tokens are known
+  // (Engine's lookahead): each of `current` (the in-flight step's items)
+  // for which goes_on is true (the others end with the token in flight),
+  // one token further, at position num_computed + n_tokens. Empty unless
+  // that is what schedule() would plan once the step is done: nobody waits,
+  // every running sequence is in `current` and samples, no reader is
+  // behind, and every block comes without preempting anyone.
+  StepPlan plan_ahead(const std::vector<ScheduledSeq>& current, const std::vector<bool>& goes_on);
   void remove(Sequence* seq);    // finished or cancelled: frees its blocks
 
   const std::deque<Sequence*>& waiting() const { return waiting_; }
@@ -61,7 +69,8 @@ class Scheduler {
 
  private:
   void preempt(Sequence* seq);
-  bool reader_behind(const Sequence* seq) const;
+  // in_flight: tokens of the sequence's that a step in flight will add.
+  bool reader_behind(const Sequence* seq, int in_flight = 0) const;
 
   KvBlockManager& blocks_;
   SchedulerConfig cfg_;

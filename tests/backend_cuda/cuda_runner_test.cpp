@@ -14,6 +14,7 @@
 #include <cstring>
 #include <new>
 
+#include "core/error.h"
 #include "format/model_source.h"
 #include "format/safetensors.h"
 #include "model/cpu_runner.h"
@@ -328,6 +329,80 @@ TEST(CudaRunner, BatchedDecodeEqualsAlone) {
     }
     runner->allocate_kv({16, B * 32, B * 40});  // SoloSession re-allocated; restore for the next
   }
+}
+
+// Pipelined steps (submit/collect, each step's tokens fed on the device from
+// the step before) give the tokens of forward_sample() one step at a time,
+// for 1 and 5 sequences, greedy and sampled; and a sampled row's token is
+// what core/gumbel.h picks from the same step's logits.
+TEST(CudaRunner, PipelinedStepsEqualOneAtATime) {
+  REQUIRE_GPU();
+  ModelSource src = open_model(kFixture);
+  auto runner = make_cuda_runner(src, 0, 512);
+  const int V = src.config.vocab_size, steps = 12;
+  for (int B : {1, 5}) {
+    runner->allocate_kv({16, B * 4, B * 12});
+    std::vector<std::vector<int32_t>> full(static_cast<size_t>(B)), win(static_cast<size_t>(B));
+    for (int s = 0; s < B; ++s) {
+      for (int i = 0; i < 4; ++i) full[size_t(s)].push_back(s * 4 + i);
+      for (int i = 0; i < 12; ++i) win[size_t(s)].push_back(s * 12 + i);
+    }
+    auto batch_at = [&](int pos, const std::vector<int32_t>& tokens) {
+      ForwardBatch b;
+      for (int s = 0; s < B; ++s) {
+        b.tokens.push_back(tokens[size_t(s)]);
+        BatchSeq q{SeqKv{full[size_t(s)], win[size_t(s)]}, pos, 1, false, false, {}};
+        q.choice = TokenChoice{s % 2 ? 0.8f : 0.0f, 40u + uint64_t(s), uint32_t(pos)};
+        b.seqs.push_back(q);
+      }
+      return b;
+    };
+    std::vector<int32_t> first(static_cast<size_t>(B));
+    for (int s = 0; s < B; ++s) first[size_t(s)] = (s * 131 + 7) % V;
+    std::vector<float> logits(size_t(B) * V);
+    // One at a time, the logits coming back too: each row's token checked
+    // against the host's choice from them.
+    std::vector<std::vector<int32_t>> alone;
+    std::vector<int32_t> tok = first, got(static_cast<size_t>(B));
+    int host_checks = 0;
+    for (int i = 0; i < steps; ++i) {
+      ForwardBatch b = batch_at(i, tok);
+      for (auto& q : b.seqs) q.want_logits = true;
+      runner->forward_sample(b, logits.data(), got.data());
+      for (int s = 0; s < B; ++s) {
+        const int32_t host = choose_token(&logits[size_t(s) * V], V, row_choice(b.seqs[size_t(s)].choice));
+        EXPECT_EQ(got[size_t(s)], host) << "B " << B << " step " << i << " sequence " << s;
+        ++host_checks;
+      }
+      alone.push_back(got);
+      tok = got;
+    }
+    // Pipelined: the first step from the host, every later one fed.
+    std::vector<std::vector<int32_t>> piped;
+    runner->submit(batch_at(0, first));
+    for (int i = 1; i <= steps; ++i) {
+      if (i < steps) {
+        ForwardBatch b = batch_at(i, std::vector<int32_t>(static_cast<size_t>(B), 0));
+        for (int s = 0; s < B; ++s) b.feed.push_back(s);
+        runner->submit(b);
+        EXPECT_EQ(runner->in_flight(), 2);
+      }
+      runner->collect(logits.data(), got.data());
+      piped.push_back(got);
+    }
+    EXPECT_EQ(runner->in_flight(), 0);
+    EXPECT_EQ(piped, alone) << "B " << B;
+    EXPECT_EQ(host_checks, B * steps);
+  }
+  // A feed with nothing before it to feed from is refused.
+  ForwardBatch bad;
+  std::vector<int32_t> f0{0}, w0{0};
+  bad.tokens = {1};
+  bad.feed = {0};
+  bad.seqs.push_back({SeqKv{f0, w0}, 0, 1, false, false, {}});
+  runner->allocate_kv({16, 4, 12});
+  EXPECT_THROW(runner->submit(bad), Error);
+  EXPECT_EQ(runner->in_flight(), 0);
 }
 
 // synthetic:20b: GPU and CPU for a 200-token prompt, layer by layer. Slow on

@@ -66,7 +66,7 @@ TEST(TpCommand, ForwardBatchesRoundTrip) {
     for (bool greedy : {false, true}) {
       Batch x = make_batch(uint32_t(n * 2 + greedy), n);
       TpCommand c = decode_tp_command(encode_tp_forward(x.b, greedy));
-      EXPECT_EQ(c.kind, greedy ? TpCommandKind::forward_greedy : TpCommandKind::forward);
+      EXPECT_EQ(c.kind, greedy ? TpCommandKind::forward_sample : TpCommandKind::forward);
       expect_same(x.b, c.batch);
       // The spans point into the command's own storage, which survives a move.
       TpCommand moved = std::move(c);
@@ -114,7 +114,7 @@ TEST(TpCommand, CorruptBytesThrowOrDecodeConsistently) {
     try {
       TpCommand c = decode_tp_command(bad);
       // What survives must still be self-consistent: tokens match the sequences.
-      if (c.kind == TpCommandKind::forward || c.kind == TpCommandKind::forward_greedy) {
+      if (c.kind == TpCommandKind::forward || c.kind == TpCommandKind::forward_sample) {
         int tokens = 0;
         for (auto& s : c.batch.seqs) tokens += s.n_tokens;
         EXPECT_EQ(tokens, c.batch.total_tokens());

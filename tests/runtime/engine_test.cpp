@@ -3,6 +3,7 @@
 // preemption in play), cancellation frees its blocks, bad requests are refused.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <thread>
 
@@ -113,6 +114,97 @@ TEST(Engine, BatchedEqualsUnbatched) {
   EXPECT_TRUE(e.drain(1s));
   EXPECT_EQ(e.stats().kv.full_used, 0);
   EXPECT_EQ(e.stats().kv.window_used, 0);
+}
+
+// Temperature sampling with a seed: the noise is keyed by (seed, token
+// number), so a sequence draws the same tokens alone and in a batch. And the
+// tokens are not simply the greedy ones.
+TEST(Engine, SeededSamplingIsTheSameAloneAndBatched) {
+  const int max_tokens = 16;
+  auto ps = prompts();
+  ps.resize(6);
+  auto sampled = [&](size_t i) {
+    GenerateRequest r = greedy(ps[i], max_tokens);
+    r.sampling.temperature = 1.0f;
+    r.sampling.seed = 1000 + i;
+    return r;
+  };
+  std::vector<std::vector<int32_t>> alone;
+  for (size_t i = 0; i < ps.size(); ++i) {
+    EngineOptions o;
+    o.max_num_seqs = 1;
+    Engine e(fixture_runner(), o);
+    alone.push_back(collect(*e.submit(sampled(i))).tokens);
+  }
+  auto greedy_tokens = run_alone(ps, max_tokens);
+  EngineOptions o;
+  o.max_num_seqs = 6;
+  o.max_num_batched_tokens = 64;
+  Engine e(fixture_runner(), o);
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  for (size_t i = 0; i < ps.size(); ++i) streams.push_back(e.submit(sampled(i)));
+  int differ = 0;
+  for (size_t i = 0; i < ps.size(); ++i) {
+    EXPECT_EQ(collect(*streams[i]).tokens, alone[i]) << "sequence " << i;
+    differ += alone[i] != greedy_tokens[i];
+  }
+  EXPECT_GT(differ, 0);
+}
+
+// Counts the steps the engine queues while another is in flight (lookahead)
+// and how many of their tokens are fed on the device.
+class CountingRunner : public ModelRunner {
+ public:
+  explicit CountingRunner(ModelRunner& r) : r_(r) {}
+  const ModelConfig& config() const override { return r_.config(); }
+  std::string device_name() const override { return "counting"; }
+  size_t full_block_bytes(int b) const override { return r_.full_block_bytes(b); }
+  size_t window_block_bytes(int b) const override { return r_.window_block_bytes(b); }
+  void allocate_kv(const KvCacheConfig& kv) override { r_.allocate_kv(kv); }
+  const KvCacheConfig& kv_config() const override { return r_.kv_config(); }
+  int max_step_tokens() const override { return r_.max_step_tokens(); }
+  void forward(const ForwardBatch& b, float* logits, const LayerTrace& t) override { r_.forward(b, logits, t); }
+  void submit(const ForwardBatch& b) override {
+    ahead += r_.in_flight() > 0;
+    fed += int(std::count_if(b.feed.begin(), b.feed.end(), [](int32_t f) { return f >= 0; }));
+    r_.submit(b);
+  }
+  void collect(float* logits, int32_t* tokens) override { r_.collect(logits, tokens); }
+  int in_flight() const override { return r_.in_flight(); }
+  int ahead = 0, fed = 0;
+
+ private:
+  ModelRunner& r_;
+};
+
+TEST(Engine, LooksAheadWhenOnlyTheTokensInFlightAreUnknown) {
+  auto ps = prompts();
+  for (bool lookahead : {false, true}) {
+    CountingRunner runner(fixture_runner());
+    EngineOptions o;
+    o.lookahead = lookahead;
+    Engine e(runner, o);
+    // Alone: each of the 19 decode steps is queued while the one before runs, its token fed.
+    auto got = collect(*e.submit(greedy(ps[4], 20)));
+    EXPECT_EQ(got.tokens, run_alone({ps[4]}, 20)[0]);
+    EXPECT_EQ(runner.ahead, lookahead ? 19 : 0);
+    EXPECT_EQ(runner.fed, runner.ahead);
+    // A stop token on the 3rd token: the step queued after it is dropped.
+    GenerateRequest r = greedy(ps[4], 20);
+    r.stop_token_ids = {got.tokens[2]};
+    Result stopped = collect(*e.submit(r));
+    EXPECT_EQ(stopped.done.reason, FinishReason::Stop);
+    EXPECT_EQ(stopped.tokens, std::vector<int32_t>(got.tokens.begin(), got.tokens.begin() + 3));
+    // Log-probabilities need the host's logits: no lookahead.
+    const int before = runner.ahead;
+    GenerateRequest lp = greedy(ps[4], 8);
+    lp.sampling.logprobs = true;
+    EXPECT_EQ(collect(*e.submit(lp)).tokens, std::vector<int32_t>(got.tokens.begin(), got.tokens.begin() + 8));
+    EXPECT_EQ(runner.ahead, before);
+    EXPECT_TRUE(e.drain(1s));
+    EXPECT_EQ(e.stats().kv.full_used, 0);
+    EXPECT_EQ(runner.in_flight(), 0);
+  }
 }
 
 TEST(Engine, PreemptionKeepsResultsExact) {

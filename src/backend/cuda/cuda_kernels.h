@@ -11,15 +11,19 @@
 #include <cstdint>
 
 #include "backend/cuda/mxfp4_mma_layout.h"
+#include "core/gumbel.h"
 
 namespace gptoss::cuda {
 
+using gptoss::RowChoice;
 using bf16_raw = uint16_t;
 
-// x[t] = float(embed[tokens[t]]) and normed[t] = rmsnorm(x[t]) * w as bf16
-// (the first layer's input). H % 4 == 0.
-void embed_rmsnorm(const int32_t* tokens, int T, const bf16_raw* embed, int H, float* x, const bf16_raw* w,
-                   bf16_raw* normed, float eps, cudaStream_t s);
+// x[t] = float(embed[id]) and normed[t] = rmsnorm(x[t]) * w as bf16 (the
+// first layer's input), where id = tokens[t], or, when feed is given and
+// feed[t] >= 0, id = chosen[feed[t]]: the token the previous step chose for
+// that row, left on the device. H % 4 == 0.
+void embed_rmsnorm(const int32_t* tokens, const int32_t* feed, const int32_t* chosen, int T, const bf16_raw* embed,
+                   int H, float* x, const bf16_raw* w, bf16_raw* normed, float eps, cudaStream_t s);
 
 // If bias: x[t] += bias first (H % 4 == 0, H <= 4096). Then y[t] = rmsnorm(x[t]) * w, as bf16 into y,
 // float32 into y32 and/or bf16 in the MMA layout (see moe_gate_up_mma) into
@@ -39,9 +43,13 @@ bool row_gemv_supported(int T, int K);
 void row_gemv_bf16(const bf16_raw* x, int T, int K, const bf16_raw* W, int N, float* y, bool accumulate,
                    cudaStream_t s);
 
-// out[r] = arg-max of row r of x [rows, n] (the lowest index among equals);
-// scratch: `rows` 64-bit words of device memory.
-void row_argmax(const float* x, int rows, int n, unsigned long long* scratch, int32_t* out, cudaStream_t s);
+// out[r] = the token chosen from row r of logits x [rows, n]: the arg-max
+// of choice_key(choice[r], x[r, i], i) (core/gumbel.h: the plain arg-max,
+// or a sample at the row's temperature), the lowest index among equals,
+// NaN never. choice may be null (arg-max everywhere). scratch: `rows`
+// 64-bit words of device memory.
+void choose_tokens(const float* x, int rows, int n, const RowChoice* choice, unsigned long long* scratch, int32_t* out,
+                   cudaStream_t s);
 
 // Router logits y [T, E] = h [T, H] (float32) x W [E, H]^T (bf16); H % 4 == 0.
 void router_logits_f32(const float* h, int T, int H, const bf16_raw* W, int E, float* y, cudaStream_t s);

@@ -246,26 +246,34 @@ __global__ void router_logits_kernel(const float* __restrict__ h, int H, const u
   if (threadIdx.x == 0) y[size_t(t) * E + e] = acc;
 }
 
-// The arg-max of float32 rows, many blocks per row (a decode step has one
-// row of 201088 logits): each block reduces a chunk, then one 64-bit
-// atomicMax per block on (order-preserving float bits, ~index), so the result
-// is the lowest index among equal maxima whatever the block order. NaN is skipped.
+// The arg-max of float32 rows (of the logits, or of logits / T plus Gumbel
+// noise when sampling), many blocks per row (a decode step has one row of
+// 201088 logits): each block reduces a chunk, then one 64-bit atomicMax per
+// block on (order-preserving float bits, ~index), so the result is the lowest
+// index among equal maxima whatever the block order. NaN is skipped.
 constexpr int kArgmaxChunk = 8192;
 
 __device__ __forceinline__ unsigned long long argmax_key(float v, int i) {
-  const uint32_t b = __float_as_uint(v);
-  const uint32_t ordered = (b & 0x80000000u) ? ~b : (b | 0x80000000u);
-  return (static_cast<unsigned long long>(ordered) << 32) | uint32_t(~uint32_t(i));
+  return (static_cast<unsigned long long>(float_order(v)) << 32) | uint32_t(~uint32_t(i));
 }
 
-__global__ void row_argmax_kernel(const float* __restrict__ x, int n, unsigned long long* __restrict__ out) {
+__global__ void choose_tokens_kernel(const float* __restrict__ x, int n, const RowChoice* __restrict__ choice,
+                                     unsigned long long* __restrict__ out) {
   pdl_enter();
   const float* row = x + size_t(blockIdx.y) * n;
   const int begin = blockIdx.x * kArgmaxChunk, end = min(n, begin + kArgmaxChunk);
   unsigned long long best = 0;
-  for (int i = begin + threadIdx.x; i < end; i += blockDim.x) {
-    const float v = row[i];
-    if (v == v) best = max(best, argmax_key(v, i));
+  if (!choice || choice[blockIdx.y].inv_temperature <= 0.0f) {
+    for (int i = begin + threadIdx.x; i < end; i += blockDim.x) {
+      const float v = row[i];
+      if (v == v) best = max(best, argmax_key(v, i));
+    }
+  } else {
+    const RowChoice c = choice[blockIdx.y];
+    for (int i = begin + threadIdx.x; i < end; i += blockDim.x) {
+      const float v = row[i];
+      if (v == v) best = max(best, argmax_key(choice_key(c, v, uint32_t(i)), i));
+    }
   }
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) best = max(best, __shfl_xor_sync(0xffffffffu, best, o));
@@ -289,10 +297,11 @@ __global__ void argmax_index_kernel(const unsigned long long* keys, int rows, in
 
 }  // namespace
 
-void row_argmax(const float* x, int rows, int n, unsigned long long* scratch, int32_t* out, cudaStream_t s) {
+void choose_tokens(const float* x, int rows, int n, const RowChoice* choice, unsigned long long* scratch, int32_t* out,
+                   cudaStream_t s) {
   if (rows <= 0) return;
   GPTOSS_CUDA_CHECK(cudaMemsetAsync(scratch, 0, size_t(rows) * sizeof(unsigned long long), s));
-  launch(row_argmax_kernel, dim3(ceil_div(n, kArgmaxChunk), rows), 256, s, x, n, scratch);
+  launch(choose_tokens_kernel, dim3(ceil_div(n, kArgmaxChunk), rows), 256, s, x, n, choice, scratch);
   launch(argmax_index_kernel, ceil_div(rows, 256), 256, s, scratch, rows, out);
 }
 

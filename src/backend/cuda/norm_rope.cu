@@ -29,14 +29,18 @@ __device__ __forceinline__ Release one_block_release() {
 
 // x[t] = the embedding row of token t, and y[t] its RMSNorm (the first
 // layer's input): one block per token, a float4 per thread, as below.
-__global__ void embed_rmsnorm_kernel(const int32_t* tokens, const uint16_t* table, int H, float* x,
-                                     const uint16_t* __restrict__ w, uint16_t* __restrict__ y, float eps) {
+__global__ void embed_rmsnorm_kernel(const int32_t* tokens, const int32_t* feed, const int32_t* chosen,
+                                     const uint16_t* table, int H, float* x, const uint16_t* __restrict__ w,
+                                     uint16_t* __restrict__ y, float eps) {
   const int i4 = threadIdx.x, n4 = H / 4, t = blockIdx.x;
   const uint2 wb = i4 < n4 ? reinterpret_cast<const uint2*>(w)[i4] : make_uint2(0, 0);
   pdl_enter(one_block_release());
+  // A fed token was written by the previous step's last kernel: through L2.
+  const int f = feed ? feed[t] : -1;
+  const int id = f >= 0 ? __ldcg(chosen + f) : tokens[t];
   float4 v = make_float4(0, 0, 0, 0);
   if (i4 < n4) {
-    v = bf16x4_to_float4(reinterpret_cast<const uint2*>(table + size_t(tokens[t]) * H)[i4]);
+    v = bf16x4_to_float4(reinterpret_cast<const uint2*>(table + size_t(id) * H)[i4]);
     reinterpret_cast<float4*>(x + size_t(t) * H)[i4] = v;
   }
   const float ss = block_sum(v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w);
@@ -146,9 +150,9 @@ __global__ void rope_store_kernel(const float* __restrict__ qkv, const uint16_t*
 
 }  // namespace
 
-void embed_rmsnorm(const int32_t* tokens, int T, const bf16_raw* table, int H, float* x, const bf16_raw* w,
-                   bf16_raw* normed, float eps, cudaStream_t s) {
-  if (T > 0) launch(embed_rmsnorm_kernel, T, row_threads(H), s, tokens, table, H, x, w, normed, eps);
+void embed_rmsnorm(const int32_t* tokens, const int32_t* feed, const int32_t* chosen, int T, const bf16_raw* table,
+                   int H, float* x, const bf16_raw* w, bf16_raw* normed, float eps, cudaStream_t s) {
+  if (T > 0) launch(embed_rmsnorm_kernel, T, row_threads(H), s, tokens, feed, chosen, table, H, x, w, normed, eps);
 }
 
 void add_bias_rmsnorm(float* x, const bf16_raw* bias, const bf16_raw* w, bf16_raw* y, float* y32, bf16_raw* y_mma,
