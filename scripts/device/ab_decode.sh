@@ -5,8 +5,8 @@
 # .devcarry/bin/NAME: pack.sh carries gptoss; put others (a baseline build's
 # gptoss as gptoss_base) there by hand.
 # usage: scripts/device/ab_decode.sh [ROUNDS] [CONFIGS] [SERVE_CONFIGS]
-#   CONFIGS: "label=binary[:extra bench flags, comma-separated]" words, e.g.
-#            "base=gptoss_base new=gptoss sync=gptoss:--no-pipeline"
+#   CONFIGS: "label=binary[:extra bench flags or VAR=value, comma-separated]"
+#            words, e.g. "base=gptoss_base new=gptoss sync=gptoss:--no-pipeline"
 #   SERVE_CONFIGS: the same for serve (extra serve flags); "" for none.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -15,14 +15,18 @@ ROUNDS=${1:-2}
 CONFIGS=${2:-"base=gptoss_base new=gptoss sync=gptoss:--no-pipeline"}
 SERVE_CONFIGS=${3-"base=gptoss_base new=gptoss"}
 BENCH_ARGS=${BENCH_ARGS:-"--model synthetic:20b --device cuda --pp 16 --tg 128 --batch 1,4,64 --batch-prompt 512 --batch-gen 64 -r 2"}
-split() {  # label=bin:flags -> LABEL BIN FLAGS
-  LABEL=${1%%=*}; local rest=${1#*=}; BIN=${rest%%:*}; FLAGS=""
-  [[ $rest == *:* ]] && FLAGS=$(echo "${rest#*:}" | tr ',' ' ')
+split() {  # label=bin:a,b -> LABEL, BIN, FLAGS (the --options), ENVS (the VAR=value words)
+  LABEL=${1%%=*}; local rest=${1#*=}; BIN=${rest%%:*}; FLAGS=""; ENVS=""
+  if [[ $rest == *:* ]]; then
+    for w in $(echo "${rest#*:}" | tr ',' ' '); do
+      if [[ $w == --* ]]; then FLAGS="$FLAGS $w"; else ENVS="$ENVS $w"; fi
+    done
+  fi
 }
 for r in $(seq 1 "$ROUNDS"); do
   for c in $CONFIGS; do
     split "$c"
-    line=$($BIN bench $BENCH_ARGS $FLAGS --json "$OUT/bench-$LABEL-r$r.json" 2>/dev/null | grep -E "^tg|^decode" |
+    line=$(env $ENVS $BIN bench $BENCH_ARGS $FLAGS --json "$OUT/bench-$LABEL-r$r.json" 2>/dev/null | grep -E "^tg|^decode" |
       awk '{printf "%s %s | ", $1 ($2 ~ /^b/ ? " " $2 : ""), ($2 ~ /^b/ ? $4 : $2)}')
     echo "round $r $LABEL: $line"
   done
@@ -31,6 +35,7 @@ source scripts/lib/server_process.sh
 for c in $SERVE_CONFIGS; do
   split "$c"
   mkdir -p "$OUT/serve-$LABEL"
+  for e in $ENVS; do export "$e"; done
   server_start "$BIN" "$OUT/serve-$LABEL" --model synthetic:20b --device cuda --tokenizer "$GPTOSS_TOKENIZER" \
     --served-model-name gpt-oss --max-num-seqs 64 --ctx-size 4096 $FLAGS || continue
   for run in "1 8 0" "1 8 1" "16 32 1"; do
@@ -45,4 +50,5 @@ print(f"serve {sys.argv[2]}: {m['output_throughput']:.1f} tok/s, TTFT p50 {m['tt
 EOF
   done
   server_stop 30 >/dev/null
+  for e in $ENVS; do unset "${e%%=*}"; done
 done

@@ -50,18 +50,20 @@ Stat stats(const std::vector<double>& v) {
 }
 
 // Bytes one decode step must read for `batch` sequences at context `ctx`:
-// all dense weights, the experts the batch touches (expected distinct
-// experts under uniform routing), and the KV cache.
-double decode_bytes(const ModelConfig& c, int batch, double ctx) {
+// all dense weights (the unembedding as the runner reads it), the experts
+// the batch touches (expected distinct experts under uniform routing), and
+// the KV cache.
+double decode_bytes(const ModelRunner& r, int batch, double ctx) {
+  const ModelConfig& c = r.config();
   const double H = c.hidden_size, I = c.intermediate_size, E = c.num_experts, K = c.experts_per_token;
-  const double Q = c.q_dim(), KV = c.kv_dim(), V = c.vocab_size;
+  const double Q = c.q_dim(), KV = c.kv_dim();
   const double dense = 2 * ((Q + 2 * KV) * H + Q + 2 * KV + H * Q + H + E * H + E + 2 * H + c.num_heads);
   const double expert = 2 * I * H / 2 + 2 * I * H / 32 + 2 * 2 * I + H * I / 2 + H * I / 32 + 2 * H;
   const double touched = E * (1 - std::pow(1 - K / E, batch));
   double kv = 0;
   for (int l = 0; l < c.num_layers; ++l)
     kv += batch * (c.is_sliding(l) ? std::min(ctx, double(c.sliding_window)) : ctx) * KV * 2 * 2;
-  return c.num_layers * (dense + touched * expert) + kv + 2 * V * H + 2 * H + batch * 2 * H;
+  return c.num_layers * (dense + touched * expert) + kv + r.unembedding_bytes(batch) + 2 * H + batch * 2 * H;
 }
 
 // Sequences with contiguous block ids, for benchmarks.
@@ -178,7 +180,6 @@ void add_bench_command(CLI::App& app) {
         std::fprintf(stderr, "GPU %zu memory in use after loading: %s of %s\n", i, format_mem_size(mem[i].used).c_str(),
                      format_mem_size(mem[i].total).c_str());
     }
-    const ModelConfig& c = src.config;
     double peak = 0, copy_bw = 0;
 #ifdef GPTOSS_WITH_CUDA
     if (o.device != "cpu") {
@@ -242,7 +243,7 @@ void add_bench_command(CLI::App& app) {
       for (int r = 0; r < f->repeat; ++r) {
         double s = decode(*runner, kv, 1, 0, n, f->pipelined);
         tps.push_back(n / s);
-        bytes = decode_bytes(c, 1, n / 2.0) * n / s;
+        bytes = decode_bytes(*runner, 1, n / 2.0) * n / s;
       }
       report("tg" + std::to_string(n), tps, bytes);
     }
@@ -256,12 +257,12 @@ void add_bench_command(CLI::App& app) {
       for (int r = 0; r < f->repeat; ++r) {
         double s = decode(*runner, kv, b, f->batch_prompt, f->batch_gen, f->pipelined);
         tps.push_back(double(b) * f->batch_gen / s);
-        bytes = decode_bytes(c, b, f->batch_prompt + f->batch_gen / 2.0) * f->batch_gen / s;
+        bytes = decode_bytes(*runner, b, f->batch_prompt + f->batch_gen / 2.0) * f->batch_gen / s;
       }
       report("decode b" + std::to_string(b) + " (" + std::to_string(f->batch_prompt) + "+" + std::to_string(f->batch_gen) + ")",
              tps, bytes);
     }
-    std::printf("decode step reads %s at batch 1 (weights + KV)\n", format_mem_size(uint64_t(decode_bytes(c, 1, 64))).c_str());
+    std::printf("decode step reads %s at batch 1 (weights + KV)\n", format_mem_size(uint64_t(decode_bytes(*runner, 1, 64))).c_str());
     if (!f->json_out.empty()) {
       nlohmann::json j = {{"model", src.name}, {"device", runner->device_name()}, {"peak_bandwidth", peak},
                           {"copy_bandwidth", copy_bw}, {"results", results}};

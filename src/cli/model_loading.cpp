@@ -66,6 +66,9 @@ std::unique_ptr<ModelRunner> load_runner(const ModelFlags& f, const ModelSource&
       choose_placement(f, src.config, o.device, f.ctx_size > 0 ? f.ctx_size : 4096, max_step_tokens, gpu_memory_utilization,
                        max_num_seqs);
   o.n_cpu_moe = p.n_cpu_moe;
+  // A budget is the whole of what may be used: the KV cache gets what weights
+  // and activations leave, and nothing goes beyond it.
+  o.bounded_unembedding = f.gpu_memory.empty();
   if (kv_cache_bytes) *kv_cache_bytes = p.kv_cache_bytes;
   return make_runner(src, o);
 }

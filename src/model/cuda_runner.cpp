@@ -143,6 +143,10 @@ class CudaRunner : public ModelRunner {
   void submit(const ForwardBatch& batch) override;
   void collect(float* logits, int32_t* tokens) override;
   int in_flight() const override { return int(in_flight_.size()); }
+  double unembedding_bytes(int rows) const override {
+    const double V = cfg_.vocab_size, H = cfg_.hidden_size;
+    return bounded_.q && rows <= cuda::kMaxBoundedRows ? V * H + 8 * V : 2 * V * H;
+  }
 
  private:
   template <typename T>
@@ -256,6 +260,13 @@ class CudaRunner : public ModelRunner {
   void* cublas_workspace_ = nullptr;
 
   bf16_raw *embed_ = nullptr, *final_norm_ = nullptr, *lm_head_ = nullptr;
+  // The unembedding's int8 copy (cuda::bounded_choose_tokens), when there
+  // was room for it; steps that take it (bounded_step_) compute no logits.
+  cuda::BoundedHead bounded_;
+  void* bounded_scratch_ = nullptr;
+  bool bounded_step_ = false;
+  bool want_bounded_ = true;
+  void make_bounded_head();
   std::vector<DeviceLayer> layers_;
   float* inv_freq_ = nullptr;
   float attention_factor_ = 1.0f;
@@ -308,7 +319,8 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
       device_(opt.device),
       max_tokens_(opt.max_step_tokens),
       logit_rows_(std::min(opt.max_step_tokens, kMaxLogitRows)),
-      n_cpu_moe_(opt.n_cpu_moe) {
+      n_cpu_moe_(opt.n_cpu_moe),
+      want_bounded_(opt.bounded_unembedding) {
   if (tp()) {
     if (!group_) throw Error("a tensor-parallel rank needs its NCCL group");
     if (n_cpu_moe_ > 0) throw Error("--tensor-parallel-size > 1 keeps every expert on the GPUs: drop --cpu-moe/--n-cpu-moe/--gpu-memory");
@@ -506,6 +518,7 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
                              : std::string()) +
              " for steps under " + std::to_string(stream_min_tokens_) + " tokens, streamed to the GPU for larger ones");
   }
+  make_bounded_head();
   const size_t after = [] { size_t f, t; cudaMemGetInfo(&f, &t); return f; }();
   size_t free_b = 0, total_b = 0;
   cudaMemGetInfo(&free_b, &total_b);
@@ -573,6 +586,37 @@ void CudaRunner::allocate_kv(const KvCacheConfig& kv) {
   const int ctx_blocks = (std::max(cfg_.max_position_embeddings, 131072) + kv.block_size - 1) / kv.block_size;
   inputs_->allocate_tables(std::max(1, std::min(kv.num_full_blocks, ctx_blocks)),
                            std::max(1, std::min(kv.num_window_blocks, ctx_blocks)));
+}
+
+// Steps of up to 4 rows that only need each row's token read an int8 copy
+// of the unembedding and the few bf16 rows that can still win instead of all
+// of it (cuda::bounded_choose_tokens). H100, synthetic:20b: see
+// bench/results. The copy takes V x H bytes: only on a GPU with room to
+// spare (not with experts in host memory, where memory is what is short,
+// nor under a --gpu-memory budget). GPTOSS_BOUNDED_HEAD=0 leaves it out, to
+// compare.
+void CudaRunner::make_bounded_head() {
+  const ModelConfig& c = cfg_;
+  if (!want_bounded_ || env_int("GPTOSS_BOUNDED_HEAD", 1) == 0 || n_cpu_moe_ > 0 ||
+      !cuda::bounded_head_supported(c.hidden_size))
+    return;
+  const size_t V = size_t(c.vocab_size), H = size_t(c.hidden_size);
+  const size_t bytes = V * H + V * 8 + cuda::bounded_choose_scratch_bytes(c.vocab_size);
+  size_t free_b = 0, total_b = 0;
+  GPTOSS_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+  if (free_b < bytes + (4ull << 30)) {
+    log_info("no room for the unembedding's int8 copy (" + format_mem_size(bytes) + "): steps compute full logits");
+    return;
+  }
+  bounded_.q = alloc<uint8_t>(V * H);
+  bounded_.scale = alloc<float>(V);
+  bounded_.err = alloc<float>(V);
+  bounded_scratch_ = alloc<uint8_t>(cuda::bounded_choose_scratch_bytes(c.vocab_size));
+  cuda::clear_bounded_scratch(bounded_scratch_, stream_);
+  cuda::quantize_bounded_head(lm_head_, c.vocab_size, c.hidden_size, bounded_, stream_);
+  GPTOSS_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  log_info("unembedding: an int8 copy (" + format_mem_size(bytes) +
+           ") bounds the logits of decode steps, which then read only the bf16 rows that can win");
 }
 
 void CudaRunner::mark(const char* category) {
@@ -951,6 +995,11 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
     cuda::add_bias_rmsnorm(x_, nullptr, final_norm_, h_, nullptr, nullptr, n_rows, H, c.rms_norm_eps, in_.rows, stream_);
     mark("norm");
   }
+  if (bounded_step_) {
+    if (!skip("lm_head")) cuda::bounded_choose_tokens(bounded_, h_, n_rows, in_.choice, bounded_scratch_, d_choice_, stream_);
+    mark("lm_head");
+    return;
+  }
   if (!skip("lm_head")) gemm(h_, n_rows, H, lm_head_, c.vocab_size, logits_, false);
   mark("lm_head");
   if (choose_) {
@@ -1049,6 +1098,9 @@ int CudaRunner::run_step(const ForwardBatch& batch, const LayerTrace& trace, boo
   in_ = inputs_->device(st.shape);
   const int rows = st.shape.rows;
   const bool all_single = st.all_single;
+  bool any_logits = false;
+  for (const BatchSeq& sq : batch.seqs) any_logits = any_logits || (sq.want_logits && sq.n_tokens > 0);
+  bounded_step_ = choose && !any_logits && bounded_.q && rows <= cuda::kMaxBoundedRows && !trace;
   step_decode_ = all_single;
   // Measured on an H100, synthetic:20b, batch 1 (2026-11-24), splits from
   // 0 / 256 / 384 keys: tg128 (16..144 keys) 450 / 459 / 458 t/s; 128..192
@@ -1072,7 +1124,7 @@ int CudaRunner::run_step(const ForwardBatch& batch, const LayerTrace& trace, boo
     // Decode: the whole step as one graph launch per batch size.
     // Also keyed by what picks each layer's attention kernel.
     const int key = 2 * T + (choose ? 1 : 0) + (long_context_ ? 1 << 20 : 0) +
-                    (max_keys_ <= cuda::kStagedKeys ? 1 << 21 : 0);
+                    (max_keys_ <= cuda::kStagedKeys ? 1 << 21 : 0) + (bounded_step_ ? 1 << 22 : 0);
     auto it = graphs_.find(key);
     if (it == graphs_.end()) {
       cudaGraph_t graph;

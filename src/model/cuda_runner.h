@@ -30,6 +30,11 @@ struct CudaRunnerOptions {
   // itself, reading their weights from host memory over PCIe, while the CPU
   // computes the rest (-1: $GPTOSS_HYBRID_GPU_SLOTS, else kDefaultGpuSlots).
   int gpu_slots = -1;
+  // Keep an int8 copy of the unembedding (V x H bytes) so that decode steps
+  // of up to 4 rows that need only their tokens read the bf16 rows that can
+  // win instead of all of them (cuda::bounded_choose_tokens). Taken only when
+  // every expert is on the GPU and 4 GiB stay free besides.
+  bool bounded_unembedding = true;
   // Tensor parallelism: this runner is one rank (its slice of heads and
   // expert columns); `group` sums the residual after attention and experts.
   TpShard shard{0, 1};

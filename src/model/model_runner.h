@@ -59,6 +59,12 @@ class ModelRunner {
   // tokens, and the device never waits for the host between steps. The
   // default runs each step inside submit().
   static constexpr int kMaxInFlight = 2;
+  // Bytes of the unembedding read by a step of `rows` rows that needs only
+  // their tokens (for speed-of-light estimates).
+  virtual double unembedding_bytes(int rows) const {
+    (void)rows;
+    return 2.0 * config().vocab_size * config().hidden_size;
+  }
   virtual void submit(const ForwardBatch& batch);
   virtual void collect(float* logits, int32_t* tokens);
   virtual int in_flight() const { return int(done_.size()); }

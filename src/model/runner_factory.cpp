@@ -95,6 +95,7 @@ std::unique_ptr<ModelRunner> make_runner(const ModelSource& source, const Runner
     c.max_step_tokens = o.max_step_tokens;
     c.n_cpu_moe = o.n_cpu_moe;
     c.cpu_threads = o.threads;
+    c.bounded_unembedding = o.bounded_unembedding;
     return make_cuda_runner(source, c);
 #else
     throw Error("this gptoss was built without the CUDA backend: rebuild on a machine with nvcc, or use --device cpu");

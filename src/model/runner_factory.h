@@ -14,6 +14,9 @@ struct RunnerOptions {
   int max_step_tokens = 2048;  // largest prompt chunk per step
   int threads = 0;             // CPU threads; 0 = all cores
   int n_cpu_moe = 0;           // GPU only: the first N layers' experts stay in host memory
+  // GPU only: an int8 copy of the unembedding for decode steps, if the GPU
+  // has room (CudaRunnerOptions::bounded_unembedding); off under a memory budget.
+  bool bounded_unembedding = true;
   int tensor_parallel_size = 1;  // GPUs one model is split across (NCCL)
   std::vector<int> devices;      // their indices; default 0..size-1
   bool expert_parallel = false;  // split the experts whole across the GPUs instead of their columns

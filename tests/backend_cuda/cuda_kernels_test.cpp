@@ -540,3 +540,50 @@ TEST(CudaKernels, ChooseTokensMatchesHost) {
   for (int r = 0; r < R; ++r)
     EXPECT_EQ(plain[size_t(r)], choose_token(x.data() + size_t(r) * V, V, RowChoice{0, 0, 0, 0})) << "row " << r;
 }
+
+// The bounded unembedding picks the token choose_tokens picks from
+// row_gemv_bf16's full logits, for 1, 2 and 4 rows, greedy and sampled, and
+// again on the next call (it clears its own scratch); also when every row of
+// the unembedding is the same (every row a candidate: a tie, lowest index).
+TEST(CudaKernels, BoundedUnembeddingChoosesAsTheFullLogits) {
+  REQUIRE_GPU();
+  for (auto [V, H] : {std::pair{60000, 2880}, std::pair{2048, 256}}) {
+    std::vector<bf16_t> w(size_t(V) * H);
+    uint32_t st = 99;
+    for (auto& v : w) {
+      st = st * 1664525u + 1013904223u;
+      v = f32_to_bf16(0.03f * (float(st >> 8) / 16777216.0f - 0.5f));
+    }
+    Dev<bf16_t> dw(w);
+    cuda::BoundedHead head;
+    Dev<uint8_t> q(size_t(V) * H);
+    Dev<float> scale(static_cast<size_t>(V)), err(static_cast<size_t>(V)), logits(size_t(4) * V);
+    head.q = q.p, head.scale = scale.p, head.err = err.p;
+    cuda::quantize_bounded_head(dw.p, V, H, head, nullptr);
+    Dev<uint8_t> scratch(cuda::bounded_choose_scratch_bytes(V));
+    cuda::clear_bounded_scratch(scratch.p, nullptr);
+    Dev<unsigned long long> keys(size_t(4));
+    Dev<int32_t> want(size_t(4)), got(size_t(4));
+    for (int T : {1, 2, 4, 4}) {
+      Dev<bf16_t> x(to_bf16(randn(size_t(T) * H)));
+      std::vector<RowChoice> ch;
+      for (int t = 0; t < T; ++t) ch.push_back(row_choice(TokenChoice{t == 0 ? 0.0f : 0.7f, 5u + uint64_t(t), uint32_t(T)}));
+      Dev<RowChoice> dc(ch);
+      cuda::row_gemv_bf16(x.p, T, H, dw.p, V, logits.p, false, nullptr);
+      cuda::choose_tokens(logits.p, T, V, dc.p, keys.p, want.p, nullptr);
+      cuda::bounded_choose_tokens(head, x.p, T, dc.p, scratch.p, got.p, nullptr);
+      GPTOSS_CUDA_CHECK(cudaDeviceSynchronize());
+      const auto a = want.get(), b = got.get();
+      for (int t = 0; t < T; ++t) EXPECT_EQ(b[size_t(t)], a[size_t(t)]) << "V " << V << " T " << T << " row " << t;
+    }
+    // Every unembedding row the same: all are candidates; the lowest index wins.
+    for (int r = 1; r < V; ++r) std::copy(w.begin(), w.begin() + H, w.begin() + ptrdiff_t(size_t(r) * H));
+    Dev<bf16_t> flat(w);
+    cuda::quantize_bounded_head(flat.p, V, H, head, nullptr);
+    Dev<bf16_t> x(to_bf16(randn(size_t(H))));
+    Dev<RowChoice> greedy(std::vector<RowChoice>{row_choice(TokenChoice{})});
+    cuda::bounded_choose_tokens(head, x.p, 1, greedy.p, scratch.p, got.p, nullptr);
+    GPTOSS_CUDA_CHECK(cudaDeviceSynchronize());
+    EXPECT_EQ(got.get()[0], 0) << "V " << V;
+  }
+}

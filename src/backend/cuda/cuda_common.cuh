@@ -118,6 +118,20 @@ __device__ __forceinline__ void rmsnorm4(float4 v, float ss, uint2 wb, int H, fl
   o[0] = v.x * r * w.x, o[1] = v.y * r * w.y, o[2] = v.z * r * w.z, o[3] = v.w * r * w.w;
 }
 
+// The dot product of 8 bf16 weights and 8 bf16 inputs, as the one-row
+// kernels sum it (row_gemv_bf16, and the exact pass of the bounded
+// unembedding, which must get the same logits).
+__device__ __forceinline__ float row_dot1(const uint4& w, const uint4& x) {
+  const uint32_t* wv = reinterpret_cast<const uint32_t*>(&w);
+  const uint32_t* xv = reinterpret_cast<const uint32_t*>(&x);
+  float acc = 0.0f;
+#pragma unroll
+  for (int j = 0; j < 4; ++j)
+    acc += __uint_as_float(wv[j] << 16) * __uint_as_float(xv[j] << 16) +
+           __uint_as_float(wv[j] & 0xffff0000u) * __uint_as_float(xv[j] & 0xffff0000u);
+  return acc;
+}
+
 inline int ceil_div(int a, int b) { return (a + b - 1) / b; }
 
 // Threads of the row kernels that give each thread 4 values of a row of H

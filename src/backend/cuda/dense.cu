@@ -154,17 +154,6 @@ __device__ __forceinline__ void copies_done() {
 #endif
 }
 
-__device__ __forceinline__ float row_dot1(const uint4& w, const uint4& x) {
-  const uint32_t* wv = reinterpret_cast<const uint32_t*>(&w);
-  const uint32_t* xv = reinterpret_cast<const uint32_t*>(&x);
-  float acc = 0.0f;
-#pragma unroll
-  for (int j = 0; j < 4; ++j)
-    acc += __uint_as_float(wv[j] << 16) * __uint_as_float(xv[j] << 16) +
-           __uint_as_float(wv[j] & 0xffff0000u) * __uint_as_float(xv[j] & 0xffff0000u);
-  return acc;
-}
-
 template <int NTOK, int S>
 __global__ void __launch_bounds__(kRowWarps * 32) dense_rows_kernel(const uint16_t* x, int T, int K,
                                                                    const uint16_t* W, int N, float* y,
@@ -246,64 +235,7 @@ __global__ void router_logits_kernel(const float* __restrict__ h, int H, const u
   if (threadIdx.x == 0) y[size_t(t) * E + e] = acc;
 }
 
-// The arg-max of float32 rows (of the logits, or of logits / T plus Gumbel
-// noise when sampling), many blocks per row (a decode step has one row of
-// 201088 logits): each block reduces a chunk, then one 64-bit atomicMax per
-// block on (order-preserving float bits, ~index), so the result is the lowest
-// index among equal maxima whatever the block order. NaN is skipped.
-constexpr int kArgmaxChunk = 8192;
-
-__device__ __forceinline__ unsigned long long argmax_key(float v, int i) {
-  return (static_cast<unsigned long long>(float_order(v)) << 32) | uint32_t(~uint32_t(i));
-}
-
-__global__ void choose_tokens_kernel(const float* __restrict__ x, int n, const RowChoice* __restrict__ choice,
-                                     unsigned long long* __restrict__ out) {
-  pdl_enter();
-  const float* row = x + size_t(blockIdx.y) * n;
-  const int begin = blockIdx.x * kArgmaxChunk, end = min(n, begin + kArgmaxChunk);
-  unsigned long long best = 0;
-  if (!choice || choice[blockIdx.y].inv_temperature <= 0.0f) {
-    for (int i = begin + threadIdx.x; i < end; i += blockDim.x) {
-      const float v = row[i];
-      if (v == v) best = max(best, argmax_key(v, i));
-    }
-  } else {
-    const RowChoice c = choice[blockIdx.y];
-    for (int i = begin + threadIdx.x; i < end; i += blockDim.x) {
-      const float v = row[i];
-      if (v == v) best = max(best, argmax_key(choice_key(c, v, uint32_t(i)), i));
-    }
-  }
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) best = max(best, __shfl_xor_sync(0xffffffffu, best, o));
-  __shared__ unsigned long long sb[32];
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  if (lane == 0) sb[warp] = best;
-  __syncthreads();
-  if (warp == 0) {
-    best = lane < int(blockDim.x >> 5) ? sb[lane] : 0ull;
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) best = max(best, __shfl_xor_sync(0xffffffffu, best, o));
-    if (lane == 0 && best) atomicMax(out + blockIdx.y, best);
-  }
-}
-
-__global__ void argmax_index_kernel(const unsigned long long* keys, int rows, int32_t* out) {
-  pdl_enter();
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;
-  if (r < rows) out[r] = keys[r] ? int32_t(~uint32_t(keys[r] & 0xffffffffu)) : 0;
-}
-
 }  // namespace
-
-void choose_tokens(const float* x, int rows, int n, const RowChoice* choice, unsigned long long* scratch, int32_t* out,
-                   cudaStream_t s) {
-  if (rows <= 0) return;
-  GPTOSS_CUDA_CHECK(cudaMemsetAsync(scratch, 0, size_t(rows) * sizeof(unsigned long long), s));
-  launch(choose_tokens_kernel, dim3(ceil_div(n, kArgmaxChunk), rows), 256, s, x, n, choice, scratch);
-  launch(argmax_index_kernel, ceil_div(rows, 256), 256, s, scratch, rows, out);
-}
 
 void router_logits_f32(const float* h, int T, int H, const bf16_raw* W, int E, float* y, cudaStream_t s) {
   if (T > 0) launch(router_logits_kernel, dim3(E, T), 256, s, h, H, W, E, y);
