@@ -610,7 +610,7 @@ void CudaRunner::make_bounded_head() {
   }
   bounded_.q = alloc<uint8_t>(V * H);
   bounded_.scale = alloc<float>(V);
-  bounded_.err = alloc<float>(V);
+  bounded_.bound = alloc<float>(V);
   bounded_scratch_ = alloc<uint8_t>(cuda::bounded_choose_scratch_bytes(c.vocab_size));
   cuda::clear_bounded_scratch(bounded_scratch_, stream_);
   cuda::quantize_bounded_head(lm_head_, c.vocab_size, c.hidden_size, bounded_, stream_);

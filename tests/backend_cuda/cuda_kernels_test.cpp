@@ -557,8 +557,8 @@ TEST(CudaKernels, BoundedUnembeddingChoosesAsTheFullLogits) {
     Dev<bf16_t> dw(w);
     cuda::BoundedHead head;
     Dev<uint8_t> q(size_t(V) * H);
-    Dev<float> scale(static_cast<size_t>(V)), err(static_cast<size_t>(V)), logits(size_t(4) * V);
-    head.q = q.p, head.scale = scale.p, head.err = err.p;
+    Dev<float> scale(static_cast<size_t>(V)), bound(static_cast<size_t>(V)), logits(size_t(4) * V);
+    head.q = q.p, head.scale = scale.p, head.bound = bound.p;
     cuda::quantize_bounded_head(dw.p, V, H, head, nullptr);
     Dev<uint8_t> scratch(cuda::bounded_choose_scratch_bytes(V));
     cuda::clear_bounded_scratch(scratch.p, nullptr);

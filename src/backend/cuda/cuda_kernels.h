@@ -53,8 +53,8 @@ void choose_tokens(const float* x, int rows, int n, const RowChoice* choice, uns
 
 // The same choice for steps of up to kMaxBoundedRows rows straight from the
 // final hidden states x (bf16 [T, H]), without the full logits: an int8 copy
-// of the unembedding bounds every logit (|logit - approx| <= err ||x||_2 plus
-// rounding), and only rows whose upper bound reaches the best lower bound are
+// of the unembedding bounds every logit (|logit - approx| <= bound ||x||_2),
+// and only rows whose upper bound reaches the best lower bound are
 // computed from the bf16 weights, with the same arithmetic as
 // row_gemv_bf16, so the token is the one choose_tokens picks from that
 // kernel's logits. Reads about half the bytes of the full unembedding.
@@ -62,12 +62,12 @@ constexpr int kMaxBoundedRows = 4;
 struct BoundedHead {
   uint8_t* q = nullptr;      // [V, H] int8 values + 128
   float* scale = nullptr;    // [V] w ~= scale * value
-  float* err = nullptr;      // [V] || w - scale * value ||_2
+  float* bound = nullptr;    // [V] || w - scale * value ||_2 plus the sums' rounding
   const bf16_raw* w = nullptr;  // [V, H] the unembedding itself
   int V = 0, H = 0;
 };
 bool bounded_head_supported(int H);
-// Fills q, scale and err (allocated by the caller) from w.
+// Fills q, scale and bound (allocated by the caller) from w.
 void quantize_bounded_head(const bf16_raw* w, int V, int H, BoundedHead& head, cudaStream_t s);
 // Device scratch for bounded_choose_tokens; zero its first 256 bytes once
 // (clear_bounded_scratch): each call leaves them zero again.

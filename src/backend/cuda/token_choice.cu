@@ -70,14 +70,16 @@ __global__ void argmax_index_kernel(const unsigned long long* keys, int rows, in
 // ---- The bounded unembedding -------------------------------------------
 //
 // Row i of the int8 copy holds q_ij (stored as q + 128) with
-// w_ij = scale_i q_ij + e_ij and err_i = ||e_i||_2, so for a token's input x
-//   |logit_i - scale_i (q_i . x)| <= err_i ||x||_2 + rounding,
+// w_ij = scale_i q_ij + e_ij, so for a token's input x
+//   |logit_i - scale_i (q_i . x)| <= ||e_i||_2 ||x||_2 + rounding,
 // the rounding of two float32 sums of H products each being at most
-// kRoundRel * amax_i * ||x||_1 (amax_i = 127 scale_i >= max_j |w_ij|; H
-// products in float32 round by at most about H * 2^-24 of the sum of their
-// magnitudes: 1.7e-4 for H = 2880, 2.4e-4 for 4096). A row can hold the
-// chosen token only if its upper bound (with its noise) reaches the largest
-// lower bound of any row; those are computed exactly.
+// kRoundRel * amax_i * ||x||_1 <= kRoundRel * amax_i * sqrt(H) ||x||_2
+// (amax_i = 127 scale_i >= max_j |w_ij|; H products in float32 round by at
+// most about H * 2^-24 of the sum of their magnitudes: 1.7e-4 for H = 2880,
+// 2.4e-4 for 4096). So bound_i = ||e_i||_2 + kRoundRel * amax_i * sqrt(H)
+// times ||x||_2 bounds the error. A row can hold the chosen token only if its
+// upper bound (with its noise) reaches the largest lower bound of any row;
+// those are computed exactly.
 constexpr float kRoundRel = 6e-4f;
 constexpr int kBoundedChunks = 8;  // 16-byte pieces per lane: H <= 8 * 32 * 16
 constexpr int kBoundedWarps = 8;
@@ -87,7 +89,7 @@ struct BoundedHeader {
   unsigned long long best[kMaxBoundedRows];  // exact keys: the chosen token
   uint32_t lower[kMaxBoundedRows];           // float_order of the largest lower bound
   uint32_t count[kMaxBoundedRows];           // candidates listed
-  float x1[kMaxBoundedRows], x2[kMaxBoundedRows];  // ||x||_1, ||x||_2 (written by block 0)
+  float x2[kMaxBoundedRows];                 // ||x||_2 (written by block 0)
 };
 
 static_assert(sizeof(BoundedHeader) <= 256, "the header's 256 bytes");
@@ -106,12 +108,8 @@ __host__ __device__ inline BoundedScratch bounded_scratch(void* base, int V) {
   return s;
 }
 
-__device__ __forceinline__ float bound_of(float amax, float err, float x1, float x2) {
-  return err * x2 + kRoundRel * amax * x1;
-}
-
 __global__ void quantize_rows_kernel(const uint16_t* __restrict__ w, int H, uint8_t* __restrict__ q,
-                                     float* __restrict__ scale, float* __restrict__ err) {
+                                     float* __restrict__ scale, float* __restrict__ bound) {
   const size_t row = blockIdx.x;
   const uint16_t* wr = w + row * H;
   float amax = 0.0f;
@@ -134,7 +132,8 @@ __global__ void quantize_rows_kernel(const uint16_t* __restrict__ w, int H, uint
   e2 = block_sum(e2);
   if (threadIdx.x == 0) {
     scale[row] = sc;
-    err[row] = sqrtf(e2) * 1.001f + 1e-30f;  // the norm's own rounding, and never 0 * inf
+    // 1.001: the norm's own rounding.
+    bound[row] = sqrtf(e2) * 1.001f + kRoundRel * 127.0f * sc * sqrtf(float(H));
   }
 }
 
@@ -163,7 +162,7 @@ __device__ __forceinline__ float dot16_i8(const uint4& w, const uint4& xa, const
 template <int NTOK>
 __global__ void __launch_bounds__(kBoundedWarps * 32)
     bounded_approx_kernel(const uint16_t* __restrict__ x, int T, int H, const uint8_t* __restrict__ q,
-                          const float* __restrict__ scale, const float* __restrict__ err, int V,
+                          const float* __restrict__ scale, const float* __restrict__ bound, int V,
                           const RowChoice* __restrict__ choice, BoundedScratch s) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nc = H / 16;
   const int row = blockIdx.x * kBoundedWarps + warp;
@@ -174,25 +173,28 @@ __global__ void __launch_bounds__(kBoundedWarps * 32)
     const int c = lane + 32 * i;
     w[i] = c < nc ? __ldg(wr + c) : make_uint4(0x80808080u, 0x80808080u, 0x80808080u, 0x80808080u);
   }
-  const float sc = __ldg(scale + min(row, V - 1)), er = __ldg(err + min(row, V - 1));
+  const float sc = __ldg(scale + min(row, V - 1)), bd = __ldg(bound + min(row, V - 1));
   pdl_enter(Release::kAtEntry);
+  // x into shared memory; each block needs ||x||_2 (block 0 leaves it for pass 2).
   __shared__ uint4 xs[NTOK][kBoundedChunks * 32 * 2];
-  for (int i = threadIdx.x; i < T * nc * 2; i += blockDim.x)
-    xs[i / (nc * 2)][i % (nc * 2)] = reinterpret_cast<const uint4*>(x)[i];
-  __syncthreads();
-  // Every block needs the norms of x; block 0 also leaves them for pass 2.
-  float x1[NTOK], x2[NTOK];
+  float sq[NTOK] = {};
+  for (int i = threadIdx.x; i < T * nc * 2; i += blockDim.x) {
+    const uint4 v = reinterpret_cast<const uint4*>(x)[i];
+    xs[i / (nc * 2)][i % (nc * 2)] = v;
+    float a = 0.0f;
+    for (uint32_t u : {v.x, v.y, v.z, v.w}) {
+      const float lo = __uint_as_float(u << 16), hi = __uint_as_float(u & 0xffff0000u);
+      a += lo * lo + hi * hi;
+    }
+#pragma unroll
+    for (int t = 0; t < NTOK; ++t)
+      if (t == i / (nc * 2)) sq[t] += a;
+  }
+  float x2[NTOK];
 #pragma unroll
   for (int t = 0; t < NTOK; ++t) {
-    float a1 = 0.0f, a2 = 0.0f;
-    if (t < T)
-      for (int j = threadIdx.x; j < H; j += blockDim.x) {
-        const float v = bf2f(reinterpret_cast<const uint16_t*>(xs[t])[j]);
-        a1 += fabsf(v), a2 += v * v;
-      }
-    x1[t] = block_sum(a1);
-    x2[t] = sqrtf(block_sum(a2)) * 1.0001f;
-    if (blockIdx.x == 0 && threadIdx.x == 0 && t < T) s.head->x1[t] = x1[t], s.head->x2[t] = x2[t];
+    x2[t] = sqrtf(block_sum(sq[t])) * 1.0001f;  // 1.0001: the sum's rounding
+    if (blockIdx.x == 0 && threadIdx.x == 0 && t < T) s.head->x2[t] = x2[t];
   }
   float acc[NTOK] = {};
 #pragma unroll
@@ -211,7 +213,7 @@ __global__ void __launch_bounds__(kBoundedWarps * 32)
     if (lane == 0 && t < T && row < V) {
       s.approx[size_t(t) * V + row] = a;
       const RowChoice c = choice[t];
-      const float b = bound_of(127.0f * sc, er, x1[t], x2[t]);
+      const float b = bd * x2[t];
       const float lb = c.inv_temperature > 0.0f ? fmaf(a - b, c.inv_temperature, gumbel_noise(c, uint32_t(row))) : a - b;
       if (lb == lb) atomicMax(&lower[t], float_order(lb));
     }
@@ -221,15 +223,15 @@ __global__ void __launch_bounds__(kBoundedWarps * 32)
 }
 
 // Pass 2: the rows whose upper bound reaches the largest lower bound.
-__global__ void bounded_select_kernel(int V, const float* __restrict__ scale, const float* __restrict__ err,
-                                      const RowChoice* __restrict__ choice, BoundedScratch s) {
+__global__ void bounded_select_kernel(int V, const float* __restrict__ bound, const RowChoice* __restrict__ choice,
+                                      BoundedScratch s) {
   pdl_enter();
   const int t = blockIdx.y, i = blockIdx.x * blockDim.x + threadIdx.x;
   bool cand = false;
   if (i < V) {
     const RowChoice c = choice[t];
     const float a = s.approx[size_t(t) * V + i];
-    const float b = bound_of(127.0f * scale[i], err[i], s.head->x1[t], s.head->x2[t]);
+    const float b = bound[i] * s.head->x2[t];
     const float ub = c.inv_temperature > 0.0f ? fmaf(a + b, c.inv_temperature, gumbel_noise(c, uint32_t(i))) : a + b;
     // NaN bounds (a NaN in x or the weights) keep the row: the exact pass skips NaN.
     cand = !(ub == ub) || float_order(ub) >= s.head->lower[t];
@@ -294,7 +296,7 @@ void choose_tokens(const float* x, int rows, int n, const RowChoice* choice, uns
 bool bounded_head_supported(int H) { return H % 16 == 0 && H <= kBoundedChunks * 32 * 16; }
 
 void quantize_bounded_head(const bf16_raw* w, int V, int H, BoundedHead& head, cudaStream_t s) {
-  quantize_rows_kernel<<<V, 256, 0, s>>>(w, H, head.q, head.scale, head.err);
+  quantize_rows_kernel<<<V, 256, 0, s>>>(w, H, head.q, head.scale, head.bound);
   GPTOSS_CUDA_CHECK(cudaGetLastError());
   head.w = w, head.V = V, head.H = H;
 }
@@ -308,12 +310,12 @@ void bounded_choose_tokens(const BoundedHead& head, const bf16_raw* x, int T, co
   const BoundedScratch s = bounded_scratch(scratch, V);
   const unsigned blocks = unsigned(ceil_div(V, kBoundedWarps));
   if (T == 1)
-    launch(bounded_approx_kernel<1>, blocks, kBoundedWarps * 32, st, x, T, H, head.q, head.scale, head.err, V, choice, s);
+    launch(bounded_approx_kernel<1>, blocks, kBoundedWarps * 32, st, x, T, H, head.q, head.scale, head.bound, V, choice, s);
   else if (T == 2)
-    launch(bounded_approx_kernel<2>, blocks, kBoundedWarps * 32, st, x, T, H, head.q, head.scale, head.err, V, choice, s);
+    launch(bounded_approx_kernel<2>, blocks, kBoundedWarps * 32, st, x, T, H, head.q, head.scale, head.bound, V, choice, s);
   else
-    launch(bounded_approx_kernel<4>, blocks, kBoundedWarps * 32, st, x, T, H, head.q, head.scale, head.err, V, choice, s);
-  launch(bounded_select_kernel, dim3(unsigned(ceil_div(V, 256)), unsigned(T)), 256, st, V, head.scale, head.err, choice, s);
+    launch(bounded_approx_kernel<4>, blocks, kBoundedWarps * 32, st, x, T, H, head.q, head.scale, head.bound, V, choice, s);
+  launch(bounded_select_kernel, dim3(unsigned(ceil_div(V, 256)), unsigned(T)), 256, st, V, head.bound, choice, s);
   int dev = 0, sms = 0;
   GPTOSS_CUDA_CHECK(cudaGetDevice(&dev));
   GPTOSS_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
