@@ -38,7 +38,9 @@ for c in $SERVE_CONFIGS; do
   for e in $ENVS; do export "$e"; done
   server_start "$BIN" "$OUT/serve-$LABEL" --model synthetic:20b --device cuda --tokenizer "$GPTOSS_TOKENIZER" \
     --served-model-name gpt-oss --max-num-seqs 64 --ctx-size 4096 $FLAGS || continue
-  for run in "1 8 0" "1 8 1" "16 32 1"; do
+  # "clients requests temperature" per load; SERVE_RUNS="1 8 1" for one.
+  IFS=';' read -ra runs <<<"${SERVE_RUNS:-1 8 0;1 8 1;16 32 1}"
+  for run in "${runs[@]}"; do
     set -- $run
     gptoss bench serve --url "http://127.0.0.1:$SERVER_PORT" --model gpt-oss --concurrency "$1" --num-requests "$2" \
       --input-len 512 --output-len 128 --temperature "$3" --quiet --json-out "$OUT/serve-$LABEL/c$1-t$3.json" >/dev/null 2>&1

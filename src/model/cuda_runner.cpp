@@ -66,6 +66,14 @@ constexpr int kMaxFusedDecodeTokens = 64;
 constexpr int kFusedAttentionFrom = 33;
 constexpr int kMaxStagedTokens = 8;  // see run_layers
 constexpr int kSplitKeysFrom = 128;  // see long_context_
+// Steps of up to this many logits rows that need only their tokens choose
+// them through the bounded unembedding. H100, synthetic:20b, 2026-12-06, same
+// call, on vs GPTOSS_BOUNDED_HEAD=0 (both pipelined): tg128 644.8 vs 575.6
+// t/s, 2 sequences (128+64) 820.1 vs 784.0, 4 sequences 1102.1 vs 1131.4:
+// at 4 rows its pass over the int8 rows reads each input from shared memory
+// 4 times per row in half the time the bf16 pass has, and loses.
+constexpr int kBoundedStepRows = 2;
+static_assert(kBoundedStepRows <= cuda::kMaxBoundedRows);
 int fused_decode() {
   static const int v = env_int("GPTOSS_FUSED_DECODE", -1);
   return v;
@@ -145,7 +153,7 @@ class CudaRunner : public ModelRunner {
   int in_flight() const override { return int(in_flight_.size()); }
   double unembedding_bytes(int rows) const override {
     const double V = cfg_.vocab_size, H = cfg_.hidden_size;
-    return bounded_.q && rows <= cuda::kMaxBoundedRows ? V * H + 8 * V : 2 * V * H;
+    return bounded_.q && rows <= kBoundedStepRows ? V * H + 8 * V : 2 * V * H;
   }
 
  private:
@@ -588,10 +596,10 @@ void CudaRunner::allocate_kv(const KvCacheConfig& kv) {
                            std::max(1, std::min(kv.num_window_blocks, ctx_blocks)));
 }
 
-// Steps of up to 4 rows that only need each row's token read an int8 copy
-// of the unembedding and the few bf16 rows that can still win instead of all
-// of it (cuda::bounded_choose_tokens). H100, synthetic:20b: see
-// bench/results. The copy takes V x H bytes: only on a GPU with room to
+// Steps of up to kBoundedStepRows rows that only need each row's token read
+// an int8 copy of the unembedding and the few bf16 rows that can still win
+// instead of all of it (cuda::bounded_choose_tokens). The copy takes V x H
+// bytes (560 MiB for gpt-oss): only on a GPU with room to
 // spare (not with experts in host memory, where memory is what is short,
 // nor under a --gpu-memory budget). GPTOSS_BOUNDED_HEAD=0 leaves it out, to
 // compare.
@@ -1100,7 +1108,7 @@ int CudaRunner::run_step(const ForwardBatch& batch, const LayerTrace& trace, boo
   const bool all_single = st.all_single;
   bool any_logits = false;
   for (const BatchSeq& sq : batch.seqs) any_logits = any_logits || (sq.want_logits && sq.n_tokens > 0);
-  bounded_step_ = choose && !any_logits && bounded_.q && rows <= cuda::kMaxBoundedRows && !trace;
+  bounded_step_ = choose && !any_logits && bounded_.q && rows <= kBoundedStepRows && !trace;
   step_decode_ = all_single;
   // Measured on an H100, synthetic:20b, batch 1 (2026-11-24), splits from
   // 0 / 256 / 384 keys: tg128 (16..144 keys) 450 / 459 / 458 t/s; 128..192

@@ -31,7 +31,7 @@ struct CudaRunnerOptions {
   // computes the rest (-1: $GPTOSS_HYBRID_GPU_SLOTS, else kDefaultGpuSlots).
   int gpu_slots = -1;
   // Keep an int8 copy of the unembedding (V x H bytes) so that decode steps
-  // of up to 4 rows that need only their tokens read the bf16 rows that can
+  // of 1 or 2 rows that need only their tokens read the bf16 rows that can
   // win instead of all of them (cuda::bounded_choose_tokens). Taken only when
   // every expert is on the GPU and 4 GiB stay free besides.
   bool bounded_unembedding = true;
