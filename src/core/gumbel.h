@@ -12,11 +12,7 @@
 #include <cstdint>
 #include <cstring>
 
-#if defined(__CUDACC__)
-#define GPTOSS_HD __host__ __device__ __forceinline__
-#else
-#define GPTOSS_HD inline
-#endif
+#include "core/host_device.h"
 
 namespace gptoss {
 
@@ -129,4 +125,3 @@ inline int32_t choose_token(const float* logits, int n, const RowChoice& c) {
 
 }  // namespace gptoss
 
-#undef GPTOSS_HD

@@ -153,17 +153,9 @@ TEST(Engine, SeededSamplingIsTheSameAloneAndBatched) {
 
 // Counts the steps the engine queues while another is in flight (lookahead)
 // and how many of their tokens are fed on the device.
-class CountingRunner : public ModelRunner {
+class CountingRunner : public test::ForwardingRunner {
  public:
-  explicit CountingRunner(ModelRunner& r) : r_(r) {}
-  const ModelConfig& config() const override { return r_.config(); }
-  std::string device_name() const override { return "counting"; }
-  size_t full_block_bytes(int b) const override { return r_.full_block_bytes(b); }
-  size_t window_block_bytes(int b) const override { return r_.window_block_bytes(b); }
-  void allocate_kv(const KvCacheConfig& kv) override { r_.allocate_kv(kv); }
-  const KvCacheConfig& kv_config() const override { return r_.kv_config(); }
-  int max_step_tokens() const override { return r_.max_step_tokens(); }
-  void forward(const ForwardBatch& b, float* logits, const LayerTrace& t) override { r_.forward(b, logits, t); }
+  using ForwardingRunner::ForwardingRunner;
   void submit(const ForwardBatch& b) override {
     ahead += r_.in_flight() > 0;
     fed += int(std::count_if(b.feed.begin(), b.feed.end(), [](int32_t f) { return f >= 0; }));
@@ -172,9 +164,6 @@ class CountingRunner : public ModelRunner {
   void collect(float* logits, int32_t* tokens) override { r_.collect(logits, tokens); }
   int in_flight() const override { return r_.in_flight(); }
   int ahead = 0, fed = 0;
-
- private:
-  ModelRunner& r_;
 };
 
 TEST(Engine, LooksAheadWhenOnlyTheTokensInFlightAreUnknown) {

@@ -25,11 +25,7 @@
 // min(s + kScaleBias, 254), whose bf16x2 scale is that byte * 0x00800080.
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define GPTOSS_HD __host__ __device__ __forceinline__
-#else
-#define GPTOSS_HD inline
-#endif
+#include "core/host_device.h"
 
 namespace gptoss::cuda {
 
