@@ -102,9 +102,8 @@ int32_t choose_token_among(const float* logits, int n, const RowChoice& c, Cand 
   for (int j = 0; j < n; ++j) top = std::max(top, logits[cand(j)]);  // max() drops NaN
   float cutoff = -INFINITY;
   if (c.inv_temperature > 0.0f && std::isfinite(top)) {
-    const float g_lo = -std::log(-std::log(5.9604644775390625e-8f));
-    const float g_hi = -std::log(-std::log(1.0f - 5.9604644775390625e-8f));
-    const float span = g_hi - g_lo;
+    static const float span = -std::log(-std::log(1.0f - 5.9604644775390625e-8f)) +
+                              std::log(-std::log(5.9604644775390625e-8f));  // g(u_max) - g(u_min)
     cutoff = top * c.inv_temperature - span - 0.01f * (1.0f + std::fabs(top * c.inv_temperature));
   }
   int32_t best = -1;

@@ -199,8 +199,9 @@ class CudaRunner : public ModelRunner {
   ExpertPtrs stage_expert(int layer, int e, int slot);
   void pin_host_experts();
   // Uploads the batch (from staging slot `slot`), runs it (as a graph for
-  // decode steps); returns the logits rows.
-  int run_step(const ForwardBatch& batch, const LayerTrace& trace, bool choose, int slot);
+  // decode steps); returns the logits rows. choose: a token per row (submit);
+  // logits_wanted: some row's logits go back to the caller.
+  int run_step(const ForwardBatch& batch, const LayerTrace& trace, bool choose, bool logits_wanted, int slot);
   // A submitted step not yet collected: its results arrive in host slot
   // `slot` (tokens) and, for want_logits rows, in h_logits_ or `logits`.
   struct InFlight {
@@ -1021,7 +1022,7 @@ void CudaRunner::forward(const ForwardBatch& batch, float* logits, const LayerTr
   if (!batch.feed.empty()) throw Error("feed is for submit()");
   const int slot = next_slot_;
   next_slot_ ^= 1;
-  const int rows = run_step(batch, trace, false, slot);
+  const int rows = run_step(batch, trace, false, true, slot);
   chosen_rows_ = -1;  // d_choice_ is stale now
   const size_t V = size_t(cfg_.vocab_size);
   if (rows > 0) {
@@ -1070,7 +1071,7 @@ void CudaRunner::submit(const ForwardBatch& batch) {
   if (!f.runs.empty())
     for (InFlight& g : in_flight_) unpin_logits(g);
   f.slot = next_slot_;
-  f.rows = run_step(batch, {}, true, f.slot);
+  f.rows = run_step(batch, {}, true, !f.runs.empty(), f.slot);
   next_slot_ ^= 1;
   chosen_rows_ = f.rows;
   const size_t V = size_t(cfg_.vocab_size);
@@ -1095,7 +1096,8 @@ void CudaRunner::collect(float* logits, int32_t* tokens) {
   for (auto [a, b] : f.runs) std::memcpy(logits + a * V, from + a * V, (b - a) * V * 4);
 }
 
-int CudaRunner::run_step(const ForwardBatch& batch, const LayerTrace& trace, bool choose, int slot) {
+int CudaRunner::run_step(const ForwardBatch& batch, const LayerTrace& trace, bool choose, bool logits_wanted,
+                         int slot) {
   const int T = batch.total_tokens();
   if (T == 0) return 0;
   choose_ = choose;
@@ -1106,9 +1108,7 @@ int CudaRunner::run_step(const ForwardBatch& batch, const LayerTrace& trace, boo
   in_ = inputs_->device(st.shape);
   const int rows = st.shape.rows;
   const bool all_single = st.all_single;
-  bool any_logits = false;
-  for (const BatchSeq& sq : batch.seqs) any_logits = any_logits || (sq.want_logits && sq.n_tokens > 0);
-  bounded_step_ = choose && !any_logits && bounded_.q && rows <= kBoundedStepRows && !trace;
+  bounded_step_ = choose && !logits_wanted && bounded_.q && rows <= kBoundedStepRows && !trace;
   step_decode_ = all_single;
   // Measured on an H100, synthetic:20b, batch 1 (2026-11-24), splits from
   // 0 / 256 / 384 keys: tg128 (16..144 keys) 450 / 459 / 458 t/s; 128..192

@@ -93,8 +93,8 @@ std::vector<uint8_t> encode_tp_allocate_kv(const KvCacheConfig& kv) {
   return w.take();
 }
 
-std::vector<uint8_t> encode_tp_forward(const ForwardBatch& batch, bool greedy) {
-  Writer w(greedy ? TpCommandKind::forward_sample : TpCommandKind::forward);
+std::vector<uint8_t> encode_tp_forward(const ForwardBatch& batch, bool sample) {
+  Writer w(sample ? TpCommandKind::forward_sample : TpCommandKind::forward);
   w.i32s(batch.tokens);
   w.u32(uint32_t(batch.seqs.size()));
   for (const BatchSeq& s : batch.seqs) {

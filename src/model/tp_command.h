@@ -52,7 +52,7 @@ struct TpCommand {
 
 std::vector<uint8_t> encode_tp_hello(int max_step_tokens, const std::string& model_summary);
 std::vector<uint8_t> encode_tp_allocate_kv(const KvCacheConfig& kv);
-std::vector<uint8_t> encode_tp_forward(const ForwardBatch& batch, bool greedy);
+std::vector<uint8_t> encode_tp_forward(const ForwardBatch& batch, bool sample);
 std::vector<uint8_t> encode_tp_simple(TpCommandKind kind);  // ping, shutdown
 TpCommand decode_tp_command(std::span<const uint8_t> bytes);
 

@@ -278,7 +278,6 @@ void Engine::collect_step() {
   for (size_t i : live) {
     const ScheduledSeq& it = st.items[i];
     const uint64_t id = st.ids[i];
-    if (!live_.count(id)) continue;  // failed while this step's earlier tokens were handed out
     Sequence& s = *it.seq;
     if (!s.prompt_counted) {
       s.prompt_counted = true;
