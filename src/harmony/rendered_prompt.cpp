@@ -2,6 +2,7 @@
 
 #include <ctime>
 
+#include "core/join.h"
 #include "harmony/tool_schema.h"
 
 namespace gptoss::harmony {
@@ -49,19 +50,6 @@ std::string today_utc_date() {
   std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
   return buf;
 }
-
-namespace {
-
-std::string join(const std::vector<std::string>& parts, const std::string& sep) {
-  std::string out;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    if (i) out += sep;
-    out += parts[i];
-  }
-  return out;
-}
-
-}  // namespace
 
 std::string render_system_content(ReasoningEffort effort, const RenderOptions& options, bool has_function_tools) {
   std::vector<std::string> sections;

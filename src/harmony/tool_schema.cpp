@@ -2,6 +2,8 @@
 
 #include <set>
 
+#include "core/join.h"
+
 namespace gptoss::harmony {
 
 using ojson = nlohmann::ordered_json;
@@ -69,15 +71,6 @@ std::string default_comment(const ojson& schema, const ojson& value) {
 std::string default_comment_json(const ojson& schema, const ojson& value) {
   if (value.is_string() && !is_enum(schema)) return "default: \"" + value.get_ref<const std::string&>() + "\"";
   return "default: " + value.dump();
-}
-
-std::string join(const std::vector<std::string>& parts, const std::string& sep) {
-  std::string out;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    if (i) out += sep;
-    out += parts[i];
-  }
-  return out;
 }
 
 std::string render_object(const ojson& schema, const std::string& indent) {
