@@ -182,8 +182,7 @@ void add_bench_command(CLI::App& app) {
     }
     double peak = 0, copy_bw = 0;
 #ifdef GPTOSS_WITH_CUDA
-    if (o.device != "cpu") {
-      int dev = o.device == "cuda" ? 0 : std::stoi(o.device.substr(5));
+    if (const int dev = cuda_device_index(o.device); dev >= 0) {
       peak = datasheet_bandwidth(dev);
       copy_bw = measure_copy_bandwidth(dev);
     }

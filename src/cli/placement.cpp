@@ -26,7 +26,7 @@ std::string describe(const Placement& p, uint64_t budget) {
 
 PlacementChoice choose_placement(const ModelFlags& f, const ModelConfig& c, const std::string& device,
                                  int ctx_size, int max_step_tokens, double utilization, int max_num_seqs) {
-  const bool gpu = device == "cuda" || device.rfind("cuda:", 0) == 0;
+  const bool gpu = cuda_device_index(device) >= 0;
   const bool manual = f.cpu_moe || f.n_cpu_moe >= 0;
   if (!gpu) {
     if (manual || !f.gpu_memory.empty()) log_warn("--gpu-memory, --cpu-moe and --n-cpu-moe only apply to a GPU device");

@@ -1,5 +1,7 @@
 #include "model/runner_factory.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "model/cpu_runner.h"
 #ifdef GPTOSS_WITH_CUDA
@@ -28,11 +30,20 @@ std::string resolve_device(const std::string& device) {
   return "cpu";
 }
 
+int cuda_device_index(const std::string& device) {
+  if (device == "cuda") return 0;
+  if (device.rfind("cuda:", 0) != 0) return -1;
+  const std::string n = device.substr(5);
+  if (n.empty() || n.size() > 4 || n.find_first_not_of("0123456789") != std::string::npos)
+    throw Error("--device '" + device + "': use auto, cpu, cuda or cuda:N, N being the GPU's number as nvidia-smi lists it");
+  return std::stoi(n);
+}
+
 bool gpu_memory_info(const std::string& device, size_t* free_bytes, size_t* total_bytes) {
-  const std::string d = resolve_device(device);
-  if (d != "cuda" && d.rfind("cuda:", 0) != 0) return false;
+  const int index = cuda_device_index(resolve_device(device));
+  if (index < 0) return false;
 #ifdef GPTOSS_WITH_CUDA
-  return cuda_memory_info(d == "cuda" ? 0 : std::stoi(d.substr(5)), free_bytes, total_bytes);
+  return cuda_memory_info(index, free_bytes, total_bytes);
 #else
   (void)free_bytes, (void)total_bytes;
   return false;
@@ -51,7 +62,7 @@ std::unique_ptr<ModelRunner> make_runner(const ModelSource& source, const Runner
     if (o.expert_parallel) throw Error("--expert-parallel runs in one process for now: drop --nccl-id-file");
 #ifdef GPTOSS_WITH_NCCL
     RemoteTpOptions r;
-    r.device = !o.devices.empty() ? o.devices[0] : o.device.rfind("cuda:", 0) == 0 ? std::stoi(o.device.substr(5)) : 0;
+    r.device = !o.devices.empty() ? o.devices[0] : std::max(0, cuda_device_index(o.device));
     r.size = o.tensor_parallel_size;
     r.max_step_tokens = o.max_step_tokens;
     r.id_file = o.nccl_id_file;
@@ -88,10 +99,10 @@ std::unique_ptr<ModelRunner> make_runner(const ModelSource& source, const Runner
     }
     return std::make_unique<CpuRunner>(source, *pool, o.max_step_tokens);
   }
-  if (o.device == "cuda" || o.device.rfind("cuda:", 0) == 0) {
+  if (const int index = cuda_device_index(o.device); index >= 0) {
 #ifdef GPTOSS_WITH_CUDA
     CudaRunnerOptions c;
-    c.device = o.device == "cuda" ? 0 : std::stoi(o.device.substr(5));
+    c.device = index;
     c.max_step_tokens = o.max_step_tokens;
     c.n_cpu_moe = o.n_cpu_moe;
     c.cpu_threads = o.threads;

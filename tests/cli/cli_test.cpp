@@ -18,10 +18,10 @@ namespace {
 
 const std::string kFixture = test::fixtures_dir() + "/tiny-gptoss";
 
-// Runs a command, returns (exit code, stdout).
-std::pair<int, std::string> run(const std::string& cmd) {
+// Runs a command, returns (exit code, stdout, and stderr if asked).
+std::pair<int, std::string> run(const std::string& cmd, bool with_stderr = false) {
   std::string out;
-  FILE* p = popen((cmd + " 2>/dev/null").c_str(), "r");
+  FILE* p = popen((cmd + (with_stderr ? " 2>&1" : " 2>/dev/null")).c_str(), "r");
   std::array<char, 4096> buf;
   size_t n;
   while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
@@ -79,6 +79,13 @@ TEST(Cli, InspectReportsParamsAndBadInputFailsCleanly) {
   EXPECT_EQ(run(std::string(GPTOSS_BIN) + " generate --model " + kFixture + " --ids 1,99999").first, 1);
   EXPECT_EQ(run(std::string(GPTOSS_BIN) + " generate --model " + kFixture + " --ids abc").first, 1);
   EXPECT_EQ(run(std::string(GPTOSS_BIN) + " generate --model " + kFixture + " --ids 1 --device cuda:7").first, 1);
+  // A malformed device is refused with what --device takes, before any loading.
+  for (const std::string device : {"cuda:abc", "cuda:", "gpu"}) {
+    auto [drc, err] = run(std::string(GPTOSS_BIN) + " generate --model " + kFixture + " --ids 1 --device " + device, true);
+    EXPECT_TRUE(drc > 0 && drc < 128) << device << ": exit code " << drc;  // CLI11's usage-error code, not a signal
+    EXPECT_NE(err.find("cuda:N"), std::string::npos) << err;
+    EXPECT_EQ(err.find("loading"), std::string::npos) << err;
+  }
 }
 
 TEST(Cli, PlanPlacesExpertsBeforeLoadingAnything) {
