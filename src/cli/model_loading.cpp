@@ -17,13 +17,12 @@ void ModelFlags::add_to(CLI::App& cmd, bool with_ctx) {
   cmd.add_option("--device", device, "auto (a GPU when there is one), cpu, cuda or cuda:N")
       ->capture_default_str()
       ->check([](const std::string& d) -> std::string {  // before the model loads, not after
-        if (d == "auto" || d == "cpu") return "";
         try {
-          if (cuda_device_index(d) >= 0) return "";
+          cuda_device_index(d);
+          return "";
         } catch (const Error& e) {
           return e.what();
         }
-        return "--device '" + d + "': use auto, cpu, cuda or cuda:N";
       });
   cmd.add_option("-t,--threads", threads, "CPU threads (0 = all cores)")->capture_default_str();
   cmd.add_option("--seed", seed, "seed for synthetic weights")->capture_default_str();

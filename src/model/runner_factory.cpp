@@ -32,8 +32,8 @@ std::string resolve_device(const std::string& device) {
 
 int cuda_device_index(const std::string& device) {
   if (device == "cuda") return 0;
-  if (device.rfind("cuda:", 0) != 0) return -1;
-  const std::string n = device.substr(5);
+  if (device == "cpu" || device == "auto") return -1;
+  const std::string n = device.rfind("cuda:", 0) == 0 ? device.substr(5) : "";
   if (n.empty() || n.size() > 4 || n.find_first_not_of("0123456789") != std::string::npos)
     throw Error("--device '" + device + "': use auto, cpu, cuda or cuda:N, N being the GPU's number as nvidia-smi lists it");
   return std::stoi(n);
@@ -99,20 +99,19 @@ std::unique_ptr<ModelRunner> make_runner(const ModelSource& source, const Runner
     }
     return std::make_unique<CpuRunner>(source, *pool, o.max_step_tokens);
   }
-  if (const int index = cuda_device_index(o.device); index >= 0) {
+  const int index = cuda_device_index(o.device);  // "cpu" and "auto" are gone by now; others throw
 #ifdef GPTOSS_WITH_CUDA
-    CudaRunnerOptions c;
-    c.device = index;
-    c.max_step_tokens = o.max_step_tokens;
-    c.n_cpu_moe = o.n_cpu_moe;
-    c.cpu_threads = o.threads;
-    c.bounded_unembedding = o.bounded_unembedding;
-    return make_cuda_runner(source, c);
+  CudaRunnerOptions c;
+  c.device = index;
+  c.max_step_tokens = o.max_step_tokens;
+  c.n_cpu_moe = o.n_cpu_moe;
+  c.cpu_threads = o.threads;
+  c.bounded_unembedding = o.bounded_unembedding;
+  return make_cuda_runner(source, c);
 #else
-    throw Error("this gptoss was built without the CUDA backend: rebuild on a machine with nvcc, or use --device cpu");
+  (void)index;
+  throw Error("this gptoss was built without the CUDA backend: rebuild on a machine with nvcc, or use --device cpu");
 #endif
-  }
-  throw Error("unknown device '" + o.device + "': use auto, cpu, cuda or cuda:N");
 }
 
 }  // namespace gptoss

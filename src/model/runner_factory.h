@@ -29,9 +29,8 @@ struct RunnerOptions {
 std::unique_ptr<ModelRunner> make_runner(const ModelSource& source, const RunnerOptions& options);
 // "auto" becomes "cuda" when a GPU is usable and the backend is built, else "cpu".
 std::string resolve_device(const std::string& device);
-// The GPU a device string names: "cuda" is 0, "cuda:N" is N, anything else
-// ("cpu", "auto") is -1. A "cuda:" without a number throws an Error that says
-// what --device takes.
+// The GPU a device string names: "cuda" is 0, "cuda:N" is N, "cpu" and
+// "auto" are -1. Anything else throws an Error that says what --device takes.
 int cuda_device_index(const std::string& device);
 bool cuda_backend_compiled();
 // Free and total memory of the GPU a device string names; false for "cpu" or
