@@ -6,7 +6,7 @@
 # playwright-core) from npm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pkgs="build-essential cmake pkg-config git nlohmann-json3-dev libcli11-dev libpcre2-dev libcpp-httplib-dev libgtest-dev libgmock-dev libssl-dev chromium librsvg2-bin clang libclang-rt-dev"
+pkgs="build-essential cmake pkg-config git nlohmann-json3-dev libcli11-dev libpcre2-dev libcpp-httplib-dev libgtest-dev libgmock-dev libssl-dev chromium librsvg2-bin clang libclang-rt-dev ccache"
 missing=""
 for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 # Node may come from outside Debian (NodeSource ships npm inside its nodejs,

@@ -18,7 +18,13 @@ if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
 else
   cuda_args=(-DGPTOSS_CUDA=OFF)
 fi
-cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release "${cuda_args[@]}" >/dev/null
+# A compiler cache, when the machine has one, makes rebuilds of unchanged files free.
+launcher=()
+if command -v ccache >/dev/null 2>&1; then
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
+  export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
+fi
+cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release "${cuda_args[@]}" "${launcher[@]}" >/dev/null
 cmake --build "$BUILD" -j"$jobs"
 ctest --test-dir "$BUILD" --output-on-failure -j"$jobs"
 
@@ -27,7 +33,7 @@ in_ci=false
 if [[ ${GPTOSS_CI_SANITIZE:-$in_ci} == 1 || ${GPTOSS_CI_SANITIZE:-$in_ci} == true ]]; then
   t0=$SECONDS
   ASAN_BUILD=${ASAN_BUILD:-build-asan}
-  cmake -S . -B "$ASAN_BUILD" -DCMAKE_BUILD_TYPE=Release -DGPTOSS_CUDA=OFF -DGPTOSS_SANITIZE=ON >/dev/null
+  cmake -S . -B "$ASAN_BUILD" -DCMAKE_BUILD_TYPE=Release -DGPTOSS_CUDA=OFF -DGPTOSS_SANITIZE=ON "${launcher[@]}" >/dev/null
   cmake --build "$ASAN_BUILD" -j"$jobs"
   # Leaks count too; UBSan findings fail the test instead of scrolling by.
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
