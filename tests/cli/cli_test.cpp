@@ -111,3 +111,18 @@ TEST(Cli, PlanPlacesExpertsBeforeLoadingAnything) {
 }
 
 }  // namespace
+
+// Prompts longer than a step run in chunks (as the server runs them), with
+// the second half's rate reported too; -g 0 and --batch-gen 0 skip decode
+// instead of failing.
+TEST(Cli, BenchChunksLongPromptsAndSkipsEmptyDecode) {
+  auto [rc, out] = run(std::string(GPTOSS_BIN) + " bench --model " + kFixture +
+                           " --device cpu -p 96 --max-step-tokens 32 -g 0 -b 1 --batch-gen 0 -r 1",
+                       true);
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("pp96 "), std::string::npos) << out;
+  EXPECT_NE(out.find("pp96 @32+"), std::string::npos) << out;
+  EXPECT_EQ(out.find("skipping"), std::string::npos) << out;
+  EXPECT_EQ(out.find("error"), std::string::npos) << out;
+  EXPECT_EQ(out.find("tg0"), std::string::npos) << out;
+}
