@@ -89,7 +89,9 @@ nlohmann::json to_json(const std::string& name, const std::string& gpu, const Pl
             {"gpu_ms_per_token", p.gpu_ms_per_token},
             {"cpu_ms_per_token", p.cpu_ms_per_token},
             {"pcie_ms_per_token", p.pcie_ms_per_token},
-            {"tokens_per_s", p.decode_tokens_per_s}}},
+            {"tokens_per_s", p.decode_tokens_per_s},
+            {"best_hybrid_gpu_slots", p.best_hybrid_gpu_slots},
+            {"best_tokens_per_s", p.best_decode_tokens_per_s}}},
           {"why", p.why}};
 }
 

@@ -229,6 +229,16 @@ Placement plan_memory(const ModelConfig& c, const PlanInput& in) {
     (l >= n ? gpu_read : host_read) += active;
   }
   const uint64_t pcie_read = uint64_t(double(host_read) * pcie_share), cpu_read = host_read - pcie_read;
+  auto decode_rate = [&](int slots) {
+    const double pcie_bytes = double(host_read) * double(slots) / double(c.experts_per_token);
+    const double host_s = std::max((double(host_read) - pcie_bytes) / in.host_bandwidth, pcie_bytes / in.pcie_bandwidth);
+    return 1.0 / (double(gpu_read) / in.gpu_bandwidth + host_s);
+  };
+  p.best_hybrid_gpu_slots = gpu_slots;
+  if (host_read)
+    for (int k = 0; k <= c.experts_per_token; ++k)
+      if (decode_rate(k) > decode_rate(p.best_hybrid_gpu_slots) * (1 + 1e-9)) p.best_hybrid_gpu_slots = k;
+  p.best_decode_tokens_per_s = decode_rate(p.best_hybrid_gpu_slots);
   p.gpu_bytes_per_token = gpu_read;
   p.cpu_bytes_per_token = cpu_read;
   p.pcie_bytes_per_token = pcie_read;
@@ -269,6 +279,11 @@ Placement plan_memory(const ModelConfig& c, const PlanInput& in) {
   p.why.push_back("decode at batch 1 reads " + gib(gpu_read) + " per token in GPU memory (" +
                   fmt("%.0f", in.gpu_bandwidth / 1e9) + " GB/s: " + fmt("%.2f", p.gpu_ms_per_token) + " ms)" +
                   host_part + ": at most " + fmt("%.0f", p.decode_tokens_per_s) + " tokens/s" + limit);
+  if (p.best_hybrid_gpu_slots != gpu_slots)
+    p.why.push_back("GPTOSS_HYBRID_GPU_SLOTS=" + std::to_string(p.best_hybrid_gpu_slots) + " (the GPU reads " +
+                    std::to_string(p.best_hybrid_gpu_slots) + " of each token's " +
+                    std::to_string(c.experts_per_token) + " host experts, the CPU the rest) balances the two paths: " +
+                    "at most " + fmt("%.0f", p.best_decode_tokens_per_s) + " tokens/s");
   p.why.push_back("KV cache: " + gib(p.kv_bytes_per_token) + " per position over " + std::to_string(n_full) +
                   " full-attention layers; the " + std::to_string(n_window) + " sliding layers keep only " +
                   std::to_string(c.sliding_window) + " positions + a step per sequence (" + gib(p.kv_window_bytes) +

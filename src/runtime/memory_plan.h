@@ -77,6 +77,11 @@ struct Placement {
   uint64_t pcie_bytes_per_token = 0;  // active host-layer experts the GPU reads over PCIe
   double gpu_ms_per_token = 0, cpu_ms_per_token = 0, pcie_ms_per_token = 0;
   double decode_tokens_per_s = 0;
+  // The split of host experts between the CPU and PCIe that this model finds
+  // fastest (GPTOSS_HYBRID_GPU_SLOTS), and its speed; the input's when no
+  // expert is in host memory.
+  int best_hybrid_gpu_slots = 0;
+  double best_decode_tokens_per_s = 0;
 
   std::vector<std::string> why;  // the reasoning, one line each
 };

@@ -146,6 +146,9 @@ TEST(Cli, PlanForACardThatIsNotHere) {
   EXPECT_EQ(j["input"]["gpu_bandwidth"], 900e9);
   EXPECT_EQ(j["input"]["pcie_bandwidth"], 15.8e9);
   EXPECT_GT(j["decode"]["pcie_ms_per_token"].get<double>(), j["decode"]["gpu_ms_per_token"].get<double>());
+  // PCIe 3.0 is the slower path there: the plan says to give the CPU more.
+  EXPECT_LT(j["decode"]["best_hybrid_gpu_slots"].get<int>(), 2);
+  EXPECT_GT(j["decode"]["best_tokens_per_s"].get<double>(), j["decode"]["tokens_per_s"].get<double>());
   // A flag given wins over the card's figure.
   j = plan("--gpu rtx3060 --gpu-memory 8GiB --pcie-bandwidth 25e9 --model synthetic:20b");
   ASSERT_TRUE(j.contains("input"));
