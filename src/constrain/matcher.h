@@ -1,0 +1,74 @@
+#pragma once
+// Runs a Grammar over bytes as a pushdown automaton. A MatchState is the set
+// of stacks still alive (more than one only while an anyOf, an enum or an
+// optional property has not been decided by the bytes yet); feeding a byte
+// advances each and keeps the survivors. The Matcher is immutable and
+// shared; states are values, cheap to copy and to compare, so a state's
+// bytes can key a mask cache.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "constrain/grammar.h"
+
+namespace gptoss::constrain {
+
+// One grammar node being matched: 24 bytes, no padding, so that states
+// compare and hash as bytes.
+struct Frame {
+  int32_t node = 0;
+  uint8_t st = 0;    // where in the node (per kind)
+  uint8_t aux = 0;   // String: UTF-8 continuation bytes due; Number: negative
+  uint16_t pad = 0;
+  int32_t i = 0;     // Seq: next kid; Object: next property; Array: items; String: characters; Number: fraction digits' value
+  int32_t j = 0;     // Object: property being written; String: DFA state; Number: fraction digits
+  int64_t v = 0;     // Object: position in the key; Number: integer part
+};
+static_assert(sizeof(Frame) == 24);
+
+struct MatchState {
+  std::vector<Frame> frames;  // the stacks one after another, bottom first
+  std::vector<uint32_t> ends; // stack k is frames[ends[k - 1], ends[k])
+  bool dead() const { return ends.empty(); }
+  // Some stack is empty: the grammar's text is complete.
+  bool complete() const;
+  std::string key() const;  // the state as bytes
+  bool operator==(const MatchState& o) const { return frames == o.frames && ends == o.ends; }
+};
+inline bool operator==(const Frame& a, const Frame& b) {
+  return a.node == b.node && a.st == b.st && a.aux == b.aux && a.i == b.i && a.j == b.j && a.v == b.v;
+}
+
+class Matcher {
+ public:
+  explicit Matcher(std::shared_ptr<const Grammar> g);
+  const Grammar& grammar() const { return *g_; }
+
+  MatchState start() const;
+  // `out` = `in` after byte b (out.dead() when no stack survives).
+  void feed(const MatchState& in, uint8_t b, MatchState& out) const;
+  // Advances `s` by `bytes`; false (and s dead) when they do not fit.
+  bool feed(MatchState& s, std::string_view bytes) const;
+  // When every stack waits inside free text: the marker code that ends it.
+  std::optional<uint8_t> free_text_end(const MatchState& s) const;
+
+  static constexpr int kMaxStacks = 64;     // alternatives alive at once
+  static constexpr int kMaxDepth = 256;     // nesting of one stack
+  static constexpr int kMaxPushes = 64;     // nodes entered by one byte (left recursion ends here)
+
+ private:
+  using Stack = std::vector<Frame>;
+  void step(Stack& w, uint8_t b, MatchState& out, int pushes) const;
+  void push(Stack& w, int node, uint8_t b, MatchState& out, int pushes) const;
+  void child_done(Stack& w) const;
+  bool number_feasible(const Node& n, const Frame& f) const;
+  bool number_can_end(const Node& n, const Frame& f) const;
+  static void emit(const Stack& w, MatchState& out);
+
+  std::shared_ptr<const Grammar> g_;
+};
+
+}  // namespace gptoss::constrain
