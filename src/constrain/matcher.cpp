@@ -188,6 +188,69 @@ bool Matcher::number_can_end(const Node& n, const Frame& f) const {
   return true;
 }
 
+Matcher::ByteStep Matcher::string_byte(const Node& n, const Dfa* dfa, Frame& f, uint8_t b) {
+  const bool room = n.max_count < 0 || f.i < n.max_count;
+  auto take_ascii = [&](uint8_t c) {
+    if (!room) return false;
+    if (dfa) {
+      const int16_t nx = dfa->next[size_t(f.j) * 128 + c];
+      if (nx < 0) return false;
+      f.j = nx;
+    }
+    f.i++;
+    return true;
+  };
+  if (f.st == 0) {
+    if (b != '"') return ByteStep::Reject;
+    f.st = 1;
+    return ByteStep::Take;
+  }
+  if (f.st == 2) {  // after a backslash
+    uint8_t c;
+    switch (b) {
+      case '"': c = '"'; break;
+      case '\\': c = '\\'; break;
+      case '/': c = '/'; break;
+      case 'b': c = 8; break;
+      case 'f': c = 12; break;
+      case 'n': c = 10; break;
+      case 'r': c = 13; break;
+      case 't': c = 9; break;
+      default: return ByteStep::Reject;
+    }
+    if (!take_ascii(c)) return ByteStep::Reject;
+    f.st = 1;
+    return ByteStep::Take;
+  }
+  if (f.aux > 0) {
+    if (b < 0x80 || b > 0xBF) return ByteStep::Reject;
+    f.aux--;
+    return ByteStep::Take;
+  }
+  if (b == '"') {
+    if (f.i < n.min_count || (dfa && !dfa->accepting[size_t(f.j)])) return ByteStep::Reject;
+    return ByteStep::Close;
+  }
+  if (b == '\\') {
+    // Only when some escape leads on (a pattern may allow none).
+    if (!room) return ByteStep::Reject;
+    if (dfa && std::none_of(std::begin(kEscaped), std::end(kEscaped),
+                            [&](uint8_t c) { return dfa->next[size_t(f.j) * 128 + c] >= 0; }))
+      return ByteStep::Reject;
+    f.st = 2;
+    return ByteStep::Take;
+  }
+  if (b < 0x20) return ByteStep::Reject;
+  if (b < 0x80) return take_ascii(b) ? ByteStep::Take : ByteStep::Reject;
+  if (dfa || !room) return ByteStep::Reject;  // patterns are ASCII
+  if (b >= 0xC2 && b <= 0xDF) f.aux = 1;
+  else if (b >= 0xE0 && b <= 0xEF) f.aux = 2;
+  else if (b >= 0xF0 && b <= 0xF4) f.aux = 3;
+  else return ByteStep::Reject;
+  f.i++;
+  return ByteStep::Take;
+}
+
 void Matcher::step(Stack& w, uint8_t b, MatchState& out, int pushes) const {
   for (;;) {
     if (w.empty()) return;  // the text is complete: nothing may follow
@@ -336,74 +399,16 @@ void Matcher::step(Stack& w, uint8_t b, MatchState& out, int pushes) const {
             f.st = 2, f.i++;
             return push(w, n.kids[0], b, out, pushes);
         }
-      case NodeKind::String: {
-        const Dfa* dfa = n.dfa >= 0 ? &g_->dfas[size_t(n.dfa)] : nullptr;
-        const bool room = n.max_count < 0 || f.i < n.max_count;
-        auto take_ascii = [&](uint8_t c) {
-          if (!room) return false;
-          if (dfa) {
-            const int16_t nx = dfa->next[size_t(f.j) * 128 + c];
-            if (nx < 0) return false;
-            f.j = nx;
-          }
-          f.i++;
-          return true;
-        };
-        if (f.st == 0) {
-          if (b != '"') return;
-          f.st = 1;
-          return emit(w, out);
+      case NodeKind::String:
+        switch (string_byte(n, n.dfa >= 0 ? &g_->dfas[size_t(n.dfa)] : nullptr, f, b)) {
+          case ByteStep::Reject: return;
+          case ByteStep::Take: return emit(w, out);
+          case ByteStep::Close:
+            w.pop_back();
+            child_done(w);
+            return emit(w, out);
         }
-        if (f.st == 2) {  // after a backslash
-          uint8_t c;
-          switch (b) {
-            case '"': c = '"'; break;
-            case '\\': c = '\\'; break;
-            case '/': c = '/'; break;
-            case 'b': c = 8; break;
-            case 'f': c = 12; break;
-            case 'n': c = 10; break;
-            case 'r': c = 13; break;
-            case 't': c = 9; break;
-            default: return;
-          }
-          if (!take_ascii(c)) return;
-          f.st = 1;
-          return emit(w, out);
-        }
-        if (f.aux > 0) {
-          if (b < 0x80 || b > 0xBF) return;
-          f.aux--;
-          return emit(w, out);
-        }
-        if (b == '"') {
-          if (f.i < n.min_count || (dfa && !dfa->accepting[size_t(f.j)])) return;
-          w.pop_back();
-          child_done(w);
-          return emit(w, out);
-        }
-        if (b == '\\') {
-          // Only when some escape leads on (a pattern may allow none).
-          if (!room) return;
-          if (dfa && std::none_of(std::begin(kEscaped), std::end(kEscaped),
-                                  [&](uint8_t c) { return dfa->next[size_t(f.j) * 128 + c] >= 0; }))
-            return;
-          f.st = 2;
-          return emit(w, out);
-        }
-        if (b < 0x20) return;
-        if (b < 0x80) {
-          if (!take_ascii(b)) return;
-          return emit(w, out);
-        }
-        if (dfa || !room) return;  // patterns are ASCII
-        if (b >= 0xC2 && b <= 0xDF) f.aux = 1;
-        else if (b >= 0xE0 && b <= 0xEF) f.aux = 2;
-        else if (b >= 0xF0 && b <= 0xF4) f.aux = 3;
-        else return;
-        f.i++;
-        return emit(w, out);
-      }
+        return;
       case NodeKind::Number: {
         const bool digit = b >= '0' && b <= '9';
         const int d = b - '0';

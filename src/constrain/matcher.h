@@ -55,6 +55,11 @@ class Matcher {
   // When every stack waits inside free text: the marker code that ends it.
   std::optional<uint8_t> free_text_end(const MatchState& s) const;
 
+  // One byte of a String node's frame f: taken (f advanced), closing the
+  // string, or refused. Shared with the masks' fast path inside strings.
+  enum class ByteStep { Reject, Take, Close };
+  static ByteStep string_byte(const Node& n, const Dfa* dfa, Frame& f, uint8_t b);
+
   static constexpr int kMaxStacks = 64;     // alternatives alive at once
   static constexpr int kMaxDepth = 256;     // nesting of one stack
   static constexpr int kMaxPushes = 64;     // nodes entered by one byte (left recursion ends here)

@@ -200,7 +200,8 @@ void Engine::look_ahead() {
   for (size_t i = 0; i < cur.items.size(); ++i) {
     if (!live_.count(cur.ids[i])) continue;
     Sequence& s = *cur.items[i].seq;
-    if (cur.host_sampled[i] || !s.sampler.runner_decides() || s.stream->cancelled()) return;
+    // A constrained sequence's next mask follows from the token in flight.
+    if (cur.host_sampled[i] || !s.sampler.runner_decides() || s.constrained() || s.stream->cancelled()) return;
     current.push_back(cur.items[i]);
     // Ends by length with the token in flight: no next token.
     goes_on.push_back(s.num_output() + 1 < s.max_tokens && int(s.tokens.size()) + 1 < opt_.max_model_len);
@@ -210,6 +211,18 @@ void Engine::look_ahead() {
 }
 
 void Engine::submit_step(const std::vector<ScheduledSeq>& items, bool fed) {
+  // Masks of the constrained sequences that sample this step, built on the
+  // thread pool while nothing else waits for them (look_ahead never runs
+  // past a constrained sequence, so `fed` steps have none).
+  std::vector<Sequence*> masked;
+  for (const ScheduledSeq& it : items) {
+    it.seq->mask = nullptr;
+    if (it.sample && !fed && it.seq->constrained()) masked.push_back(it.seq);
+  }
+  if (!masked.empty())
+    ThreadPool::global().parallel_for(masked.size(), [&](size_t b, size_t e) {
+      for (size_t j = b; j < e; ++j) masked[j]->mask = masked[j]->constraint->next_mask();
+    });
   ForwardBatch batch;
   SubmittedStep st;
   for (const ScheduledSeq& it : items) {
@@ -232,6 +245,7 @@ void Engine::submit_step(const std::vector<ScheduledSeq>& items, bool fed) {
       b.choice = s.sampler.device_choice();
     }
     b.want_logits = it.sample && s.sampler.needs_logits();
+    b.mask = s.mask;
     batch.seqs.push_back(b);
     st.ids.push_back(s.id);
     st.host_sampled.push_back(b.want_logits);
@@ -270,7 +284,8 @@ void Engine::collect_step() {
     ThreadPool::global().parallel_for(full.size(), [&](size_t b, size_t e) {
       for (size_t j = b; j < e; ++j) {
         const size_t i = full[j];
-        sampled_[i] = st.items[i].seq->sampler.sample(&logits_[i * size_t(V)], V);
+        Sequence& s = *st.items[i].seq;
+        sampled_[i] = s.sampler.sample(&logits_[i * size_t(V)], V, s.mask);
       }
     });
 
@@ -318,6 +333,8 @@ void Engine::drop_submitted() {
 
 void Engine::emit(Sequence& s, SampledToken tok, Sequence::Clock::time_point now) {
   s.sampler.observe(tok.token);
+  if (s.constraint) s.constraint->advance(tok.token);
+  s.mask = nullptr;
   s.tokens.push_back(tok.token);
   metrics_.generation_tokens++;
   if (!s.has_output_time) metrics_.ttft_seconds.observe(seconds_between(s.arrival, now));

@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 
+#include "constrain/constraint_cache.h"
+#include "constrain/vocabulary.h"
 #include "runtime/engine.h"
 #include "tokenizer/tokenizer.h"
 
@@ -33,6 +35,9 @@ struct ServerOptions {
   int socket_send_buffer_bytes = 64 << 10;
   // A client that takes no bytes for this long is gone: its request is cancelled.
   int write_timeout_seconds = 30;
+  // Default thinking_token_budget by reasoning_effort (low, medium, high):
+  // analysis tokens before the answer is forced; -1: no limit.
+  int thinking_budget[3] = {-1, -1, -1};
 };
 
 // The most recent finished generation, for the UI's status panel.
@@ -53,6 +58,17 @@ struct ServerContext {
   void count_http(const std::string& path, int status) {
     std::lock_guard lock(http_mu);
     http_requests[{path, status}]++;
+  }
+
+  // Constrained decoding: compiled schemas, and the vocabulary as the
+  // grammar sees it (built by the first request that needs it).
+  mutable constrain::ConstraintCache constraints{};
+  mutable std::mutex vocab_mu{};
+  mutable std::shared_ptr<const constrain::Vocabulary> vocab_{};  // under vocab_mu
+  std::shared_ptr<const constrain::Vocabulary> vocabulary() const {
+    std::lock_guard lock(vocab_mu);
+    if (!vocab_) vocab_ = std::make_shared<const constrain::Vocabulary>(*tokenizer, engine.model_config().vocab_size);
+    return vocab_;
   }
 
   std::mutex reply_mu{};

@@ -47,9 +47,11 @@ void row_gemv_bf16(const bf16_raw* x, int T, int K, const bf16_raw* W, int N, fl
 // of choice_key(choice[r], x[r, i], i) (core/gumbel.h: the plain arg-max,
 // or a sample at the row's temperature), the lowest index among equals,
 // NaN never. choice may be null (arg-max everywhere). scratch: `rows`
-// 64-bit words of device memory.
+// 64-bit words of device memory. Constrained decoding: when mask_of is not
+// null and mask_of[r] >= 0, row r takes only tokens whose bit is set in the
+// mask at masks + mask_of[r] * ceil(n / 32) (core/gumbel.h mask_allows).
 void choose_tokens(const float* x, int rows, int n, const RowChoice* choice, unsigned long long* scratch, int32_t* out,
-                   cudaStream_t s);
+                   cudaStream_t s, const uint32_t* masks = nullptr, const int32_t* mask_of = nullptr);
 
 // The same choice for steps of up to kMaxBoundedRows rows straight from the
 // final hidden states x (bf16 [T, H]), without the full logits: an int8 copy

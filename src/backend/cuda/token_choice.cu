@@ -40,21 +40,25 @@ __device__ __forceinline__ unsigned long long block_max(unsigned long long best)
 constexpr int kArgmaxChunk = 8192;
 
 __global__ void choose_tokens_kernel(const float* __restrict__ x, int n, const RowChoice* __restrict__ choice,
-                                     unsigned long long* __restrict__ out) {
+                                     unsigned long long* __restrict__ out, const uint32_t* __restrict__ masks,
+                                     const int32_t* __restrict__ mask_of) {
   pdl_enter();
   const float* row = x + size_t(blockIdx.y) * n;
   const int begin = blockIdx.x * kArgmaxChunk, end = min(n, begin + kArgmaxChunk);
+  // The row's token mask (constrained decoding), if it has one.
+  const uint32_t* mask = nullptr;
+  if (mask_of && mask_of[blockIdx.y] >= 0) mask = masks + size_t(mask_of[blockIdx.y]) * size_t((n + 31) / 32);
   unsigned long long best = 0;
   if (!choice || choice[blockIdx.y].inv_temperature <= 0.0f) {
     for (int i = begin + threadIdx.x; i < end; i += blockDim.x) {
       const float v = row[i];
-      if (v == v) best = max(best, argmax_key(v, i));
+      if (v == v && mask_allows(mask, i)) best = max(best, argmax_key(v, i));
     }
   } else {
     const RowChoice c = choice[blockIdx.y];
     for (int i = begin + threadIdx.x; i < end; i += blockDim.x) {
       const float v = row[i];
-      if (v == v) best = max(best, argmax_key(choice_key(c, v, uint32_t(i)), i));
+      if (v == v && mask_allows(mask, i)) best = max(best, argmax_key(choice_key(c, v, uint32_t(i)), i));
     }
   }
   best = block_max(best);
@@ -286,10 +290,10 @@ __global__ void bounded_index_kernel(int T, BoundedScratch s, int32_t* out) {
 }  // namespace
 
 void choose_tokens(const float* x, int rows, int n, const RowChoice* choice, unsigned long long* scratch, int32_t* out,
-                   cudaStream_t s) {
+                   cudaStream_t s, const uint32_t* masks, const int32_t* mask_of) {
   if (rows <= 0) return;
   GPTOSS_CUDA_CHECK(cudaMemsetAsync(scratch, 0, size_t(rows) * sizeof(unsigned long long), s));
-  launch(choose_tokens_kernel, dim3(ceil_div(n, kArgmaxChunk), rows), 256, s, x, n, choice, scratch);
+  launch(choose_tokens_kernel, dim3(ceil_div(n, kArgmaxChunk), rows), 256, s, x, n, choice, scratch, masks, mask_of);
   launch(argmax_index_kernel, ceil_div(rows, 256), 256, s, scratch, rows, out);
 }
 
