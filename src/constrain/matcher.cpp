@@ -40,6 +40,25 @@ std::string MatchState::key() const {
 
 Matcher::Matcher(std::shared_ptr<const Grammar> g) : g_(std::move(g)) {}
 
+std::string Matcher::mask_key(const MatchState& s) const {
+  // No token is longer than 255 bytes, so none writes more characters.
+  constexpr int64_t kLongest = 256;
+  MatchState k = s;
+  uint32_t begin = 0;
+  for (uint32_t e : k.ends) {
+    const bool empty = e == begin;
+    begin = e;
+    if (empty) continue;
+    Frame& f = k.frames[e - 1];
+    if (f.node < 0) continue;
+    const Node& n = g_->nodes[size_t(f.node)];
+    if (n.kind != NodeKind::String || n.dfa >= 0 || f.st != 1 || f.i < n.min_count) continue;
+    if (n.max_count < 0) f.i = int32_t(n.min_count);
+    else if (n.max_count - f.i > kLongest) f.i = int32_t(n.max_count - kLongest - 1);
+  }
+  return k.key();
+}
+
 MatchState Matcher::start() const {
   // The root is entered lazily, by the first byte: a stack holding one Seq
   // frame whose only kid is the root.

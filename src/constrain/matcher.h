@@ -52,6 +52,11 @@ class Matcher {
   void feed(const MatchState& in, uint8_t b, MatchState& out) const;
   // Advances `s` by `bytes`; false (and s dead) when they do not fit.
   bool feed(MatchState& s, std::string_view bytes) const;
+  // The state's bytes for a mask cache, with what cannot change the mask
+  // left out: inside a long string, how many characters came before (once
+  // minLength is met and maxLength is more than a token away), so that
+  // every step of a long string finds the same mask.
+  std::string mask_key(const MatchState& s) const;
   // When every stack waits inside free text: the marker code that ends it.
   std::optional<uint8_t> free_text_end(const MatchState& s) const;
 

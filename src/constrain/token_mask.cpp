@@ -90,7 +90,7 @@ TokenMask compute_token_mask(const Matcher& m, const Vocabulary& v, const MatchS
 }
 
 std::shared_ptr<const TokenMask> MaskCache::get(const Matcher& m, const Vocabulary& v, const MatchState& state) {
-  std::string key = state.key();
+  std::string key = m.mask_key(state);
   {
     std::lock_guard lock(mu_);
     if (auto it = masks_.find(key); it != masks_.end()) {

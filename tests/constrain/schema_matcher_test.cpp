@@ -2,6 +2,9 @@
 // refuses, and the errors that name the keyword at fault.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdio>
+
 #include "constrain/json_schema.h"
 #include "constrain/matcher.h"
 #include "constrain/regex_dfa.h"
@@ -145,6 +148,43 @@ TEST(Schema, UnsupportedKeywordsNameThemselves) {
 TEST(Schema, LeftRecursionEndsInsteadOfLooping) {
   Checker c(R"({"$defs":{"x":{"anyOf":[{"$ref":"#/$defs/x"},{"type":"integer"}]}},"$ref":"#/$defs/x"})");
   EXPECT_TRUE(c.prefix("1"));
+}
+
+}  // namespace
+}  // namespace gptoss::constrain
+
+namespace gptoss::constrain {
+namespace {
+
+// Every schema the tests use (the e2e test's included) compiles; the time
+// each takes is printed for the record (no bound asserted: CI cores are
+// shared), the aim being well under 50 ms.
+TEST(Schema, CompileTimes) {
+  const std::pair<const char*, const char*> schemas[] = {
+      {"e2e product", R"({"type":"object","properties":{"color":{"type":"string","enum":["red","green","blue"]},
+        "size":{"type":"integer","minimum":1,"maximum":12},"price":{"type":"number","minimum":0,"exclusiveMaximum":100},
+        "name":{"type":"string","minLength":1,"maxLength":10},"tags":{"type":"array","items":{"type":"string",
+        "enum":["new","sale","eco"]},"maxItems":3},"in_stock":{"type":"boolean"},"sku":{"type":"string",
+        "pattern":"^[A-Z]{3}-[0-9]{4}$"},"released":{"type":"string","format":"date"},"rating":{"anyOf":[{"type":"integer",
+        "minimum":1,"maximum":5},{"type":"null"}]}},"required":["color","size","price","name","tags","in_stock","sku",
+        "released","rating"],"additionalProperties":false})"},
+      {"e2e small", R"({"type":"object","properties":{"a":{"enum":["yes","no"]},"b":{"enum":[1,22,333]}},"required":["a","b"]})"},
+      {"e2e weather", R"({"type":"object","properties":{"city":{"type":"string","enum":["Paris","Tokyo","Lima"]},
+        "days":{"type":"integer","minimum":1,"maximum":7},"unit":{"type":"string","enum":["c","f"]}},"required":["city","days","unit"]})"},
+      {"e2e clock", R"({"type":"object","properties":{"zone":{"type":"string","maxLength":6}},"required":["zone"]})"},
+      {"recursive tree", R"({"$defs":{"node":{"type":"object","properties":{"v":{"type":"integer"},"kids":{"type":"array",
+        "items":{"$ref":"#/$defs/node"},"maxItems":2}},"required":["v","kids"]}},"$ref":"#/$defs/node"})"},
+      {"all formats", R"({"type":"array","items":{"anyOf":[{"type":"string","format":"date-time"},{"type":"string","format":"email"},
+        {"type":"string","format":"uuid"},{"type":"string","format":"ipv4"},{"type":"string","format":"hostname"},
+        {"type":"string","format":"time"},{"type":"string","format":"duration"}]}})"},
+  };
+  for (auto [name, text] : schemas) {
+    const auto schema = Json::parse(text);
+    const auto t0 = std::chrono::steady_clock::now();
+    const Grammar g = compile_json_schema(schema);
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("compile %-15s %7.3f ms  %zu nodes, %zu DFAs\n", name, ms, g.nodes.size(), g.dfas.size());
+  }
 }
 
 }  // namespace

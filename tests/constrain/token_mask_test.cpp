@@ -179,17 +179,52 @@ TEST(TokenMask, MaskMatchesTheTokenByTokenCheck) {
   a.final_json = compile_json_schema(Json::parse(kBounded));
   auto spec = spec_for(a, 0);
   const Matcher& m = *spec->matcher;
-  MatchState s = m.start();
-  ASSERT_TRUE(m.feed(s, marker_of(h::kChannel) + "final" + marker_of(h::kMessage) + R"({"color":"red","count":1)"));
-  const TokenMask mask = compute_token_mask(m, *spec->vocab, s);
-  int allowed = 0;
-  for (int32_t t = 0; t < kModelVocab; ++t) {
-    MatchState c = s;
-    const bool ok = spec->vocab->usable(t) && m.feed(c, spec->vocab->bytes(t));
-    ASSERT_EQ(ok, bool((mask[size_t(t) >> 5] >> (t & 31)) & 1)) << "token " << t << " '" << spec->vocab->bytes(t) << "'";
-    allowed += ok;
+  const std::string head = marker_of(h::kChannel) + "final" + marker_of(h::kMessage);
+  // A number, inside a bounded string (the fast path) with and without room
+  // to close, an escape, a pattern, the analysis header.
+  for (const std::string& text :
+       {head + R"({"color":"red","count":1)", head + R"({"color":"red","count":1,"name":"ab)",
+        head + R"({"color":"red","count":1,"name":"abcdefghijk)", head + R"({"color":"red","count":1,"name":"a\)",
+        head + R"({"color":"red","count":1,"name":"a","tags":[],"ok":true,"score":0.5,"code":"A)",
+        marker_of(h::kChannel) + "ana"}) {
+    MatchState s = m.start();
+    ASSERT_TRUE(m.feed(s, text)) << text;
+    const auto t0 = std::chrono::steady_clock::now();
+    const TokenMask mask = compute_token_mask(m, *spec->vocab, s);
+    const double ms = ms_since(t0);
+    int allowed = 0;
+    for (int32_t t = 0; t < kModelVocab; ++t) {
+      MatchState c = s;
+      const bool ok = spec->vocab->usable(t) && m.feed(c, spec->vocab->bytes(t));
+      ASSERT_EQ(ok, bool((mask[size_t(t) >> 5] >> (t & 31)) & 1)) << "token " << t << " '" << spec->vocab->bytes(t) << "' after " << text;
+      allowed += ok;
+    }
+    EXPECT_GT(allowed, 0) << text;
+    std::printf("mask after ...%s: %d tokens allowed, %.3f ms\n", text.substr(text.size() > 20 ? text.size() - 20 : 0).c_str(),
+                allowed, ms);
   }
-  EXPECT_GT(allowed, 5);  // digits, "0,", ",\"" ...
+}
+
+TEST(TokenMask, FreeStringMaskCostsAFewMilliseconds) {
+  if (!vocab()) GTEST_SKIP() << "no tokenizer.json under tests/oracle (run npm ci there)";
+  AnswerSpec a;
+  a.final_json = compile_json_schema(Json::parse(R"({"type":"object","properties":{"s":{"type":"string"}},"required":["s"]})"));
+  auto spec = spec_for(a, 0);
+  MatchState s = spec->matcher->start();
+  ASSERT_TRUE(spec->matcher->feed(s, marker_of(h::kChannel) + "final" + marker_of(h::kMessage) + R"({"s":"hello)"));
+  std::vector<double> ms;
+  int allowed = 0;
+  for (int i = 0; i < 5; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const TokenMask mask = compute_token_mask(*spec->matcher, *spec->vocab, s);
+    ms.push_back(ms_since(t0));
+    allowed = 0;
+    for (uint32_t w : mask) allowed += __builtin_popcount(w);
+  }
+  std::sort(ms.begin(), ms.end());
+  std::printf("free string mask: %d tokens allowed, median %.3f ms of 5 (trie of %zu nodes)\n", allowed, ms[2],
+              spec->vocab->trie().size());
+  EXPECT_GT(allowed, 190000);  // nearly every token may continue a string
 }
 
 TEST(TokenMask, CacheCompilesASchemaOnce) {
@@ -205,6 +240,37 @@ TEST(TokenMask, CacheCompilesASchemaOnce) {
   EXPECT_EQ(a.matcher, b.matcher);
   EXPECT_THROW(cache.get("bad", [] { return compile_json_schema(Json::parse(R"({"not":{}})")); }), SchemaError);
   EXPECT_EQ(cache.size(), 1u);
+}
+
+}  // namespace
+}  // namespace gptoss::constrain
+
+namespace gptoss::constrain {
+namespace {
+
+// Every character of a long string finds the same cached mask: the mask
+// cache's key leaves out what cannot change the mask.
+TEST(TokenMask, LongStringStepsShareOneCachedMask) {
+  if (!vocab()) GTEST_SKIP() << "no tokenizer.json under tests/oracle (run npm ci there)";
+  AnswerSpec a;
+  a.final_json = compile_json_schema(Json::parse(
+      R"({"type":"object","properties":{"s":{"type":"string","minLength":2,"maxLength":2000}},"required":["s"]})"));
+  auto spec = spec_for(a, 0);
+  const Matcher& m = *spec->matcher;
+  MatchState s = m.start();
+  ASSERT_TRUE(m.feed(s, marker_of(h::kChannel) + "final" + marker_of(h::kMessage) + R"({"s":"ab)"));
+  std::shared_ptr<const TokenMask> first = spec->masks->get(m, *spec->vocab, s);
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_TRUE(m.feed(s, "xyz"));
+    EXPECT_EQ(spec->masks->get(m, *spec->vocab, s), first) << "after " << 3 * (i + 1) << " more characters";
+  }
+  EXPECT_EQ(spec->masks->misses(), 1u);
+  // Near maxLength the mask changes (fewer tokens fit): computed, and right.
+  MatchState near = m.start();
+  ASSERT_TRUE(m.feed(near, marker_of(h::kChannel) + "final" + marker_of(h::kMessage) + "{\"s\":\"" + std::string(1990, 'a')));
+  const auto tail = spec->masks->get(m, *spec->vocab, near);
+  EXPECT_NE(tail, first);
+  EXPECT_EQ(*tail, compute_token_mask(m, *spec->vocab, near));
 }
 
 }  // namespace
