@@ -23,31 +23,43 @@ bool HarmonyConstraint::in_analysis() const {
   return end && *end == kEndCode;
 }
 
-const uint32_t* HarmonyConstraint::next_mask() {
+std::shared_ptr<const TokenMask> HarmonyConstraint::next_mask() {
   if (failed_) return nullptr;
   const Vocabulary& v = *spec_->vocab;
+  MaskCache& cache = *spec_->masks;
   if (auto end = spec_->matcher->free_text_end(state_)) {
-    if (*end == kEndCode && spec_->thinking_budget >= 0 && analysis_tokens_ >= spec_->thinking_budget) {
-      own_.assign(size_t(v.mask_words()), 0);  // the budget is spent: close the analysis
-    } else {
-      own_ = v.text_mask();
-    }
-    mask_allow(own_, token_of_marker(*end));
-    return own_.data();
+    // Free text, or its end forced once the thinking budget is spent. The
+    // keys cannot be a state's (those are never this short).
+    const bool forced = *end == kEndCode && spec_->thinking_budget >= 0 && analysis_tokens_ >= spec_->thinking_budget;
+    return cache.get(std::string{'\0', char(*end), char(forced)}, [&] {
+      TokenMask m = forced ? TokenMask(size_t(v.mask_words()), 0) : v.text_mask();
+      mask_allow(m, token_of_marker(*end));
+      return m;
+    });
   }
-  mask_ = spec_->masks->get(*spec_->matcher, v, state_);
-  if (std::all_of(mask_->begin(), mask_->end(), [](uint32_t w) { return w == 0; })) {
+  auto mask = cache.get(*spec_->matcher, v, state_);
+  if (std::all_of(mask->begin(), mask->end(), [](uint32_t w) { return w == 0; })) {
     // A dead end (a pattern whose strings cannot meet the length bounds, a
     // number range narrower than nine decimals): end the turn rather than
     // hang, and enforce nothing more.
     log_warn("constrained decoding reached a state with no valid token; ending the answer");
     failed_ = true;
-    own_.assign(size_t(v.mask_words()), 0);
-    mask_allow(own_, h::kReturn);
-    mask_allow(own_, h::kCall);
-    return own_.data();
+    return cache.get(std::string{'\0', 'x'}, [&] {
+      TokenMask m(size_t(v.mask_words()), 0);
+      mask_allow(m, h::kReturn);
+      mask_allow(m, h::kCall);
+      return m;
+    });
   }
-  return mask_->data();
+  return mask;
+}
+
+bool HarmonyConstraint::steady() const {
+  if (failed_) return false;
+  if (spec_->always_steady) return true;
+  if (auto end = spec_->matcher->free_text_end(state_))
+    return *end != kEndCode || spec_->thinking_budget < 0 || analysis_tokens_ + 2 < spec_->thinking_budget;
+  return spec_->matcher->in_long_string(state_);
 }
 
 void HarmonyConstraint::advance(int32_t token) {

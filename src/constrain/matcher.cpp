@@ -40,21 +40,33 @@ std::string MatchState::key() const {
 
 Matcher::Matcher(std::shared_ptr<const Grammar> g) : g_(std::move(g)) {}
 
+namespace {
+// No token is longer than 255 bytes, so none writes more characters.
+constexpr int64_t kLongestToken = 256;
+}  // namespace
+
+bool Matcher::in_long_string(const Frame& f, int64_t margin) const {
+  if (f.node < 0) return false;
+  const Node& n = g_->nodes[size_t(f.node)];
+  return n.kind == NodeKind::String && n.dfa < 0 && f.st == 1 && f.i >= n.min_count &&
+         (n.max_count < 0 || n.max_count - f.i > margin);
+}
+
+bool Matcher::in_long_string(const MatchState& s) const {
+  return s.ends.size() == 1 && !s.frames.empty() && s.frames.back().aux == 0 &&
+         in_long_string(s.frames.back(), 2 * kLongestToken);
+}
+
 std::string Matcher::mask_key(const MatchState& s) const {
-  // No token is longer than 255 bytes, so none writes more characters.
-  constexpr int64_t kLongest = 256;
   MatchState k = s;
   uint32_t begin = 0;
   for (uint32_t e : k.ends) {
     const bool empty = e == begin;
     begin = e;
-    if (empty) continue;
+    if (empty || !in_long_string(k.frames[e - 1], kLongestToken)) continue;
     Frame& f = k.frames[e - 1];
-    if (f.node < 0) continue;
     const Node& n = g_->nodes[size_t(f.node)];
-    if (n.kind != NodeKind::String || n.dfa >= 0 || f.st != 1 || f.i < n.min_count) continue;
-    if (n.max_count < 0) f.i = int32_t(n.min_count);
-    else if (n.max_count - f.i > kLongest) f.i = int32_t(n.max_count - kLongest - 1);
+    f.i = int32_t(n.max_count < 0 ? n.min_count : n.max_count - kLongestToken - 1);
   }
   return k.key();
 }

@@ -57,6 +57,9 @@ class Matcher {
   // minLength is met and maxLength is more than a token away), so that
   // every step of a long string finds the same mask.
   std::string mask_key(const MatchState& s) const;
+  // One stack, inside a string whose mask (mask_key) stays the same for at
+  // least another token, whatever it is, unless the token closes the string.
+  bool in_long_string(const MatchState& s) const;
   // When every stack waits inside free text: the marker code that ends it.
   std::optional<uint8_t> free_text_end(const MatchState& s) const;
 
@@ -77,6 +80,8 @@ class Matcher {
   bool number_feasible(const Node& n, const Frame& f) const;
   bool number_can_end(const Node& n, const Frame& f) const;
   static void emit(const Stack& w, MatchState& out);
+  // A string frame past minLength with more than `margin` characters left.
+  bool in_long_string(const Frame& f, int64_t margin) const;
 
   std::shared_ptr<const Grammar> g_;
 };

@@ -90,7 +90,11 @@ TokenMask compute_token_mask(const Matcher& m, const Vocabulary& v, const MatchS
 }
 
 std::shared_ptr<const TokenMask> MaskCache::get(const Matcher& m, const Vocabulary& v, const MatchState& state) {
-  std::string key = m.mask_key(state);
+  return get(m.mask_key(state), [&] { return compute_token_mask(m, v, state); });
+}
+
+std::shared_ptr<const TokenMask> MaskCache::get(const std::string& key_in, const std::function<TokenMask()>& build) {
+  std::string key = key_in;
   {
     std::lock_guard lock(mu_);
     if (auto it = masks_.find(key); it != masks_.end()) {
@@ -101,7 +105,7 @@ std::shared_ptr<const TokenMask> MaskCache::get(const Matcher& m, const Vocabula
   }
   // Built outside the lock: sequences of one grammar build theirs in parallel
   // (two may build the same mask once; both are right).
-  auto mask = std::make_shared<const TokenMask>(compute_token_mask(m, v, state));
+  auto mask = std::make_shared<const TokenMask>(build());
   std::lock_guard lock(mu_);
   if (masks_.size() >= max_) masks_.clear();
   masks_.emplace(std::move(key), mask);

@@ -7,6 +7,7 @@
 // (states repeat: every character of a long free string, every value of an
 // array of enums).
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -28,6 +29,8 @@ class MaskCache {
  public:
   explicit MaskCache(size_t max_entries = 512) : max_(max_entries) {}
   std::shared_ptr<const TokenMask> get(const Matcher& m, const Vocabulary& v, const MatchState& state);
+  // The mask cached under `key`, made by `build` the first time.
+  std::shared_ptr<const TokenMask> get(const std::string& key, const std::function<TokenMask()>& build);
   size_t hits() const { return hits_; }
   size_t misses() const { return misses_; }
 

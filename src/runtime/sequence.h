@@ -60,7 +60,9 @@ class Sequence {
   int debug_fail_after_tokens = -1;
   bool pause_for_reader = true;
   std::unique_ptr<constrain::HarmonyConstraint> constraint;  // null: free output
-  const uint32_t* mask = nullptr;  // the tokens allowed at the step in flight
+  // Steps in flight whose row for this sequence is to be dropped (queued
+  // after a wrong mask guess, see Engine::look_ahead).
+  int discard_steps = 0;
 
   // Whether the next token's mask depends on tokens not yet taken.
   bool constrained() const { return constraint && !constraint->failed(); }

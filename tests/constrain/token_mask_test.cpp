@@ -63,7 +63,8 @@ Walk random_walk(const std::shared_ptr<const ConstraintSpec>& spec, uint32_t see
   std::vector<int32_t> allowed;
   for (int step = 0; step < max_steps; ++step) {
     const auto t0 = std::chrono::steady_clock::now();
-    const uint32_t* m = c.next_mask();
+    const auto shared = c.next_mask();
+    const uint32_t* m = shared ? shared->data() : nullptr;
     if (mask_ms) mask_ms->push_back(ms_since(t0));
     EXPECT_NE(m, nullptr);
     if (!m) return w;
