@@ -23,7 +23,7 @@ struct CompiledConstraint {
 
 class ConstraintCache {
  public:
-  explicit ConstraintCache(size_t max_entries = 64) : max_(max_entries) {}
+  explicit ConstraintCache(size_t max_entries = 32) : max_(max_entries) {}
   // The entry for `key`; `build` makes its grammar when it is not cached
   // (its exceptions, e.g. SchemaError, pass through and nothing is kept).
   CompiledConstraint get(const std::string& key, const std::function<Grammar()>& build);

@@ -135,6 +135,18 @@ std::optional<uint8_t> Matcher::free_text_end(const MatchState& s) const {
   return end;
 }
 
+void Matcher::close(Stack& w, MatchState& out) const {
+  w.pop_back();
+  child_done(w);
+  emit(w, out);
+}
+
+void Matcher::expect(Stack& w, MatchState& out, uint8_t b, char want, uint8_t next_st) {
+  if (b != uint8_t(want)) return;
+  w.back().st = next_st;
+  emit(w, out);
+}
+
 void Matcher::push(Stack& w, int node, uint8_t b, MatchState& out, int pushes) const {
   if (pushes >= kMaxPushes || int(w.size()) >= kMaxDepth) return;
   const Node& n = g_->nodes[size_t(node)];
@@ -313,15 +325,11 @@ void Matcher::step(Stack& w, uint8_t b, MatchState& out, int pushes) const {
           return emit(w, out);
         }
         if (b != n.end_marker) return;
-        w.pop_back();
-        child_done(w);
-        return emit(w, out);
+        return close(w, out);
       case NodeKind::Object:
         switch (f.st) {
           case 0:
-            if (b != '{') return;
-            f.st = 1;
-            return emit(w, out);
+            return expect(w, out, b, '{', 1);
           case 1:
           case 3:
             if (b == '"') {
@@ -334,9 +342,7 @@ void Matcher::step(Stack& w, uint8_t b, MatchState& out, int pushes) const {
               return;
             }
             if (b == '}' && f.st == 1 && !required_left(n, f.i)) {
-              w.pop_back();
-              child_done(w);
-              return emit(w, out);
+              return close(w, out);
             }
             return;
           case 2:
@@ -345,9 +351,7 @@ void Matcher::step(Stack& w, uint8_t b, MatchState& out, int pushes) const {
               return emit(w, out);
             }
             if (b == '}' && !required_left(n, f.i)) {
-              w.pop_back();
-              child_done(w);
-              return emit(w, out);
+              return close(w, out);
             }
             return;
           case 4: {
@@ -357,9 +361,7 @@ void Matcher::step(Stack& w, uint8_t b, MatchState& out, int pushes) const {
             return emit(w, out);
           }
           case 5:
-            if (b != ':') return;
-            f.st = 6;
-            return emit(w, out);
+            return expect(w, out, b, ':', 6);
           default: {  // 6: the value starts
             f.st = 2;
             f.i = f.j + 1;
@@ -369,21 +371,15 @@ void Matcher::step(Stack& w, uint8_t b, MatchState& out, int pushes) const {
       case NodeKind::Map:
         switch (f.st) {
           case 0:
-            if (b != '{') return;
-            f.st = 1;
-            return emit(w, out);
+            return expect(w, out, b, '{', 1);
           case 1:
             if (b == '}') {
-              w.pop_back();
-              child_done(w);
-              return emit(w, out);
+              return close(w, out);
             }
             f.st = 2;
             return push(w, n.kids[1], b, out, pushes);
           case 3:
-            if (b != ':') return;
-            f.st = 4;
-            return emit(w, out);
+            return expect(w, out, b, ':', 4);
           case 4:
             return push(w, n.kids[0], b, out, pushes);
           case 5:
@@ -392,9 +388,7 @@ void Matcher::step(Stack& w, uint8_t b, MatchState& out, int pushes) const {
               return emit(w, out);
             }
             if (b != '}') return;
-            w.pop_back();
-            child_done(w);
-            return emit(w, out);
+            return close(w, out);
           default:  // 6: after ','
             f.st = 2;
             return push(w, n.kids[1], b, out, pushes);
@@ -402,15 +396,11 @@ void Matcher::step(Stack& w, uint8_t b, MatchState& out, int pushes) const {
       case NodeKind::Array:
         switch (f.st) {
           case 0:
-            if (b != '[') return;
-            f.st = 1;
-            return emit(w, out);
+            return expect(w, out, b, '[', 1);
           case 1:
             if (b == ']') {
               if (n.min_count > 0) return;
-              w.pop_back();
-              child_done(w);
-              return emit(w, out);
+              return close(w, out);
             }
             if (n.max_count == 0) return;
             f.st = 2, f.i = 1;
@@ -421,9 +411,7 @@ void Matcher::step(Stack& w, uint8_t b, MatchState& out, int pushes) const {
               return emit(w, out);
             }
             if (b == ']' && f.i >= n.min_count) {
-              w.pop_back();
-              child_done(w);
-              return emit(w, out);
+              return close(w, out);
             }
             return;
           default:  // 3: after ','
@@ -435,9 +423,7 @@ void Matcher::step(Stack& w, uint8_t b, MatchState& out, int pushes) const {
           case ByteStep::Reject: return;
           case ByteStep::Take: return emit(w, out);
           case ByteStep::Close:
-            w.pop_back();
-            child_done(w);
-            return emit(w, out);
+            return close(w, out);
         }
         return;
       case NodeKind::Number: {

@@ -80,6 +80,10 @@ class Matcher {
   bool number_feasible(const Node& n, const Frame& f) const;
   bool number_can_end(const Node& n, const Frame& f) const;
   static void emit(const Stack& w, MatchState& out);
+  // The top frame is done: popped, its parent told, the stack kept.
+  void close(Stack& w, MatchState& out) const;
+  // Byte b must be `want`; then the top frame moves to next_st.
+  static void expect(Stack& w, MatchState& out, uint8_t b, char want, uint8_t next_st);
   // A string frame past minLength with more than `margin` characters left.
   bool in_long_string(const Frame& f, int64_t margin) const;
 
