@@ -28,6 +28,9 @@ struct Frame {
   int64_t v = 0;     // Object: position in the key; Number: integer part
 };
 static_assert(sizeof(Frame) == 24);
+inline bool operator==(const Frame& a, const Frame& b) {
+  return a.node == b.node && a.st == b.st && a.aux == b.aux && a.i == b.i && a.j == b.j && a.v == b.v;
+}
 
 struct MatchState {
   std::vector<Frame> frames;  // the stacks one after another, bottom first
@@ -38,9 +41,6 @@ struct MatchState {
   std::string key() const;  // the state as bytes
   bool operator==(const MatchState& o) const { return frames == o.frames && ends == o.ends; }
 };
-inline bool operator==(const Frame& a, const Frame& b) {
-  return a.node == b.node && a.st == b.st && a.aux == b.aux && a.i == b.i && a.j == b.j && a.v == b.v;
-}
 
 class Matcher {
  public:

@@ -167,6 +167,23 @@ test('tool_choice naming a function: a call to that one', async () => {
   }
 });
 
+test('tool_choice auto with strict tools and a response_format: a valid answer or a valid call', async () => {
+  const seen = new Set();
+  for (let i = 0; i < 8; i++) {
+    const r = await client.chat.completions.create({ model: MODEL, messages: ask, tools, response_format: productFormat,
+                                                    seed: 80 + i, max_tokens: 600, thinking_token_budget: 3 });
+    const c = r.choices[0];
+    seen.add(c.finish_reason);
+    if (c.finish_reason === 'tool_calls') {
+      const f = c.message.tool_calls[0].function;
+      checkValid(validArgs[f.name], f.arguments, `auto call ${i}`);
+    } else {
+      assert.equal(c.finish_reason, 'stop');
+      checkValid(validProduct, c.message.content, `auto answer ${i}`);
+    }
+  }
+});
+
 test('Responses API: text.format json_schema', async () => {
   for (let i = 0; i < 3; i++) {
     const r = await client.responses.create({
