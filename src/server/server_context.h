@@ -2,6 +2,7 @@
 // What every endpoint handler shares: the engine, the tokenizer, options and
 // HTTP counters. One per server.
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -10,6 +11,7 @@
 
 #include "constrain/constraint_cache.h"
 #include "constrain/vocabulary.h"
+#include "core/log.h"
 #include "runtime/engine.h"
 #include "tokenizer/tokenizer.h"
 
@@ -67,7 +69,13 @@ struct ServerContext {
   mutable std::shared_ptr<const constrain::Vocabulary> vocab_{};  // under vocab_mu
   std::shared_ptr<const constrain::Vocabulary> vocabulary() const {
     std::lock_guard lock(vocab_mu);
-    if (!vocab_) vocab_ = std::make_shared<const constrain::Vocabulary>(*tokenizer, engine.model_config().vocab_size);
+    if (!vocab_) {
+      const auto t0 = std::chrono::steady_clock::now();
+      vocab_ = std::make_shared<const constrain::Vocabulary>(*tokenizer, engine.model_config().vocab_size);
+      log_info("vocabulary trie for constrained decoding: " + std::to_string(vocab_->trie().size()) + " nodes in " +
+               std::to_string(int(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count())) +
+               " ms");
+    }
     return vocab_;
   }
 
