@@ -19,23 +19,10 @@ addFormats(ajv);
 const MODEL = 'synthetic:tiny';
 const ask = [{ role: 'user', content: 'Describe a product as JSON.' }];
 
-// Every value bounded: enums, maxLength, maxItems, integer ranges.
-const product = {
-  type: 'object',
-  properties: {
-    color: { type: 'string', enum: ['red', 'green', 'blue'] },
-    size: { type: 'integer', minimum: 1, maximum: 12 },
-    price: { type: 'number', minimum: 0, exclusiveMaximum: 100 },
-    name: { type: 'string', minLength: 1, maxLength: 10 },
-    tags: { type: 'array', items: { type: 'string', enum: ['new', 'sale', 'eco'] }, maxItems: 3 },
-    in_stock: { type: 'boolean' },
-    sku: { type: 'string', pattern: '^[A-Z]{3}-[0-9]{4}$' },
-    released: { type: 'string', format: 'date' },
-    rating: { anyOf: [{ type: 'integer', minimum: 1, maximum: 5 }, { type: 'null' }] },
-  },
-  required: ['color', 'size', 'price', 'name', 'tags', 'in_stock', 'sku', 'released', 'rating'],
-  additionalProperties: false,
-};
+// Every value bounded: enums, maxLength, maxItems, integer ranges (shared
+// with scripts/device/structured_check.sh, which asks synthetic:20b the same).
+const schemas = require('./schemas.json');
+const product = schemas.product;
 const validProduct = ajv.compile(product);
 const productFormat = { type: 'json_schema', json_schema: { name: 'product', schema: product, strict: true } };
 
@@ -121,15 +108,8 @@ test('an answer cut by max_tokens is a prefix of a valid one', async () => {
   assert.ok(cut > 0, 'some answers should have been cut');
 });
 
-const weather = {
-  type: 'object',
-  properties: { city: { type: 'string', enum: ['Paris', 'Tokyo', 'Lima'] }, days: { type: 'integer', minimum: 1, maximum: 7 },
-                unit: { type: 'string', enum: ['c', 'f'] } },
-  required: ['city', 'days', 'unit'],
-  additionalProperties: false,
-};
-const clock = { type: 'object', properties: { zone: { type: 'string', maxLength: 6 } }, required: ['zone'],
-                additionalProperties: false };
+const weather = schemas.get_weather;
+const clock = schemas.get_time;
 const tools = [
   { type: 'function', function: { name: 'get_weather', description: 'Forecast', parameters: weather, strict: true } },
   { type: 'function', function: { name: 'get_time', description: 'Clock', parameters: clock, strict: true } },
