@@ -19,7 +19,9 @@ struct ToolChoice {
 };
 
 // Null when nothing is enforced (plain text, no strict tool, no budget).
-// Throws ApiError 400 naming the schema keyword that cannot be enforced.
+// Throws ApiError 400 naming the schema keyword that strict mode cannot
+// enforce (response_format's json_schema.strict, a tool's strict); a schema
+// without strict mode that cannot be compiled is enforced as JSON only.
 std::shared_ptr<const constrain::ConstraintSpec> prepare_constraint(const ServerContext& ctx, const Json& body,
                                                                    const std::vector<harmony::FunctionTool>& tools,
                                                                    const ToolChoice& choice,
