@@ -301,7 +301,6 @@ class CudaRunner : public ModelRunner {
   uint32_t* d_masks_ = nullptr;
   int32_t* h_mask_of_[2] = {};
   uint32_t* h_masks_[2] = {};
-  bool masked_step_ = false;  // some row of this step has a mask
   float* attn_part_ = nullptr;  // split-K attention partials (decode)
   int* attn_counters_ = nullptr;  // finished splits per (token, kv head), fused decode attention
   bool step_decode_ = false;      // this step has one token per sequence
@@ -1019,7 +1018,9 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
     mark("norm");
   }
   if (bounded_step_) {
-    if (!skip("lm_head")) cuda::bounded_choose_tokens(bounded_, h_, n_rows, in_.choice, bounded_scratch_, d_choice_, stream_);
+    if (!skip("lm_head"))
+      cuda::bounded_choose_tokens(bounded_, h_, n_rows, in_.choice, bounded_scratch_, d_choice_, stream_, d_masks_,
+                                  d_mask_of_);
     mark("lm_head");
     return;
   }
@@ -1126,7 +1127,6 @@ void CudaRunner::stage_masks(const ForwardBatch& batch, int rows, int slot) {
       }
     }
   }
-  masked_step_ = k > 0;
   GPTOSS_CUDA_CHECK(cudaMemcpyAsync(d_mask_of_, h_mask_of_[slot], size_t(rows) * sizeof(int32_t),
                                     cudaMemcpyHostToDevice, stream_));
   if (k > 0)
@@ -1147,8 +1147,7 @@ int CudaRunner::run_step(const ForwardBatch& batch, const LayerTrace& trace, boo
   const int rows = st.shape.rows;
   const bool all_single = st.all_single;
   if (choose) stage_masks(batch, rows, slot);
-  // The bounded unembedding has no masks: masked steps take the full logits.
-  bounded_step_ = choose && !logits_wanted && bounded_.q && rows <= kBoundedStepRows && !trace && !masked_step_;
+  bounded_step_ = choose && !logits_wanted && bounded_.q && rows <= kBoundedStepRows && !trace;
   step_decode_ = all_single;
   // Measured on an H100, synthetic:20b, batch 1 (2026-11-24), splits from
   // 0 / 256 / 384 keys: tg128 (16..144 keys) 450 / 459 / 458 t/s; 128..192

@@ -625,6 +625,31 @@ TEST(CudaKernels, BoundedUnembeddingChoosesAsTheFullLogits) {
       const auto a = want.get(), b = got.get();
       for (int t = 0; t < T; ++t) EXPECT_EQ(b[size_t(t)], a[size_t(t)]) << "V " << V << " T " << T << " row " << t;
     }
+    // With token masks (sparse, one token, none, dense): the same choice as
+    // the full logits with the same masks.
+    {
+      const int T = 4, W = (V + 31) / 32;
+      Dev<bf16_t> x(to_bf16(randn(size_t(T) * H)));
+      std::vector<RowChoice> ch;
+      for (int t = 0; t < T; ++t) ch.push_back(row_choice(TokenChoice{t % 2 ? 0.0f : 0.8f, 11u + uint64_t(t), 3u}));
+      Dev<RowChoice> dc(ch);
+      std::vector<uint32_t> masks(size_t(3) * W, 0);
+      std::mt19937 mr(17);
+      for (int t = 0; t < V; ++t) {
+        if (mr() % 300 == 0) masks[size_t(t) >> 5] |= 1u << (t & 31);
+        if (mr() % 10 != 0) masks[size_t(2) * W + (size_t(t) >> 5)] |= 1u << (t & 31);
+      }
+      masks[size_t(W) + (size_t(V - 3) >> 5)] |= 1u << ((V - 3) & 31);
+      Dev<uint32_t> dm(masks);
+      Dev<int32_t> dof(std::vector<int32_t>{0, 1, -1, 2});
+      cuda::row_gemv_bf16(x.p, T, H, dw.p, V, logits.p, false, nullptr);
+      cuda::choose_tokens(logits.p, T, V, dc.p, keys.p, want.p, nullptr, dm.p, dof.p);
+      cuda::bounded_choose_tokens(head, x.p, T, dc.p, scratch.p, got.p, nullptr, dm.p, dof.p);
+      GPTOSS_CUDA_CHECK(cudaDeviceSynchronize());
+      const auto a = want.get(), b = got.get();
+      for (int t = 0; t < T; ++t) EXPECT_EQ(b[size_t(t)], a[size_t(t)]) << "masked, V " << V << " row " << t;
+      EXPECT_EQ(b[1], V - 3);
+    }
     // Every unembedding row the same: all are candidates; the lowest index wins.
     for (int r = 1; r < V; ++r) std::copy(w.begin(), w.begin() + H, w.begin() + ptrdiff_t(size_t(r) * H));
     Dev<bf16_t> flat(w);

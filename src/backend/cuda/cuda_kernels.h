@@ -75,8 +75,11 @@ void quantize_bounded_head(const bf16_raw* w, int V, int H, BoundedHead& head, c
 // (clear_bounded_scratch): each call leaves them zero again.
 size_t bounded_choose_scratch_bytes(int V);
 void clear_bounded_scratch(void* scratch, cudaStream_t s);
+// masks, mask_of: token masks per row, as choose_tokens takes them (a masked
+// row's bound never rules out an allowed one; masked rows are never chosen).
 void bounded_choose_tokens(const BoundedHead& head, const bf16_raw* x, int T, const RowChoice* choice, void* scratch,
-                           int32_t* out, cudaStream_t s);
+                           int32_t* out, cudaStream_t s, const uint32_t* masks = nullptr,
+                           const int32_t* mask_of = nullptr);
 
 // Router logits y [T, E] = h [T, H] (float32) x W [E, H]^T (bf16); H % 4 == 0.
 void router_logits_f32(const float* h, int T, int H, const bf16_raw* W, int E, float* y, cudaStream_t s);
