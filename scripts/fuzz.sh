@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build-fuzz}
 SECONDS_EACH=${FUZZ_SECONDS:-60}
 JOBS=${JOBS:-$(nproc)}
-ALL=(fuzz_safetensors fuzz_gguf fuzz_model_config fuzz_tokenizer_json fuzz_harmony_parser fuzz_chat_request)
+ALL=(fuzz_safetensors fuzz_gguf fuzz_model_config fuzz_tokenizer_json fuzz_harmony_parser fuzz_chat_request fuzz_json_schema)
 TARGETS=("$@")
 [[ ${#TARGETS[@]} -eq 0 ]] && TARGETS=("${ALL[@]}")
 CXX_BIN=${FUZZ_CXX:-$(command -v clang++ || command -v clang++-14)}

@@ -81,6 +81,13 @@ void add_serve_command(CLI::App& app) {
   cmd->add_flag("--lookahead,!--no-lookahead", f->engine.lookahead,
                 "queue each decode step before the previous one's tokens reach the host, its tokens fed on the GPU")
       ->capture_default_str();
+  const char* effort_names[3] = {"low", "medium", "high"};
+  for (int e = 0; e < 3; ++e)
+    cmd->add_option(std::string("--thinking-budget-") + effort_names[e], f->server.thinking_budget[e],
+                    std::string("analysis tokens a request with reasoning_effort ") + effort_names[e] +
+                        " may use before the answer is forced, unless it gives thinking_token_budget (-1: no limit)")
+        ->capture_default_str()
+        ->check(CLI::Range(-1, 1 << 30));
   cmd->add_flag("--log-prompts", f->server.log_prompts,
                 "write each request's prompt text to the log (default: only ids and token counts; prompts may be private)");
   cmd->add_flag("--debug-allow-forced-output", f->server.allow_forced_output,

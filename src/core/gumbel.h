@@ -92,14 +92,18 @@ GPTOSS_HD uint32_t float_order(float v) {
 
 // The chosen token among candidates cand(0..n-1) (host), compared as the
 // device compares: NaN logits are never chosen, equal keys go to the lowest
-// index. Noise lies in [g(u_min), g(u_max)], about [-2.8, 16.6], so a token
+// index; with a mask, only allowed tokens are. Noise lies in [g(u_min), g(u_max)], about [-2.8, 16.6], so a token
 // whose logit / T is further than that span (plus rounding) below the
 // largest cannot win: only the few near the top draw noise, and the result
 // is the same as drawing for all.
+// A token mask (constrained decoding): bit t of words[t / 32] allows token t.
+GPTOSS_HD bool mask_allows(const uint32_t* mask, int32_t t) { return !mask || ((mask[t >> 5] >> (t & 31)) & 1u); }
+
 template <typename Cand>
-int32_t choose_token_among(const float* logits, int n, const RowChoice& c, Cand cand) {
+int32_t choose_token_among(const float* logits, int n, const RowChoice& c, Cand cand, const uint32_t* mask = nullptr) {
   float top = -INFINITY;
-  for (int j = 0; j < n; ++j) top = std::max(top, logits[cand(j)]);  // max() drops NaN
+  for (int j = 0; j < n; ++j)
+    if (mask_allows(mask, cand(j))) top = std::max(top, logits[cand(j)]);  // max() drops NaN
   float cutoff = -INFINITY;
   if (c.inv_temperature > 0.0f && std::isfinite(top)) {
     static const float span = -std::log(-std::log(1.0f - 5.9604644775390625e-8f)) +
@@ -111,15 +115,15 @@ int32_t choose_token_among(const float* logits, int n, const RowChoice& c, Cand 
   for (int j = 0; j < n; ++j) {
     const int32_t i = cand(j);
     const float l = logits[i];
-    if (l != l || (c.inv_temperature > 0.0f && l * c.inv_temperature < cutoff)) continue;
+    if (l != l || (c.inv_temperature > 0.0f && l * c.inv_temperature < cutoff) || !mask_allows(mask, i)) continue;
     const uint32_t k = float_order(choice_key(c, l, uint32_t(i)));
     if (best < 0 || k > best_key || (k == best_key && i < best)) best = i, best_key = k;
   }
   return best < 0 ? 0 : best;
 }
 
-inline int32_t choose_token(const float* logits, int n, const RowChoice& c) {
-  return choose_token_among(logits, n, c, [](int j) { return int32_t(j); });
+inline int32_t choose_token(const float* logits, int n, const RowChoice& c, const uint32_t* mask = nullptr) {
+  return choose_token_among(logits, n, c, [](int j) { return int32_t(j); }, mask);
 }
 
 }  // namespace gptoss

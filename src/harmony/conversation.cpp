@@ -153,6 +153,10 @@ std::vector<FunctionTool> function_tools_from_json(const ojson& tools) {
       if (!p->is_object()) throw Error(fat + ".parameters must be a JSON Schema object");
       tool.parameters = *p;
     }
+    if (auto st = fn->find("strict"); st != fn->end() && !st->is_null()) {
+      if (!st->is_boolean()) throw Error(fat + ".strict must be true or false");
+      tool.strict = st->get<bool>();
+    }
     out.push_back(std::move(tool));
   }
   return out;

@@ -47,6 +47,7 @@ struct FunctionTool {
   std::string name;
   std::string description;
   nlohmann::ordered_json parameters;  // null when the tool takes none
+  bool strict = false;                // its arguments must follow `parameters` (structured outputs)
 };
 
 // Checks `tools` (an array of OpenAI tools) and returns the function tools.

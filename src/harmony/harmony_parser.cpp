@@ -763,7 +763,7 @@ void HarmonyParser::finish(std::vector<HarmonyEvent>& out) {
     case State::ExpectStart:
       return;
     case State::Header:
-      if (!all_space(header_)) {
+      if (!all_space(header_) && opt_.cut_header_is_text) {
         malformed(out, "output ended inside a message header");
         header_cut(out);
         end_message(EndBy::Stream, out);

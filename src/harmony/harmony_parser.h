@@ -93,6 +93,10 @@ struct ParserOptions {
   // Recognise `to=functions.f json{...}` written as plain text at the start
   // of a message and turn it into a tool call.
   bool recover_text_tool_calls = true;
+  // An output cut inside a header (max_tokens before <|message|>): true
+  // takes its text as content (a model that left out <|message|>); false
+  // drops it, for constrained decoding, where a header is only ever a header.
+  bool cut_header_is_text = true;
 };
 
 using TokenText = std::function<std::string(int32_t)>;

@@ -207,6 +207,7 @@ class CudaRunner : public ModelRunner {
   // decode steps); returns the logits rows. choose: a token per row (submit);
   // logits_wanted: some row's logits go back to the caller.
   int run_step(const ForwardBatch& batch, const LayerTrace& trace, bool choose, bool logits_wanted, int slot);
+  void stage_masks(const ForwardBatch& batch, int rows, int slot);
   // A submitted step not yet collected: its results arrive in host slot
   // `slot` (tokens) and, for want_logits rows, in h_logits_ or `logits`.
   struct InFlight {
@@ -299,6 +300,12 @@ class CudaRunner : public ModelRunner {
   int32_t* h_choice_[2] = {};       // pinned copies, by host slot
   cudaEvent_t slot_done_[2] = {};   // a slot's step has run and its results are copied
   unsigned long long* d_argmax_keys_ = nullptr;
+  // Constrained decoding: each logits row's mask index (-1: none) and the
+  // masks, uploaded with the step; pinned staging by host slot.
+  int32_t* d_mask_of_ = nullptr;
+  uint32_t* d_masks_ = nullptr;
+  int32_t* h_mask_of_[2] = {};
+  uint32_t* h_masks_[2] = {};
   float* attn_part_ = nullptr;  // split-K attention partials (decode)
   int* attn_counters_ = nullptr;  // finished splits per (token, kv head), fused decode attention
   bool step_decode_ = false;      // this step has one token per sequence
@@ -521,6 +528,8 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
   inputs_ = std::make_unique<CudaStepInputs>(max_tokens_, logit_rows_, kMaxSeqs);
   d_choice_ = alloc<int32_t>(size_t(logit_rows_));
   d_argmax_keys_ = alloc<unsigned long long>(size_t(logit_rows_));
+  d_mask_of_ = alloc<int32_t>(size_t(logit_rows_));
+  d_masks_ = alloc<uint32_t>(size_t(logit_rows_) * size_t((V + 31) / 32));
   attn_part_ = alloc<float>(std::max(cuda::attention_scratch_floats(8, c.num_heads, 16),
                                      cuda::attention_scratch_floats(kMaxFusedDecodeTokens, c.num_heads, 4)));
   attn_counters_ = alloc<int>(size_t(kMaxFusedDecodeTokens) * c.num_kv_heads);
@@ -531,6 +540,8 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
   GPTOSS_CUDA_CHECK(cudaMallocHost(&h_logits_, size_t(logit_rows_) * V * sizeof(float)));
   for (int i = 0; i < 2; ++i) {
     GPTOSS_CUDA_CHECK(cudaMallocHost(&h_choice_[i], size_t(logit_rows_) * sizeof(int32_t)));
+    GPTOSS_CUDA_CHECK(cudaMallocHost(&h_mask_of_[i], size_t(logit_rows_) * sizeof(int32_t)));
+    GPTOSS_CUDA_CHECK(cudaMallocHost(&h_masks_[i], size_t(logit_rows_) * size_t((V + 31) / 32) * sizeof(uint32_t)));
     GPTOSS_CUDA_CHECK(cudaEventCreateWithFlags(&slot_done_[i], cudaEventDisableTiming));
   }
   if (n_cpu_moe_ > 0) {
@@ -584,6 +595,8 @@ CudaRunner::~CudaRunner() {
   cudaFreeHost(h_logits_);
   for (int i = 0; i < 2; ++i) {
     cudaFreeHost(h_choice_[i]);
+    cudaFreeHost(h_mask_of_[i]);
+    cudaFreeHost(h_masks_[i]);
     if (slot_done_[i]) cudaEventDestroy(slot_done_[i]);
   }
   for (void* p : pinned_ranges_) cudaHostUnregister(p);
@@ -1054,14 +1067,17 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
     mark("norm");
   }
   if (bounded_step_) {
-    if (!skip("lm_head")) cuda::bounded_choose_tokens(bounded_, h_, n_rows, in_.choice, bounded_scratch_, d_choice_, stream_);
+    if (!skip("lm_head"))
+      cuda::bounded_choose_tokens(bounded_, h_, n_rows, in_.choice, bounded_scratch_, d_choice_, stream_, d_masks_,
+                                  d_mask_of_);
     mark("lm_head");
     return;
   }
   if (!skip("lm_head")) gemm(h_, n_rows, H, lm_head_, c.vocab_size, logits_, false);
   mark("lm_head");
   if (choose_) {
-    cuda::choose_tokens(logits_, n_rows, c.vocab_size, in_.choice, d_argmax_keys_, d_choice_, stream_);
+    cuda::choose_tokens(logits_, n_rows, c.vocab_size, in_.choice, d_argmax_keys_, d_choice_, stream_, d_masks_,
+                        d_mask_of_);
     mark("argmax");
   }
 }
@@ -1164,6 +1180,28 @@ void CudaRunner::plan_attention_runs(const ForwardBatch& batch) {
   }
 }
 
+// Each logits row's mask index and the masks themselves go up with the step
+// (the index array always, so a captured graph reads the current one).
+void CudaRunner::stage_masks(const ForwardBatch& batch, int rows, int slot) {
+  const size_t words = size_t((cfg_.vocab_size + 31) / 32);
+  int r = 0, k = 0;
+  for (const BatchSeq& s : batch.seqs) {
+    const int n = s.all_logits ? s.n_tokens : (s.n_tokens > 0 ? 1 : 0);
+    for (int j = 0; j < n; ++j, ++r) {
+      h_mask_of_[slot][r] = -1;
+      if (j + 1 == n && s.mask) {
+        std::memcpy(h_masks_[slot] + size_t(k) * words, s.mask, words * sizeof(uint32_t));
+        h_mask_of_[slot][r] = k++;
+      }
+    }
+  }
+  GPTOSS_CUDA_CHECK(cudaMemcpyAsync(d_mask_of_, h_mask_of_[slot], size_t(rows) * sizeof(int32_t),
+                                    cudaMemcpyHostToDevice, stream_));
+  if (k > 0)
+    GPTOSS_CUDA_CHECK(cudaMemcpyAsync(d_masks_, h_masks_[slot], size_t(k) * words * sizeof(uint32_t),
+                                      cudaMemcpyHostToDevice, stream_));
+}
+
 int CudaRunner::run_step(const ForwardBatch& batch, const LayerTrace& trace, bool choose, bool logits_wanted,
                          int slot) {
   const int T = batch.total_tokens();
@@ -1176,6 +1214,7 @@ int CudaRunner::run_step(const ForwardBatch& batch, const LayerTrace& trace, boo
   in_ = inputs_->device(st.shape);
   const int rows = st.shape.rows;
   const bool all_single = st.all_single;
+  if (choose) stage_masks(batch, rows, slot);
   bounded_step_ = choose && !logits_wanted && bounded_.q && rows <= kBoundedStepRows && !trace;
   step_decode_ = all_single;
   // Measured on an H100, synthetic:20b, batch 1 (2026-11-24), splits from

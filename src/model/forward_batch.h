@@ -20,6 +20,10 @@ struct BatchSeq {
   // How forward_sample() and submit() pick this sequence's next token from
   // each of its logits rows (row j of the sequence uses counter + j).
   TokenChoice choice;
+  // Constrained decoding: the tokens this sequence's last row may take (bit
+  // t of mask[t / 32]), or null for any. Owned by the caller until the step
+  // is collected.
+  const uint32_t* mask = nullptr;
 };
 
 struct ForwardBatch {

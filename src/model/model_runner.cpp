@@ -13,7 +13,8 @@ void ModelRunner::forward_sample(const ForwardBatch& batch, float* logits, int32
   int r = 0;
   for (const BatchSeq& s : batch.seqs) {
     const int n = s.all_logits ? s.n_tokens : (s.n_tokens > 0 ? 1 : 0);
-    for (int j = 0; j < n; ++j, ++r) tokens[r] = choose_token(logits + size_t(r) * V, V, row_choice(s.choice, uint32_t(j)));
+    for (int j = 0; j < n; ++j, ++r)
+      tokens[r] = choose_token(logits + size_t(r) * V, V, row_choice(s.choice, uint32_t(j)), j + 1 == n ? s.mask : nullptr);
   }
 }
 

@@ -188,6 +188,10 @@ void Engine::step() {
 // the one being chosen now, fed on the device, so the GPU goes from step to
 // step without waiting for the host. A sequence that stops on the token in
 // flight (a stop token) has computed one step too many, which is dropped.
+// A constrained sequence's step goes with the mask of the step in flight (a
+// guess, made only inside free text or a long string, where the next mask
+// is the same one); collect_step() checks it and redoes the step when it
+// was wrong.
 void Engine::look_ahead() {
   if (!opt_.lookahead || submitted_.size() != 1) return;
   {
@@ -200,7 +204,9 @@ void Engine::look_ahead() {
   for (size_t i = 0; i < cur.items.size(); ++i) {
     if (!live_.count(cur.ids[i])) continue;
     Sequence& s = *cur.items[i].seq;
-    if (cur.host_sampled[i] || !s.sampler.runner_decides() || s.stream->cancelled()) return;
+    if (cur.host_sampled[i] || !s.sampler.runner_decides() || s.stream->cancelled() || s.discard_steps > 0) return;
+    // A constrained sequence only where its mask is likely to stay the same.
+    if (s.constrained() && cur.items[i].sample && (!cur.masks[i] || !s.constraint->steady())) return;
     current.push_back(cur.items[i]);
     // Ends by length with the token in flight: no next token.
     goes_on.push_back(s.num_output() + 1 < s.max_tokens && int(s.tokens.size()) + 1 < opt_.max_model_len);
@@ -210,8 +216,29 @@ void Engine::look_ahead() {
 }
 
 void Engine::submit_step(const std::vector<ScheduledSeq>& items, bool fed) {
+  // Masks of the constrained sequences that sample this step: built on the
+  // thread pool, or for a fed step the in-flight step's (see look_ahead).
+  std::vector<std::shared_ptr<const constrain::TokenMask>> masks(items.size());
+  std::vector<size_t> build;
+  for (size_t k = 0; k < items.size(); ++k) {
+    const ScheduledSeq& it = items[k];
+    if (!it.sample || !it.seq->constrained()) continue;
+    if (!fed) {
+      build.push_back(k);
+      continue;
+    }
+    const SubmittedStep& prev = submitted_.front();
+    const size_t row = size_t(std::find(prev.ids.begin(), prev.ids.end(), it.seq->id) - prev.ids.begin());
+    masks[k] = prev.masks[row];
+  }
+  if (!build.empty())
+    ThreadPool::global().parallel_for(build.size(), [&](size_t b, size_t e) {
+      for (size_t j = b; j < e; ++j) masks[build[j]] = items[build[j]].seq->constraint->next_mask();
+    });
   ForwardBatch batch;
   SubmittedStep st;
+  st.fed = fed;
+  if (fed) metrics_.lookahead_steps++;
   for (const ScheduledSeq& it : items) {
     Sequence& s = *it.seq;
     BatchSeq b;
@@ -232,11 +259,13 @@ void Engine::submit_step(const std::vector<ScheduledSeq>& items, bool fed) {
       b.choice = s.sampler.device_choice();
     }
     b.want_logits = it.sample && s.sampler.needs_logits();
+    b.mask = masks[st.ids.size()] ? masks[st.ids.size()]->data() : nullptr;
     batch.seqs.push_back(b);
     st.ids.push_back(s.id);
     st.host_sampled.push_back(b.want_logits);
   }
   st.items = items;
+  st.masks = std::move(masks);
   st.rows = batch.logits_rows();
   runner_.submit(batch);
   metrics_.steps++;
@@ -255,7 +284,7 @@ void Engine::collect_step() {
   // Sequences cancelled (or failed) since the step was queued are skipped.
   std::vector<size_t> live;
   for (size_t i = 0; i < st.items.size(); ++i)
-    if (live_.count(st.ids[i])) live.push_back(i);
+    if (live_.count(st.ids[i]) && !redo_row(st, i)) live.push_back(i);
   // Sampling over a 200K vocabulary takes about a millisecond per sequence:
   // done for all sequences of the step at once, on the thread pool.
   sampled_.assign(st.items.size(), SampledToken{});
@@ -270,7 +299,7 @@ void Engine::collect_step() {
     ThreadPool::global().parallel_for(full.size(), [&](size_t b, size_t e) {
       for (size_t j = b; j < e; ++j) {
         const size_t i = full[j];
-        sampled_[i] = st.items[i].seq->sampler.sample(&logits_[i * size_t(V)], V);
+        sampled_[i] = st.items[i].seq->sampler.sample(&logits_[i * size_t(V)], V, st.masks[i] ? st.masks[i]->data() : nullptr);
       }
     });
 
@@ -300,6 +329,26 @@ void Engine::collect_step() {
   }
 }
 
+// Whether row i of a collected step is dropped: it was queued after a wrong
+// mask guess, or is that guess. A token chosen with the mask of the step
+// before, where this state has another, is not taken: the next step computes
+// the position again and chooses with the right mask (and the same noise,
+// so the tokens are those of a run without lookahead); a step already
+// queued after it is dropped too.
+bool Engine::redo_row(const SubmittedStep& st, size_t i) {
+  Sequence& s = *st.items[i].seq;
+  if (s.discard_steps > 0) {
+    s.discard_steps--;
+    return true;
+  }
+  if (!st.fed || !st.items[i].sample || !st.masks[i] || !s.constrained() || s.constraint->next_mask() == st.masks[i])
+    return false;
+  for (const SubmittedStep& later : submitted_)
+    s.discard_steps += int(std::count(later.ids.begin(), later.ids.end(), s.id));
+  metrics_.lookahead_redone++;
+  return true;
+}
+
 // After a failed step: whatever the runner still holds is collected and dropped.
 void Engine::drop_submitted() {
   submitted_.clear();
@@ -318,6 +367,7 @@ void Engine::drop_submitted() {
 
 void Engine::emit(Sequence& s, SampledToken tok, Sequence::Clock::time_point now) {
   s.sampler.observe(tok.token);
+  if (s.constraint) s.constraint->advance(tok.token);
   s.tokens.push_back(tok.token);
   metrics_.generation_tokens++;
   if (!s.has_output_time) metrics_.ttft_seconds.observe(seconds_between(s.arrival, now));

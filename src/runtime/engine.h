@@ -90,11 +90,16 @@ class Engine {
     std::vector<ScheduledSeq> items;
     std::vector<uint64_t> ids;        // items' sequences, which may finish before the step is collected
     std::vector<bool> host_sampled;   // the item's token is sampled on the host from its logits
+    // Constrained items' masks (null for the others), kept alive until the
+    // step is collected; in a fed step, the guess checked by collect_step.
+    std::vector<std::shared_ptr<const constrain::TokenMask>> masks;
+    bool fed = false;                 // queued by look_ahead
     int rows = 0;
   };
   void submit_step(const std::vector<ScheduledSeq>& items, bool fed);
   void look_ahead();
   void collect_step();
+  bool redo_row(const SubmittedStep& st, size_t i);
   void drop_submitted();
   void finish(Sequence* seq, FinishReason reason, const std::string& error = {});
   // Hands one sampled token to its sequence and its stream; may finish it.

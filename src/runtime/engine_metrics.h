@@ -41,6 +41,10 @@ struct EngineMetrics {
   std::atomic<int64_t> steps{0};
   std::atomic<int64_t> step_tokens{0};           // tokens computed, prefill and decode
   std::atomic<int64_t> preemptions{0};
+  std::atomic<int64_t> lookahead_steps{0};  // queued before the step before was collected
+  // Rows of constrained sequences in lookahead steps whose guessed mask
+  // proved wrong (their token is chosen again).
+  std::atomic<int64_t> lookahead_redone{0};
   Histogram ttft_seconds;         // submit -> first token
   Histogram inter_token_seconds;  // between tokens of one sequence
   Histogram e2e_seconds;          // submit -> finished

@@ -40,7 +40,7 @@ SampledToken Sampler::from_runner(int32_t chosen) {
   return out;
 }
 
-SampledToken Sampler::sample(float* logits, int V) {
+SampledToken Sampler::sample(float* logits, int V, const uint32_t* mask) {
   SampledToken out;
   // Log-probabilities are reported under the model's own distribution, before
   // penalties and truncation, as the OpenAI API does.
@@ -74,9 +74,14 @@ SampledToken Sampler::sample(float* logits, int V) {
     if (tok < 0 || tok >= V) continue;
     logits[tok] -= p_.frequency_penalty * float(n) + (n > 0 ? p_.presence_penalty : 0.0f);
   }
+  // Disallowed tokens leave the distribution before truncation, so top-p and
+  // min-p are taken over what may be said.
+  if (mask)
+    for (int i = 0; i < V; ++i)
+      if (!mask_allows(mask, i)) logits[i] = -INFINITY;
   int32_t chosen;
   if (p_.temperature <= 0.0f) {
-    chosen = int32_t(std::max_element(logits, logits + V) - logits);
+    chosen = int32_t(std::max_element(logits, logits + V) - logits);  // masked ones are -inf
   } else {
     // Only the candidates that survive top-k / min-p / top-p are ever sorted,
     // and top-p sorts a growing prefix: a 200K vocabulary is never fully sorted.
@@ -112,7 +117,7 @@ SampledToken Sampler::sample(float* logits, int V) {
       keep = std::max(1, k);
     }
     // The draw among the kept tokens, as the runner would make it over all.
-    chosen = choose_token_among(logits, keep, row_choice(device_choice()), [&](int j) { return idx_[size_t(j)]; });
+    chosen = choose_token_among(logits, keep, row_choice(device_choice()), [&](int j) { return idx_[size_t(j)]; }, mask);
   }
   drawn_++;
   if (!original.empty()) std::copy(original.begin(), original.end(), logits);

@@ -42,8 +42,9 @@ struct SampledToken {
 class Sampler {
  public:
   explicit Sampler(const SamplingParams& params);
-  // logits are modified in place (penalties).
-  SampledToken sample(float* logits, int vocab);
+  // logits are modified in place (penalties, the mask). mask: the tokens
+  // allowed (constrained decoding, see core/gumbel.h mask_allows), or null.
+  SampledToken sample(float* logits, int vocab, const uint32_t* mask = nullptr);
   // Whether the next token needs the logits on the host: not when the
   // runner's own choice per device_choice() is the answer (greedy, or plain
   // temperature sampling, without penalties or log-probabilities; or a

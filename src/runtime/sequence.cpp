@@ -14,7 +14,8 @@ Sequence::Sequence(uint64_t id_, GenerateRequest r, std::shared_ptr<RequestStrea
       stream(std::move(s)),
       arrival(Clock::now()),
       debug_fail_after_tokens(r.debug_fail_after_tokens),
-      pause_for_reader(r.pause_for_reader) {}
+      pause_for_reader(r.pause_for_reader),
+      constraint(r.constraint ? std::make_unique<constrain::HarmonyConstraint>(std::move(r.constraint)) : nullptr) {}
 
 bool Sequence::is_stop_token(int32_t t) const {
   return std::find(stop_token_ids.begin(), stop_token_ids.end(), t) != stop_token_ids.end();

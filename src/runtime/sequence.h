@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "constrain/harmony_constraint.h"
 #include "runtime/kv_block_manager.h"
 #include "runtime/request_stream.h"
 #include "runtime/sampler.h"
@@ -28,6 +29,9 @@ struct GenerateRequest {
   // whole before it is sent reads its n choices one after another, and the
   // tokens kept are the reply itself.
   bool pause_for_reader = true;
+  // Constrained decoding (structured outputs, tool_choice, the thinking
+  // budget): what each sequence's output must be; null for free output.
+  std::shared_ptr<const constrain::ConstraintSpec> constraint;
 };
 
 enum class SeqState { Waiting, Running, Finished };
@@ -55,7 +59,13 @@ class Sequence {
   bool prompt_counted = false;  // for metrics
   int debug_fail_after_tokens = -1;
   bool pause_for_reader = true;
+  std::unique_ptr<constrain::HarmonyConstraint> constraint;  // null: free output
+  // Steps in flight whose row for this sequence is to be dropped (queued
+  // after a wrong mask guess, see Engine::look_ahead).
+  int discard_steps = 0;
 
+  // Whether the next token's mask depends on tokens not yet taken.
+  bool constrained() const { return constraint && !constraint->failed(); }
   int num_output() const { return int(tokens.size()) - prompt_len; }
   int pending() const { return int(tokens.size()) - num_computed; }
   bool is_stop_token(int32_t t) const;

@@ -15,17 +15,19 @@ std::string random_id(const std::string& prefix, size_t n) {
 }
 
 namespace {
-harmony::ParserOptions parser_options(std::vector<std::string> names) {
+harmony::ParserOptions parser_options(std::vector<std::string> names, bool constrained) {
   harmony::ParserOptions o;
   o.tool_names = std::move(names);
+  o.cut_header_is_text = !constrained;
   return o;
 }
 }  // namespace
 
 ChatAssembler::ChatAssembler(std::shared_ptr<const Tokenizer> tok, std::vector<std::string> tool_names,
-                             std::vector<std::string> stop_strings)
+                             std::vector<std::string> stop_strings, bool constrained)
     : tok_(std::move(tok)),
-      parser_([t = tok_](int32_t id) { return t->generated_bytes(id); }, parser_options(std::move(tool_names))),
+      parser_([t = tok_](int32_t id) { return t->generated_bytes(id); },
+              parser_options(std::move(tool_names), constrained)),
       stops_(std::move(stop_strings)) {}
 
 ChatDelta ChatAssembler::push(int32_t token) {

@@ -34,8 +34,10 @@ struct ChatDelta {
 
 class ChatAssembler {
  public:
+  // constrained: the output follows a grammar (constrain/), so a header cut
+  // by max_tokens is dropped rather than shown as text.
   ChatAssembler(std::shared_ptr<const Tokenizer> tok, std::vector<std::string> tool_names,
-                std::vector<std::string> stop_strings);
+                std::vector<std::string> stop_strings, bool constrained = false);
   ChatDelta push(int32_t token);
   ChatDelta finish();  // end of the stream
 

@@ -39,8 +39,8 @@ struct ChatRun {
         GenerateRequest gen = job.gen;
         if (gen.sampling.seed) gen.sampling.seed = *gen.sampling.seed + uint64_t(i);  // n different answers, reproducibly
         auto stream = submit(ctx, std::move(gen), id);
-        choices.push_back(
-            std::make_unique<ChatChoice>(ChatChoice{i, stream, ChatAssembler(c.tokenizer, job.tool_names, stop), {}}));
+        ChatAssembler assembler(c.tokenizer, job.tool_names, stop, job.gen.constraint != nullptr);
+        choices.push_back(std::make_unique<ChatChoice>(ChatChoice{i, stream, std::move(assembler), {}}));
       }
     } catch (...) {
       cancel_all();  // the choices already queued must not run for nobody

@@ -7,6 +7,7 @@
 #include "harmony/rendered_prompt.h"
 #include "harmony/special_tokens.h"
 #include "server/api_error.h"
+#include "server/constraint_request.h"
 
 namespace gptoss::server {
 
@@ -90,15 +91,18 @@ ChatJob prepare_chat(const ServerContext& ctx, const Json& body, const CommonPar
   for (auto& t : tools) job.tool_names.push_back(t.name);
 
   std::vector<std::string> extra;  // instructions we add
+  ToolChoice choice;
   if (auto tc = body.find("tool_choice"); tc != body.end() && !tc->is_null()) {
     if (tc->is_string()) {
       const std::string c = tc->get<std::string>();
       if (c == "none") {
         conv.tools = h::Conversation{}.tools;
         job.tool_names.clear();
+        choice.mode = ToolChoice::None;
       } else if (c == "required") {
         if (tools.empty()) throw bad_request("tool_choice 'required' needs at least one tool", "tool_choice");
         extra.push_back("You must call one of the functions before answering.");
+        choice.mode = ToolChoice::Required;
       } else if (c != "auto") {
         throw bad_request("tool_choice must be none, auto, required or {\"type\":\"function\",...}", "tool_choice");
       }
@@ -109,6 +113,7 @@ ChatJob prepare_chat(const ServerContext& ctx, const Json& body, const CommonPar
       if (std::find(job.tool_names.begin(), job.tool_names.end(), name) == job.tool_names.end())
         throw bad_request("tool_choice names function '" + name + "', which is not among the tools", "tool_choice");
       extra.push_back("You must call the function " + name + ".");
+      choice = ToolChoice{ToolChoice::Named, name};
     } else {
       throw bad_request("tool_choice must be a string or an object", "tool_choice");
     }
@@ -146,6 +151,7 @@ ChatJob prepare_chat(const ServerContext& ctx, const Json& body, const CommonPar
   job.stop = common.stop;
   fit_to_context(ctx, job.gen, common.max_tokens, max_param);
   apply_forced_output(ctx, body, job.gen);
+  job.gen.constraint = prepare_constraint(ctx, body, tools, choice, conv.reasoning_effort);
   return job;
 }
 

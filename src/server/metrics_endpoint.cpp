@@ -48,6 +48,10 @@ void handle_metrics(ServerContext& ctx, const httplib::Request&, httplib::Respon
   counter(o, "gptoss_engine_steps_total", "Forward steps run.", m.steps);
   counter(o, "gptoss_engine_step_tokens_total", "Tokens computed in forward steps (prefill and decode).", m.step_tokens);
   counter(o, "gptoss_preemptions_total", "Sequences preempted for lack of KV blocks (recomputed later).", m.preemptions);
+  counter(o, "gptoss_lookahead_steps_total", "Decode steps queued before the step before them was collected.",
+          m.lookahead_steps);
+  counter(o, "gptoss_lookahead_redone_total",
+          "Constrained lookahead steps whose guessed token mask was wrong (the token is chosen again).", m.lookahead_redone);
   gauge(o, "gptoss_num_requests_running", "Sequences in the running batch.", st.running);
   gauge(o, "gptoss_num_requests_waiting", "Sequences waiting to be admitted.", st.waiting);
   gauge(o, "gptoss_num_requests_held_back", "Sequences paused because their client has not read their last --max-unread-tokens tokens.",

@@ -105,7 +105,7 @@ struct ResponseRun {
   Json request_echo;
 
   ResponseRun(ServerContext& c, ChatJob j, std::shared_ptr<RequestStream> s)
-      : ctx(c), job(std::move(j)), stream(std::move(s)), assembler(c.tokenizer, job.tool_names, job.stop) {}
+      : ctx(c), job(std::move(j)), stream(std::move(s)), assembler(c.tokenizer, job.tool_names, job.stop, job.gen.constraint != nullptr) {}
 
   Json response(const std::string& status, const std::vector<Json>& output, const GenerationOutcome* g) const {
     Json r = request_echo;

@@ -97,6 +97,7 @@ Json responses_to_chat(const Json& body) {
       Json f = {{"name", opt_string(tool, "name").value_or("")}};
       if (tool.contains("description")) f["description"] = tool["description"];
       if (tool.contains("parameters")) f["parameters"] = tool["parameters"];
+      if (tool.contains("strict")) f["strict"] = tool["strict"];
       tools.push_back({{"type", "function"}, {"function", f}});
     }
     chat["tools"] = tools;
@@ -108,7 +109,8 @@ Json responses_to_chat(const Json& body) {
   }
   if (auto t = body.find("text"); t != body.end() && t->is_object() && t->contains("format"))
     chat["response_format"] = (*t)["format"];
-  for (const char* k : {"temperature", "top_p", "top_k", "min_p", "seed", "stream", "gptoss_debug", "top_logprobs"})
+  for (const char* k : {"temperature", "top_p", "top_k", "min_p", "seed", "stream", "gptoss_debug", "top_logprobs",
+                        "thinking_token_budget"})
     if (body.contains(k)) chat[k] = body[k];
   if (body.contains("max_output_tokens")) chat["max_tokens"] = body["max_output_tokens"];
   return chat;

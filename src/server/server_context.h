@@ -2,12 +2,16 @@
 // What every endpoint handler shares: the engine, the tokenizer, options and
 // HTTP counters. One per server.
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 
+#include "constrain/constraint_cache.h"
+#include "constrain/vocabulary.h"
+#include "core/log.h"
 #include "runtime/engine.h"
 #include "tokenizer/tokenizer.h"
 
@@ -33,6 +37,9 @@ struct ServerOptions {
   int socket_send_buffer_bytes = 64 << 10;
   // A client that takes no bytes for this long is gone: its request is cancelled.
   int write_timeout_seconds = 30;
+  // Default thinking_token_budget by reasoning_effort (low, medium, high):
+  // analysis tokens before the answer is forced; -1: no limit.
+  int thinking_budget[3] = {-1, -1, -1};
 };
 
 // The most recent finished generation, for the UI's status panel.
@@ -53,6 +60,23 @@ struct ServerContext {
   void count_http(const std::string& path, int status) {
     std::lock_guard lock(http_mu);
     http_requests[{path, status}]++;
+  }
+
+  // Constrained decoding: compiled schemas, and the vocabulary as the
+  // grammar sees it (built by the first request that needs it).
+  mutable constrain::ConstraintCache constraints{};
+  mutable std::mutex vocab_mu{};
+  mutable std::shared_ptr<const constrain::Vocabulary> vocab_{};  // under vocab_mu
+  std::shared_ptr<const constrain::Vocabulary> vocabulary() const {
+    std::lock_guard lock(vocab_mu);
+    if (!vocab_) {
+      const auto t0 = std::chrono::steady_clock::now();
+      vocab_ = std::make_shared<const constrain::Vocabulary>(*tokenizer, engine.model_config().vocab_size);
+      log_info("vocabulary trie for constrained decoding: " + std::to_string(vocab_->trie().size()) + " nodes in " +
+               std::to_string(int(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count())) +
+               " ms");
+    }
+    return vocab_;
   }
 
   std::mutex reply_mu{};

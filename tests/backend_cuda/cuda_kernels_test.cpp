@@ -697,6 +697,55 @@ TEST(CudaKernels, ChooseTokensMatchesHost) {
     EXPECT_EQ(plain[size_t(r)], choose_token(x.data() + size_t(r) * V, V, RowChoice{0, 0, 0, 0})) << "row " << r;
 }
 
+// Constrained decoding: rows with a token mask choose among the allowed
+// tokens only, as the host does (core/gumbel.h with the same mask); rows
+// without one are untouched. Masks of every density: one token, a few
+// hundred (a JSON state), most of the vocabulary (free text in a string).
+TEST(CudaKernels, MaskedChooseTokensMatchesHost) {
+  REQUIRE_GPU();
+  const int V = 201088, R = 16, W = (V + 31) / 32;
+  auto x = randn(size_t(R) * V, 3.0f);
+  std::vector<RowChoice> choice(static_cast<size_t>(R));
+  for (int r = 0; r < R; ++r)
+    choice[size_t(r)] = row_choice(TokenChoice{r % 2 ? 0.0f : 0.7f, 77u + uint64_t(r), uint32_t(r)});
+  std::mt19937 rng(3);
+  std::vector<uint32_t> masks;
+  std::vector<int32_t> mask_of(static_cast<size_t>(R), -1);
+  int k = 0;
+  for (int r = 0; r < R; ++r) {
+    if (r % 4 == 3) continue;  // unmasked rows in between
+    std::vector<uint32_t> m(static_cast<size_t>(W), 0);
+    const int kind = r % 3;
+    for (int t = 0; t < V; ++t) {
+      const bool on = kind == 0 ? t == 200002 : kind == 1 ? rng() % 700 == 0 : rng() % 10 != 0;
+      if (on) m[size_t(t) >> 5] |= 1u << (t & 31);
+    }
+    masks.insert(masks.end(), m.begin(), m.end());
+    mask_of[size_t(r)] = k++;
+  }
+  Dev<float> dx(x);
+  Dev<RowChoice> dc(choice);
+  Dev<uint32_t> dm(masks);
+  Dev<int32_t> dof(mask_of);
+  Dev<unsigned long long> scratch(static_cast<size_t>(R));
+  Dev<int32_t> out(static_cast<size_t>(R));
+  cuda::choose_tokens(dx.p, R, V, dc.p, scratch.p, out.p, nullptr, dm.p, dof.p);
+  GPTOSS_CUDA_CHECK(cudaDeviceSynchronize());
+  const auto got = out.get();
+  int differ = 0;
+  for (int r = 0; r < R; ++r) {
+    const uint32_t* m = mask_of[size_t(r)] >= 0 ? masks.data() + size_t(mask_of[size_t(r)]) * W : nullptr;
+    const int32_t want = choose_token(x.data() + size_t(r) * V, V, choice[size_t(r)], m);
+    EXPECT_TRUE(mask_allows(m, got[size_t(r)])) << "row " << r << " chose a masked token";
+    differ += got[size_t(r)] != want;
+    if (choice[size_t(r)].inv_temperature == 0.0f) {
+      EXPECT_EQ(got[size_t(r)], want) << "arg-max row " << r;
+    }
+  }
+  EXPECT_LE(differ, 1);
+  EXPECT_EQ(got[0], 200002);  // row 0: one token allowed
+}
+
 // The bounded unembedding picks the token choose_tokens picks from
 // row_gemv_bf16's full logits, for 1, 2 and 4 rows, greedy and sampled, and
 // again on the next call (it clears its own scratch); also when every row of
@@ -731,6 +780,31 @@ TEST(CudaKernels, BoundedUnembeddingChoosesAsTheFullLogits) {
       GPTOSS_CUDA_CHECK(cudaDeviceSynchronize());
       const auto a = want.get(), b = got.get();
       for (int t = 0; t < T; ++t) EXPECT_EQ(b[size_t(t)], a[size_t(t)]) << "V " << V << " T " << T << " row " << t;
+    }
+    // With token masks (sparse, one token, none, dense): the same choice as
+    // the full logits with the same masks.
+    {
+      const int T = 4, W = (V + 31) / 32;
+      Dev<bf16_t> x(to_bf16(randn(size_t(T) * H)));
+      std::vector<RowChoice> ch;
+      for (int t = 0; t < T; ++t) ch.push_back(row_choice(TokenChoice{t % 2 ? 0.0f : 0.8f, 11u + uint64_t(t), 3u}));
+      Dev<RowChoice> dc(ch);
+      std::vector<uint32_t> masks(size_t(3) * W, 0);
+      std::mt19937 mr(17);
+      for (int t = 0; t < V; ++t) {
+        if (mr() % 300 == 0) masks[size_t(t) >> 5] |= 1u << (t & 31);
+        if (mr() % 10 != 0) masks[size_t(2) * W + (size_t(t) >> 5)] |= 1u << (t & 31);
+      }
+      masks[size_t(W) + (size_t(V - 3) >> 5)] |= 1u << ((V - 3) & 31);
+      Dev<uint32_t> dm(masks);
+      Dev<int32_t> dof(std::vector<int32_t>{0, 1, -1, 2});
+      cuda::row_gemv_bf16(x.p, T, H, dw.p, V, logits.p, false, nullptr);
+      cuda::choose_tokens(logits.p, T, V, dc.p, keys.p, want.p, nullptr, dm.p, dof.p);
+      cuda::bounded_choose_tokens(head, x.p, T, dc.p, scratch.p, got.p, nullptr, dm.p, dof.p);
+      GPTOSS_CUDA_CHECK(cudaDeviceSynchronize());
+      const auto a = want.get(), b = got.get();
+      for (int t = 0; t < T; ++t) EXPECT_EQ(b[size_t(t)], a[size_t(t)]) << "masked, V " << V << " row " << t;
+      EXPECT_EQ(b[1], V - 3);
     }
     // Every unembedding row the same: all are candidates; the lowest index wins.
     for (int r = 1; r < V; ++r) std::copy(w.begin(), w.begin() + H, w.begin() + ptrdiff_t(size_t(r) * H));

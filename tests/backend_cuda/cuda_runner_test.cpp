@@ -7,6 +7,7 @@
 #include "test_paths.h"
 
 #include <algorithm>
+#include <random>
 #include <chrono>
 #include <memory>
 #include <cmath>
@@ -415,6 +416,56 @@ TEST(CudaRunner, PipelinedStepsEqualOneAtATime) {
   runner->allocate_kv({16, 4, 12});
   EXPECT_THROW(runner->submit(bad), Error);
   EXPECT_EQ(runner->in_flight(), 0);
+}
+
+// Constrained decoding through the runner: decode steps (graph-launched)
+// whose rows carry token masks choose what the host chooses from the same
+// logits with the same masks, with and without the logits coming back, and
+// never a masked token; the unmasked row beside them is unchanged.
+TEST(CudaRunner, MaskedDecodeStepsChooseAsTheHost) {
+  REQUIRE_GPU();
+  ModelSource src = open_model(kFixture);
+  auto runner = make_cuda_runner(src, 0, 512);
+  const int V = src.config.vocab_size, W = (V + 31) / 32, B = 3, steps = 8;
+  runner->allocate_kv({16, B * 4, B * 12});
+  std::vector<std::vector<int32_t>> full(static_cast<size_t>(B)), win(static_cast<size_t>(B));
+  for (int s = 0; s < B; ++s) {
+    for (int i = 0; i < 4; ++i) full[size_t(s)].push_back(s * 4 + i);
+    for (int i = 0; i < 12; ++i) win[size_t(s)].push_back(s * 12 + i);
+  }
+  std::mt19937 rng(5);
+  std::vector<int32_t> tok{3, 5, 7}, got(static_cast<size_t>(B)), quiet(static_cast<size_t>(B));
+  std::vector<float> logits(size_t(B) * V);
+  for (int i = 0; i < steps; ++i) {
+    // Row 0: a sparse mask; row 1: none; row 2: one allowed token.
+    std::vector<std::vector<uint32_t>> masks(2, std::vector<uint32_t>(size_t(W), 0));
+    for (int t = 0; t < V; ++t)
+      if (rng() % 50 == 0) masks[0][size_t(t) >> 5] |= 1u << (t & 31);
+    const int32_t only = (i * 7919 + 11) % V;
+    masks[1][size_t(only) >> 5] |= 1u << (only & 31);
+    ForwardBatch b;
+    for (int s = 0; s < B; ++s) {
+      b.tokens.push_back(tok[size_t(s)]);
+      BatchSeq q{SeqKv{full[size_t(s)], win[size_t(s)]}, i, 1, false, true, {}};
+      q.choice = TokenChoice{s == 0 ? 0.9f : 0.0f, 9u + uint64_t(s), uint32_t(i)};
+      q.mask = s == 0 ? masks[0].data() : s == 2 ? masks[1].data() : nullptr;
+      b.seqs.push_back(q);
+    }
+    runner->forward_sample(b, logits.data(), got.data());
+    for (int s = 0; s < B; ++s) {
+      const int32_t host = choose_token(&logits[size_t(s) * V], V, row_choice(b.seqs[size_t(s)].choice), b.seqs[size_t(s)].mask);
+      EXPECT_EQ(got[size_t(s)], host) << "step " << i << " sequence " << s;
+      EXPECT_TRUE(mask_allows(b.seqs[size_t(s)].mask, got[size_t(s)]));
+    }
+    EXPECT_EQ(got[2], only);
+    // The same step again without logits (the KV rows are rewritten with the
+    // same values): the token alone, chosen on the device with the masks.
+    for (auto& q : b.seqs) q.want_logits = false;
+    runner->submit(b);
+    runner->collect(logits.data(), quiet.data());
+    EXPECT_EQ(quiet, got) << "step " << i;
+    tok = got;
+  }
 }
 
 // synthetic:20b's real unembedding (201088 x 2880): a pipelined decode that

@@ -294,6 +294,16 @@ TEST_F(ParserWellFormed, ParseCompletionHelper) {
   EXPECT_EQ(c.messages[1].text, "c");
 }
 
+TEST_F(ParserWellFormed, HeaderCutByMaxTokensIsDroppedWhenHeadersAreNeverText) {
+  auto ids = v.tokens("<|channel|>analysis<|message|>r<|end|><|start|>assis");
+  ParserOptions opt;
+  EXPECT_EQ(parse_completion(ids, v.fn(), opt).content, "assis");  // a model that forgot <|message|>
+  opt.cut_header_is_text = false;                                   // constrained decoding
+  ParsedCompletion c = parse_completion(ids, v.fn(), opt);
+  EXPECT_EQ(c.content, "");
+  EXPECT_EQ(c.reasoning, "r");
+}
+
 // ---------------------------------------------------------------------------
 // Failures seen in other engines, each must not happen here.
 

@@ -47,9 +47,11 @@ void row_gemv_bf16(const bf16_raw* x, int T, int K, const bf16_raw* W, int N, fl
 // of choice_key(choice[r], x[r, i], i) (core/gumbel.h: the plain arg-max,
 // or a sample at the row's temperature), the lowest index among equals,
 // NaN never. choice may be null (arg-max everywhere). scratch: `rows`
-// 64-bit words of device memory.
+// 64-bit words of device memory. Constrained decoding: when mask_of is not
+// null and mask_of[r] >= 0, row r takes only tokens whose bit is set in the
+// mask at masks + mask_of[r] * ceil(n / 32) (core/gumbel.h mask_allows).
 void choose_tokens(const float* x, int rows, int n, const RowChoice* choice, unsigned long long* scratch, int32_t* out,
-                   cudaStream_t s);
+                   cudaStream_t s, const uint32_t* masks = nullptr, const int32_t* mask_of = nullptr);
 
 // The same choice for steps of up to kMaxBoundedRows rows straight from the
 // final hidden states x (bf16 [T, H]), without the full logits: an int8 copy
@@ -73,8 +75,11 @@ void quantize_bounded_head(const bf16_raw* w, int V, int H, BoundedHead& head, c
 // (clear_bounded_scratch): each call leaves them zero again.
 size_t bounded_choose_scratch_bytes(int V);
 void clear_bounded_scratch(void* scratch, cudaStream_t s);
+// masks, mask_of: token masks per row, as choose_tokens takes them (a masked
+// row's bound never rules out an allowed one; masked rows are never chosen).
 void bounded_choose_tokens(const BoundedHead& head, const bf16_raw* x, int T, const RowChoice* choice, void* scratch,
-                           int32_t* out, cudaStream_t s);
+                           int32_t* out, cudaStream_t s, const uint32_t* masks = nullptr,
+                           const int32_t* mask_of = nullptr);
 
 // Router logits y [T, E] = h [T, H] (float32) x W [E, H]^T (bf16); H % 4 == 0.
 void router_logits_f32(const float* h, int T, int H, const bf16_raw* W, int E, float* y, cudaStream_t s);

@@ -39,22 +39,29 @@ __device__ __forceinline__ unsigned long long block_max(unsigned long long best)
 // skipped.
 constexpr int kArgmaxChunk = 8192;
 
+// Row r's token mask (constrained decoding), or null (see choose_tokens).
+__device__ __forceinline__ const uint32_t* row_mask(const uint32_t* masks, const int32_t* mask_of, int r, int n) {
+  return mask_of && mask_of[r] >= 0 ? masks + size_t(mask_of[r]) * size_t((n + 31) / 32) : nullptr;
+}
+
 __global__ void choose_tokens_kernel(const float* __restrict__ x, int n, const RowChoice* __restrict__ choice,
-                                     unsigned long long* __restrict__ out) {
+                                     unsigned long long* __restrict__ out, const uint32_t* __restrict__ masks,
+                                     const int32_t* __restrict__ mask_of) {
   pdl_enter();
   const float* row = x + size_t(blockIdx.y) * n;
   const int begin = blockIdx.x * kArgmaxChunk, end = min(n, begin + kArgmaxChunk);
+  const uint32_t* mask = row_mask(masks, mask_of, int(blockIdx.y), n);
   unsigned long long best = 0;
   if (!choice || choice[blockIdx.y].inv_temperature <= 0.0f) {
     for (int i = begin + threadIdx.x; i < end; i += blockDim.x) {
       const float v = row[i];
-      if (v == v) best = max(best, argmax_key(v, i));
+      if (v == v && mask_allows(mask, i)) best = max(best, argmax_key(v, i));
     }
   } else {
     const RowChoice c = choice[blockIdx.y];
     for (int i = begin + threadIdx.x; i < end; i += blockDim.x) {
       const float v = row[i];
-      if (v == v) best = max(best, argmax_key(choice_key(c, v, uint32_t(i)), i));
+      if (v == v && mask_allows(mask, i)) best = max(best, argmax_key(choice_key(c, v, uint32_t(i)), i));
     }
   }
   best = block_max(best);
@@ -163,7 +170,8 @@ template <int NTOK>
 __global__ void __launch_bounds__(kBoundedWarps * 32)
     bounded_approx_kernel(const uint16_t* __restrict__ x, int T, int H, const uint8_t* __restrict__ q,
                           const float* __restrict__ scale, const float* __restrict__ bound, int V,
-                          const RowChoice* __restrict__ choice, BoundedScratch s) {
+                          const RowChoice* __restrict__ choice, BoundedScratch s, const uint32_t* __restrict__ masks,
+                          const int32_t* __restrict__ mask_of) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nc = H / 16;
   const int row = blockIdx.x * kBoundedWarps + warp;
   const uint4* wr = reinterpret_cast<const uint4*>(q + size_t(min(row, V - 1)) * H);
@@ -215,7 +223,8 @@ __global__ void __launch_bounds__(kBoundedWarps * 32)
       const RowChoice c = choice[t];
       const float b = bd * x2[t];
       const float lb = c.inv_temperature > 0.0f ? fmaf(a - b, c.inv_temperature, gumbel_noise(c, uint32_t(row))) : a - b;
-      if (lb == lb) atomicMax(&lower[t], float_order(lb));
+      // A masked token cannot win, so its bound must not exclude others.
+      if (lb == lb && mask_allows(row_mask(masks, mask_of, t, V), row)) atomicMax(&lower[t], float_order(lb));
     }
   }
   __syncthreads();
@@ -224,7 +233,8 @@ __global__ void __launch_bounds__(kBoundedWarps * 32)
 
 // Pass 2: the rows whose upper bound reaches the largest lower bound.
 __global__ void bounded_select_kernel(int V, const float* __restrict__ bound, const RowChoice* __restrict__ choice,
-                                      BoundedScratch s) {
+                                      BoundedScratch s, const uint32_t* __restrict__ masks,
+                                      const int32_t* __restrict__ mask_of) {
   pdl_enter();
   const int t = blockIdx.y, i = blockIdx.x * blockDim.x + threadIdx.x;
   bool cand = false;
@@ -234,7 +244,7 @@ __global__ void bounded_select_kernel(int V, const float* __restrict__ bound, co
     const float b = bound[i] * s.head->x2[t];
     const float ub = c.inv_temperature > 0.0f ? fmaf(a + b, c.inv_temperature, gumbel_noise(c, uint32_t(i))) : a + b;
     // NaN bounds (a NaN in x or the weights) keep the row: the exact pass skips NaN.
-    cand = !(ub == ub) || float_order(ub) >= s.head->lower[t];
+    cand = (!(ub == ub) || float_order(ub) >= s.head->lower[t]) && mask_allows(row_mask(masks, mask_of, t, V), i);
   }
   const unsigned m = __ballot_sync(0xffffffffu, cand);
   if (!m) return;
@@ -286,10 +296,10 @@ __global__ void bounded_index_kernel(int T, BoundedScratch s, int32_t* out) {
 }  // namespace
 
 void choose_tokens(const float* x, int rows, int n, const RowChoice* choice, unsigned long long* scratch, int32_t* out,
-                   cudaStream_t s) {
+                   cudaStream_t s, const uint32_t* masks, const int32_t* mask_of) {
   if (rows <= 0) return;
   GPTOSS_CUDA_CHECK(cudaMemsetAsync(scratch, 0, size_t(rows) * sizeof(unsigned long long), s));
-  launch(choose_tokens_kernel, dim3(ceil_div(n, kArgmaxChunk), rows), 256, s, x, n, choice, scratch);
+  launch(choose_tokens_kernel, dim3(ceil_div(n, kArgmaxChunk), rows), 256, s, x, n, choice, scratch, masks, mask_of);
   launch(argmax_index_kernel, ceil_div(rows, 256), 256, s, scratch, rows, out);
 }
 
@@ -304,18 +314,22 @@ void quantize_bounded_head(const bf16_raw* w, int V, int H, BoundedHead& head, c
 size_t bounded_choose_scratch_bytes(int V) { return 256 + size_t(kMaxBoundedRows) * size_t(V) * 8; }
 
 void bounded_choose_tokens(const BoundedHead& head, const bf16_raw* x, int T, const RowChoice* choice, void* scratch,
-                           int32_t* out, cudaStream_t st) {
+                           int32_t* out, cudaStream_t st, const uint32_t* masks, const int32_t* mask_of) {
   if (T <= 0) return;
   const int V = head.V, H = head.H;
   const BoundedScratch s = bounded_scratch(scratch, V);
   const unsigned blocks = unsigned(ceil_div(V, kBoundedWarps));
   if (T == 1)
-    launch(bounded_approx_kernel<1>, blocks, kBoundedWarps * 32, st, x, T, H, head.q, head.scale, head.bound, V, choice, s);
+    launch(bounded_approx_kernel<1>, blocks, kBoundedWarps * 32, st, x, T, H, head.q, head.scale, head.bound, V, choice, s,
+           masks, mask_of);
   else if (T == 2)
-    launch(bounded_approx_kernel<2>, blocks, kBoundedWarps * 32, st, x, T, H, head.q, head.scale, head.bound, V, choice, s);
+    launch(bounded_approx_kernel<2>, blocks, kBoundedWarps * 32, st, x, T, H, head.q, head.scale, head.bound, V, choice, s,
+           masks, mask_of);
   else
-    launch(bounded_approx_kernel<4>, blocks, kBoundedWarps * 32, st, x, T, H, head.q, head.scale, head.bound, V, choice, s);
-  launch(bounded_select_kernel, dim3(unsigned(ceil_div(V, 256)), unsigned(T)), 256, st, V, head.bound, choice, s);
+    launch(bounded_approx_kernel<4>, blocks, kBoundedWarps * 32, st, x, T, H, head.q, head.scale, head.bound, V, choice, s,
+           masks, mask_of);
+  launch(bounded_select_kernel, dim3(unsigned(ceil_div(V, 256)), unsigned(T)), 256, st, V, head.bound, choice, s, masks,
+         mask_of);
   int dev = 0, sms = 0;
   GPTOSS_CUDA_CHECK(cudaGetDevice(&dev));
   GPTOSS_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
