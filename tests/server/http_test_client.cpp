@@ -60,7 +60,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     });
   }
   void fail(boost::system::error_code ec) {
-    if (ec != net::error::operation_aborted && x_.error.empty()) x_.error = ec.message();
+    // A write still going when the server's answer ended (its EOF closed
+    // the socket here) is no error of the exchange.
+    if (ec != net::error::operation_aborted && !x_.closed_by_server && x_.error.empty()) x_.error = ec.message();
     close();
   }
 

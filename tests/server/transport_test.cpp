@@ -24,6 +24,7 @@
 #include "fast_runner.h"
 #include "format/model_source.h"
 #include "http_test_client.h"
+#include "in_process_server.h"
 #include "model/runner_factory.h"
 #include "runtime/engine.h"
 #include "server/http_server.h"
@@ -72,22 +73,14 @@ struct Server {
     o.max_model_len = 512;
     return std::make_unique<Engine>(fast, o);
   }();
-  std::unique_ptr<server::ServerContext> ctx;
-  std::unique_ptr<server::HttpServer> http;
-  std::thread thread;
-  int port = 0;
+  test::InProcessServer served;
+  server::ServerContext* ctx = served.ctx.get();
+  int port = served.port;
 
-  explicit Server(server::ServerOptions o = {}) {
-    o.port = 0;
+  explicit Server(server::ServerOptions o = {}) : served(*engine, Tokenizer::load(tokenizer_path()), with_drain(o)) {}
+  static server::ServerOptions with_drain(server::ServerOptions o) {
     o.drain_seconds = 1;
-    ctx = std::make_unique<server::ServerContext>(*engine, Tokenizer::load(tokenizer_path()), o);
-    http = std::make_unique<server::HttpServer>(*ctx);
-    port = http->bind();
-    thread = std::thread([this] { http->serve(); });
-  }
-  ~Server() {
-    http->stop();
-    thread.join();
+    return o;
   }
 };
 
