@@ -47,16 +47,18 @@ const Route kRoutes[] = {
 const Route kWebAsset{"GET", "", handle_web_asset, false};
 
 // The route for a request; nullptr with `path_known` telling 404 from 405.
+// HEAD is answered as GET (the transport leaves the body out).
 const Route* find_route(const HttpRequest& req, bool& path_known) {
   path_known = false;
+  const std::string& method = req.method == "HEAD" ? std::string("GET") : req.method;
   for (const Route& r : kRoutes)
     if (req.path == r.path) {
       path_known = true;
-      if (req.method == r.method) return &r;
+      if (method == r.method) return &r;
     }
   if (req.path == "/" || find_web_asset(req.path)) {
     path_known = true;
-    if (req.method == "GET") return &kWebAsset;
+    if (method == "GET") return &kWebAsset;
   }
   return nullptr;
 }
@@ -124,7 +126,8 @@ bool HttpServer::answered_by_checks(const HttpRequest& req, HttpResponse& res) {
     return true;
   }
   // The UI's files are public (the page asks for the key); the API is not.
-  const bool is_public = req.path == "/health" || (req.method == "GET" && (req.path == "/" || find_web_asset(req.path)));
+  const bool is_public = req.path == "/health" ||
+                         ((req.method == "GET" || req.method == "HEAD") && (req.path == "/" || find_web_asset(req.path)));
   if (!ctx_.options.api_key.empty() && !is_public) {
     const std::string auth = req.get_header_value("Authorization");
     const std::string prefix = "Bearer ";

@@ -283,6 +283,36 @@ TEST_F(Transport, OversizedBodiesGet413NotAReset) {
   }
 }
 
+TEST_F(Transport, PipelinedRequestsAndErrorsKeepTheConnection) {
+  Server srv;
+  // Sent in one write: each answered in order on the one connection; the
+  // errors do not close it; HEAD gets the head alone; the last one closes.
+  std::vector<HttpExchange> x(1);
+  x[0].request = get_request("/v1/nothing", false) + get_request("/v1/chat/completions", false) +
+                 "POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n{bad}" +
+                 chat_request(3, true, false) + "HEAD /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+  test::run_exchanges(srv.port, x, 30s);
+  ASSERT_EQ(x[0].error, "");
+  std::string raw = x[0].response;
+  const int expected[] = {404, 405, 400};
+  for (int status : expected) {
+    const size_t len = test::whole_response_length(raw);
+    ASSERT_GT(len, 0u) << raw;
+    auto r = test::parse_response(raw);
+    EXPECT_EQ(r.status, status) << r.body;
+    EXPECT_NE(r.body.find("\"error\""), std::string::npos) << r.body;
+    EXPECT_EQ(r.headers["connection"], "keep-alive");
+    raw.erase(0, len);
+  }
+  const size_t len = test::whole_response_length(raw);
+  EXPECT_EQ(check_chat(raw.substr(0, len), true, 3), "");
+  raw.erase(0, len);
+  EXPECT_EQ(raw.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << raw;
+  EXPECT_NE(raw.find("Content-Length: 15\r\n"), std::string::npos) << raw;
+  EXPECT_EQ(raw.size(), raw.find("\r\n\r\n") + 4) << "a body after the head of a HEAD answer";
+  EXPECT_TRUE(x[0].closed_by_server);
+}
+
 TEST(HandlerPool, PastItsThreadsAndQueueItRefusesThenRecovers) {
   server::HandlerPool pool(2, 1);
   std::mutex mu;

@@ -197,7 +197,8 @@ std::string HttpConnection::head(const HttpResponse& res, bool chunked) const {
     h += k + ": " + v + "\r\n";
   }
   if (chunked) h += "Transfer-Encoding: chunked\r\n";
-  else if (!res.streaming()) h += "Content-Length: " + std::to_string(res.body.size()) + "\r\n";
+  else if (!res.streaming() && res.status != 204 && res.status != 304)
+    h += "Content-Length: " + std::to_string(res.body.size()) + "\r\n";
   if (keep_alive_) {
     // Clients that honour the hint (undici, Node's agent) drop an idle
     // connection before the server does, so no request races the close.
@@ -209,10 +210,15 @@ std::string HttpConnection::head(const HttpResponse& res, bool chunked) const {
   return h + "\r\n";
 }
 
-void HttpConnection::respond(const HttpRequest&, HttpResponse& res) {
+void HttpConnection::respond(const HttpRequest& req, HttpResponse& res) {
   // A response that asks to close (a refusal), or a server shutting down,
   // says Connection: close, so the client does not send on a closing socket.
   if (beast::iequals(res.get_header_value("Connection"), "close") || shared_.app.closing()) keep_alive_ = false;
+  if (req.method == "HEAD") {  // the GET answer's head alone
+    res.release(false);
+    send(head(res, false));
+    return finish(keep_alive_ ? After::NextRequest : After::Close);
+  }
   if (!res.streaming()) {
     send(head(res, false) + res.body);
     return finish(keep_alive_ ? After::NextRequest : After::Close);
