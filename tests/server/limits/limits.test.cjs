@@ -116,7 +116,26 @@ test('connections past --max-connections get 503 with Retry-After at once (not a
   assert.match(refusal, /Retry-After: 1/i);
   assert.match(refusal, /Connection: close/i);
   assert.match(refusal, /"code":"overloaded"/);
-  for (const s of idlers) s.destroy();
+  // The official client retries that refusal: a fresh process (no pooled
+  // connection) asks while every place is taken; it says when it was
+  // refused, the places are freed, and its retry (after Retry-After) is served.
+  const { spawn } = require('node:child_process');
+  const child = spawn(process.execPath, ['-e', `
+    const OpenAI = require(${JSON.stringify(path.join(process.env.GPTOSS_ORACLE_DIR, 'node_modules', 'openai'))});
+    let calls = 0;
+    const client = new OpenAI({ baseURL: process.env.BASE + '/v1', apiKey: process.env.KEY, maxRetries: 2,
+      fetch: async (url, init) => { calls++; const r = await fetch(url, init); console.log('status ' + r.status); return r; } });
+    client.models.list().then(() => console.log('done after ' + calls + ' calls'), (e) => console.log('failed: ' + e.message));
+  `], { env: { ...process.env, BASE, KEY } });
+  let out = '';
+  const finished = new Promise((resolve) => child.on('exit', resolve));
+  child.stdout.on('data', (d) => {
+    out += d;
+    if (out.includes('status 503')) for (const s of idlers) s.destroy();
+  });
+  await finished;
+  assert.match(out, /status 503/, out);
+  assert.match(out, /done after 2 calls/, out);
   await new Promise((r) => setTimeout(r, 500));
   const ok = await fetch(`${BASE}/v1/models`, { headers: { Authorization: `Bearer ${KEY}` } });
   assert.equal(ok.status, 200);
