@@ -13,7 +13,7 @@ struct TransportOptions {
   size_t handler_threads = 1024;    // requests handled at once (a stream holds one thread)
   size_t max_waiting_requests = 4096;  // waiting for a handler thread; past it 503
   int header_timeout_s = 10;        // from a request's first byte to its last header
-  int body_timeout_s = 60;          // for the body after the headers
+  int body_timeout_s = 30;          // the body's bytes must keep coming: none for this long ends it
   int keep_alive_timeout_s = 65;    // an idle connection is closed after this
   int write_timeout_s = 30;         // a client that takes no bytes for this long is gone
   uint64_t max_request_bytes = 8u << 20;  // larger bodies: 413

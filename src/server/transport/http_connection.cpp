@@ -137,10 +137,15 @@ void HttpConnection::on_header(beast::error_code ec) {
   read_body();
 }
 
+// A body may take long on a slow link, but it must keep coming: the
+// deadline is for each read, not for the whole body.
 void HttpConnection::read_body() {
   if (parser_->is_done()) return on_body({});
   stream_.expires_after(std::chrono::seconds(shared_.options.body_timeout_s));
-  http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) { self->on_body(ec); });
+  http::async_read_some(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+    if (ec) return self->on_body(ec);
+    self->read_body();
+  });
 }
 
 void HttpConnection::on_body(beast::error_code ec) {
