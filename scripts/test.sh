@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds gptoss (with the CUDA backend when nvcc is here) and runs every test
 # that needs no GPU. GPU tests skip themselves when no GPU is present.
-# In CI (CI=true, or GPTOSS_CI_SANITIZE=1 / GPTOSS_CI_FUZZ=1 one by one) it
-# then also runs:
+# In CI (CI=true, or GPTOSS_CI_PACKAGE=1 / GPTOSS_CI_SANITIZE=1 /
+# GPTOSS_CI_FUZZ=1 one by one) it then also runs:
+#   - scripts/test_package.sh: the Debian package of this build, installed
+#     (dpkg as root), serving synthetic:tiny from another folder,
 #   - the unit tests again in a CPU-only ASan+UBSan build (build-asan; the
 #     end-to-end tests, whose clients and browsers are not ours, are left out),
 #   - every fuzz target for FUZZ_SECONDS (20 s in CI) from the seed corpora.
@@ -30,6 +32,9 @@ ctest --test-dir "$BUILD" --output-on-failure -j"$jobs"
 
 in_ci=false
 [[ ${CI:-} == true || ${CI:-} == 1 ]] && in_ci=true
+if [[ ${GPTOSS_CI_PACKAGE:-$in_ci} == 1 || ${GPTOSS_CI_PACKAGE:-$in_ci} == true ]]; then
+  scripts/test_package.sh "$BUILD"
+fi
 if [[ ${GPTOSS_CI_SANITIZE:-$in_ci} == 1 || ${GPTOSS_CI_SANITIZE:-$in_ci} == true ]]; then
   t0=$SECONDS
   ASAN_BUILD=${ASAN_BUILD:-build-asan}

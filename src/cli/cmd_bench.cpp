@@ -3,6 +3,7 @@
 // speed-of-light estimate: weight and KV bytes a decode step must read,
 // against the device's memory bandwidth.
 #include <algorithm>
+#include <climits>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -89,10 +90,13 @@ std::vector<int32_t> prompt_tokens(int n, int vocab, int salt) {
   return t;
 }
 
-// Prefills `seqs` sequences of n tokens each, in steps of at most max_step tokens.
-void prefill(ModelRunner& r, const BenchKv& kv, int seqs, int n) {
+// Prefills `seqs` sequences of n tokens each, in steps of at most max_step
+// tokens, as the server chunks a long prompt. Returns the seconds spent on
+// the steps that start at position `late_from` or later.
+double prefill(ModelRunner& r, const BenchKv& kv, int seqs, int n, int late_from = INT_MAX) {
   const int V = r.config().vocab_size, step = r.max_step_tokens();
   std::vector<float> logits;
+  double late = 0;
   for (int s = 0; s < seqs; ++s) {
     auto toks = prompt_tokens(n, V, s);
     for (int p = 0; p < n; p += step) {
@@ -102,9 +106,12 @@ void prefill(ModelRunner& r, const BenchKv& kv, int seqs, int n) {
       b.seqs.push_back({kv.seq(s), p, m, false, false, {}});
       logits.resize(size_t(V));
       int32_t next = 0;
-      r.forward_sample(b, logits.data(), &next);
+      const auto t0 = Clock::now();
+      r.forward_sample(b, logits.data(), &next);  // returns once the step's token is on the host
+      if (p >= late_from) late += seconds_since(t0);
     }
   }
+  return late;
 }
 
 // Times `steps` greedy decode steps of `seqs` sequences starting at position
@@ -221,21 +228,26 @@ void add_bench_command(CLI::App& app) {
     std::printf("\n");
 
     for (int n : f->pp) {
-      if (n > f->max_step) {
-        std::fprintf(stderr, "skipping pp%d: larger than --max-step-tokens %d\n", n, f->max_step);
-        continue;
-      }
+      if (n < 1) continue;
+      // Prompts longer than a step run in steps of --max-step-tokens, as the
+      // server chunks them; their second half is also reported on its own
+      // (the rate deep into a long context, where attention dominates).
+      const int step = runner->max_step_tokens(), late_from = n > step ? (n / 2 / step) * step : INT_MAX;
+      if (n > step) std::fprintf(stderr, "pp%d: %d steps of up to %d tokens\n", n, (n + step - 1) / step, step);
       BenchKv kv(*runner, 1, n + 1);
-      std::vector<double> tps;
+      std::vector<double> tps, late_tps;
       for (int r = 0; r <= f->repeat; ++r) {
         auto t0 = Clock::now();
-        prefill(*runner, kv, 1, n);
+        const double late = prefill(*runner, kv, 1, n, late_from);
         double s = seconds_since(t0);
         if (r > 0) tps.push_back(n / s);  // the first run warms up
+        if (r > 0 && late > 0) late_tps.push_back((n - late_from) / late);
       }
       report("pp" + std::to_string(n), tps, 0);
+      if (!late_tps.empty()) report("pp" + std::to_string(n) + " @" + std::to_string(late_from) + "+", late_tps, 0);
     }
     for (int n : f->tg) {
+      if (n < 1) continue;  // -g 0: no single-sequence decode
       BenchKv kv(*runner, 1, std::max(n + 2, f->model.ctx_size));  // --ctx-size: KV capacity to reserve
       std::vector<double> tps;
       double bytes = 0;
@@ -247,7 +259,7 @@ void add_bench_command(CLI::App& app) {
       report("tg" + std::to_string(n), tps, bytes);
     }
     for (int b : f->batch) {
-      if (b < 1) continue;  // -b 0: no batched decode
+      if (b < 1 || f->batch_gen < 1) continue;  // -b 0 or --batch-gen 0: no batched decode
       BenchKv kv(*runner, b, f->batch_prompt + f->batch_gen + 2);
       std::fprintf(stderr, "batched decode: prefilling %d x %d tokens...\n", b, f->batch_prompt);
       prefill(*runner, kv, b, f->batch_prompt);

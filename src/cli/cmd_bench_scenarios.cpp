@@ -7,10 +7,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <vector>
 
 #include "bench/scenario_suite.h"
 #include "cli/bench_targets.h"
 #include "cli/commands.h"
+#include "cli/shipped_data.h"
 #include "core/error.h"
 
 namespace gptoss::cli {
@@ -26,12 +28,15 @@ struct ScenarioBenchFlags {
 };
 
 // --scenarios-dir, else $GPTOSS_SCENARIOS_DIR, else ./bench/scenarios, else
-// the source tree's bench/scenarios.
+// the copy gptoss ships (share/gptoss/scenarios, or the source tree's).
 std::string scenario_folder(const std::string& flag) {
   if (!flag.empty()) return flag;
   if (const char* env = std::getenv("GPTOSS_SCENARIOS_DIR")) return env;
   if (std::filesystem::is_directory("bench/scenarios")) return "bench/scenarios";
-  return std::string(GPTOSS_SOURCE_DIR) + "/bench/scenarios";
+  const std::vector<std::string> shipped = shipped_data_paths("scenarios", "bench/scenarios");
+  for (const std::string& dir : shipped)
+    if (std::filesystem::is_directory(dir)) return dir;
+  return shipped.empty() ? "bench/scenarios" : shipped.front();
 }
 
 }  // namespace

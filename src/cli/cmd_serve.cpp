@@ -78,7 +78,7 @@ void add_serve_command(CLI::App& app) {
                   "share of the GPU's memory to fill (weights + activations + KV cache) when --kv-cache-size is not given")
       ->capture_default_str();
   cmd->add_flag("--no-prefix-caching", f->no_prefix_caching, "do not reuse KV blocks across requests with a common prefix");
-  cmd->add_option("--tokenizer", f->tokenizer, "tokenizer.json (default: found next to the model, $GPTOSS_TOKENIZER, or the test oracle's copy)");
+  cmd->add_option("--tokenizer", f->tokenizer, "tokenizer.json (default: found next to the model, $GPTOSS_TOKENIZER, or the one gptoss ships in share/gptoss)");
   cmd->add_option("--drain-seconds", f->server.drain_seconds, "on SIGINT/SIGTERM, how long in-flight requests may finish")
       ->capture_default_str();
   cmd->add_option("--max-request-bytes", f->max_request_bytes, "largest request body accepted, e.g. 8MiB (larger: 413)")

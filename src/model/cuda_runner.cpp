@@ -66,6 +66,11 @@ constexpr int kMaxFusedDecodeTokens = 64;
 constexpr int kFusedAttentionFrom = 33;
 constexpr int kMaxStagedTokens = 8;  // see run_layers
 constexpr int kSplitKeysFrom = 128;  // see long_context_
+constexpr int kFlashMinTokens = 16;  // see plan_attention_runs
+// H100, synthetic:20b, 2026-12-07, prefill t/s with the grouped GEMMs from
+// 128 / 512 tokens vs the MMA GEMVs up to 1024: pp256 11281 / 18511 / 18505,
+// pp512 19927 / 19965 / 21220, pp1024 24783 / 24771 / 22644.
+constexpr int kGroupedMoeFrom = 768;  // see grouped_moe_ok_
 // Steps of up to this many logits rows that need only their tokens choose
 // them through the bounded unembedding. H100, synthetic:20b, 2026-12-06, same
 // call, on vs GPTOSS_BOUNDED_HEAD=0 (both pipelined): tg128 644.8 vs 575.6
@@ -302,6 +307,21 @@ class CudaRunner : public ModelRunner {
   // block per kv head is faster than splits and their merge).
   bool long_context_ = true;
   int max_keys_ = 0;  // the most keys (position + 1) of any token of this step
+  // This step's tokens in runs that take one attention kernel each: a run of
+  // sequences with kFlashMinTokens or more tokens each goes to the tensor-core
+  // kernel (flash_attention.cu), the rest (decodes in a mixed step) to
+  // attention.cu. {first token, end, flash}.
+  struct AttentionRun {
+    int t0, t1;
+    bool flash;
+  };
+  std::vector<AttentionRun> attention_runs_;
+  bool flash_ok_ = false;  // the device and shapes allow flash_attention
+  // Steps of grouped_from_ tokens or more run GPU-resident experts through
+  // the grouped GEMMs (moe_gemm.cu) when the device and layout allow them.
+  bool grouped_moe_ok_ = false;
+  int grouped_from_ = 0;
+  void plan_attention_runs(const ForwardBatch& batch);
   float* h_logits_ = nullptr;
 
   KvCacheConfig kv_cfg_;
@@ -364,6 +384,7 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
   cudaDeviceProp prop{};
   GPTOSS_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
   name_ = "cuda:" + std::to_string(device) + " (" + prop.name + ")";
+  flash_ok_ = cuda::flash_attention_supported(cfg_.num_heads, cfg_.num_kv_heads, cfg_.head_dim);
   GPTOSS_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   GPTOSS_CUBLAS_CHECK(cublasCreate(&cublas_));
   GPTOSS_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
@@ -400,6 +421,12 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
   uploader_ = std::make_unique<cuda::StagedUpload>(stream_);
   if (const char* e = std::getenv("GPTOSS_MXFP4_LAYOUT"); e && std::string(e) == "checkpoint")
     gpu_layout_ = cuda::Mxfp4Layout::kCheckpoint;
+  // GPTOSS_GROUPED_MOE=0 keeps the older paths (MMA GEMVs up to
+  // GPTOSS_MMA_MAX_TOKENS, then bf16 copies and cuBLAS), to compare;
+  // GPTOSS_GROUPED_MOE_FROM=N moves the switch from the MMA GEMVs.
+  grouped_moe_ok_ = env_int("GPTOSS_GROUPED_MOE", 1) != 0 && gpu_layout_ == cuda::Mxfp4Layout::kMma &&
+                    cuda::moe_grouped_supported(c.hidden_size, c.intermediate_size);
+  grouped_from_ = std::max(1, env_int("GPTOSS_GROUPED_MOE_FROM", kGroupedMoeFrom));
   const size_t H = size_t(c.hidden_size), I = size_t(c.intermediate_size), E = size_t(c.num_experts);
   const size_t Q = size_t(c.q_dim()), KV = size_t(c.kv_dim()), V = size_t(c.vocab_size);
   embed_ = upload(w.embed, V * H);
@@ -480,8 +507,9 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
   offsets_ = alloc<int32_t>(E + 1);
   slots_ = alloc<int32_t>(T * K);
   active_ = alloc<int32_t>(E);
-  hq_ = alloc<bf16_raw>(std::min<size_t>(T, size_t(mma_max_tokens())) * H);
-  actq_ = alloc<bf16_raw>(std::min<size_t>(T, size_t(mma_max_tokens())) * K * I);
+  const size_t mma_rows = grouped_moe_ok_ ? size_t(T) : std::min<size_t>(T, size_t(mma_max_tokens()));
+  hq_ = alloc<bf16_raw>(mma_rows * H);
+  actq_ = alloc<bf16_raw>(mma_rows * K * I);
   y_ = alloc<float>(T * K * H);
   logits_ = alloc<float>(size_t(logit_rows_) * V);
   w_gu_ = alloc<bf16_raw>(2 * I * H);
@@ -908,9 +936,19 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
                           sliding, cache, int(kind_blocks), q_, stream_);
       mark("rope_kv");
       const int splits = sliding || !split_keys || !long_context_ ? 1 : T <= 8 ? 16 : T <= 32 ? 4 : 1;
-      if (!skip("attention"))
-        cuda::attention(q_, cache, int(kind_blocks), d.sinks, T, c.num_heads, c.num_kv_heads, c.head_dim, tk, sliding,
-                      c.sliding_window, attn_, stream_, splits, attn_part_);
+      for (const AttentionRun& r : attention_runs_) {
+        if (skip("attention")) break;
+        cuda::TokenKv rk = tk;
+        rk.pos += r.t0;
+        rk.seq += r.t0;
+        const size_t at = size_t(r.t0) * size_t(Q);
+        if (r.flash)
+          cuda::flash_attention(q_ + at, cache, d.sinks, r.t1 - r.t0, c.num_heads, c.num_kv_heads, rk, sliding,
+                                c.sliding_window, attn_ + at, stream_);
+        else
+          cuda::attention(q_ + at, cache, int(kind_blocks), d.sinks, r.t1 - r.t0, c.num_heads, c.num_kv_heads,
+                          c.head_dim, rk, sliding, c.sliding_window, attn_ + at, stream_, splits, attn_part_);
+      }
       mark("attention");
     }
     // Tensor parallel: rank 0 adds its heads' share to the residual, the
@@ -930,7 +968,9 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
     // Decode steps on GPU experts: the norm inside the router kernel (one
     // launch fewer per layer), the attention's output bias with the combine.
     static const bool norm_in_router = env_int("GPTOSS_NORM_ROUTER", 1) != 0;
-    const bool gpu_moe = gemv_path && !host_layer;
+    // Prompt-sized steps: the grouped GEMMs; decode-sized ones: the MMA GEMVs.
+    const bool grouped_moe = grouped_moe_ok_ && !host_layer && T >= grouped_from_;
+    const bool gpu_moe = gemv_path && !host_layer && !grouped_moe;
     const bool fused_router = norm_in_router && step_decode_ && T <= 4 && gpu_moe && !tp();
     if (fused_router) {
       if (!skip("router"))
@@ -938,8 +978,8 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
       mark("router");
     } else {
       if (!skip("norm"))
-        cuda::add_bias_rmsnorm(x_, d.o_b, d.mlp_norm, nullptr, h32_, gemv_path ? hq_ : nullptr, T, H, c.rms_norm_eps,
-                               nullptr, stream_);
+        cuda::add_bias_rmsnorm(x_, d.o_b, d.mlp_norm, nullptr, h32_, gemv_path || grouped_moe ? hq_ : nullptr, T, H,
+                               c.rms_norm_eps, nullptr, stream_);
       mark("norm");
       if (!skip("router")) cuda::router_logits_f32(h32_, T, H, d.router_w, E, router_, stream_);
       mark("router");
@@ -951,6 +991,15 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
     if (on_cpu) {
       moe_on_host(l, T, K - k_gpu_from);
       mark("moe_host");
+    } else if (grouped_moe) {
+      if (!skip("gate_up"))
+        cuda::moe_gate_up_grouped(hq_, T, d.gu_blocks, d.gu_scales, d.gu_bias, n_local, H, I, K, offsets_, slots_,
+                                  c.swiglu_alpha, c.swiglu_limit, actq_, stream_);
+      mark("moe_gate_up");
+      if (!skip("down"))
+        cuda::moe_down_grouped(actq_, T, d.dn_blocks, d.dn_scales, d.dn_bias, n_local, H, I, K, offsets_, slots_, y_,
+                               stream_);
+      mark("moe_down");
     } else if (gpu_moe) {
       if (!skip("gate_up"))
         cuda::moe_gate_up_mma(hq_, T, d.gu_blocks, d.gu_scales, d.gu_bias, n_local, H, I, K, offsets_, slots_, active_,
@@ -1096,6 +1145,25 @@ void CudaRunner::collect(float* logits, int32_t* tokens) {
   for (auto [a, b] : f.runs) std::memcpy(logits + a * V, from + a * V, (b - a) * V * 4);
 }
 
+// Prompt chunks take the tensor-core kernel; sequences with a few tokens
+// (decodes riding along in a mixed step) keep attention.cu, which gives each
+// token its own blocks instead of a serial pass in a shared one.
+// GPTOSS_FLASH_ATTENTION=0 never takes it, to compare.
+void CudaRunner::plan_attention_runs(const ForwardBatch& batch) {
+  static const bool flash_on = env_int("GPTOSS_FLASH_ATTENTION", 1) != 0;
+  attention_runs_.clear();
+  int t = 0;
+  for (const BatchSeq& s : batch.seqs) {
+    if (s.n_tokens == 0) continue;
+    const bool flash = flash_on && flash_ok_ && s.n_tokens >= kFlashMinTokens;
+    if (!attention_runs_.empty() && attention_runs_.back().flash == flash)
+      attention_runs_.back().t1 = t + s.n_tokens;
+    else
+      attention_runs_.push_back({t, t + s.n_tokens, flash});
+    t += s.n_tokens;
+  }
+}
+
 int CudaRunner::run_step(const ForwardBatch& batch, const LayerTrace& trace, bool choose, bool logits_wanted,
                          int slot) {
   const int T = batch.total_tokens();
@@ -1119,6 +1187,7 @@ int CudaRunner::run_step(const ForwardBatch& batch, const LayerTrace& trace, boo
   static const int split_from = env_int("GPTOSS_ATTN_SPLIT_FROM", kSplitKeysFrom);
   max_keys_ = st.max_keys;
   long_context_ = max_keys_ > split_from;
+  plan_attention_runs(batch);
   const bool gemv = T <= mma_max_tokens();
   // A graph cannot hold a streamed step (it reads the routing on the host).
   const bool graphable = n_cpu_moe_ == 0 || T < stream_min_tokens_;

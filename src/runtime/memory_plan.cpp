@@ -90,7 +90,8 @@ Placement plan_memory(const ModelConfig& c, const PlanInput& in) {
   if (in.n_cpu_moe > L)
     throw Error("--n-cpu-moe " + std::to_string(in.n_cpu_moe) + " is more than the model's " + std::to_string(L) +
                 " layers (use --cpu-moe to keep every layer's experts in host memory)");
-  if (!(in.gpu_bandwidth > 0) || !(in.host_bandwidth > 0)) throw Error("bandwidths must be positive");
+  if (!(in.gpu_bandwidth > 0) || !(in.host_bandwidth > 0) || !(in.pcie_bandwidth > 0))
+    throw Error("bandwidths must be positive");
 
   const Sizes s = measure(c);
   uint64_t all_attn = 0, all_expert = 0;
@@ -213,22 +214,39 @@ Placement plan_memory(const ModelConfig& c, const PlanInput& in) {
     p.max_seqs_at_ctx = seqs;
   }
 
-  // Decode at batch 1: every byte a token needs is read once; the two sides
-  // run one after the other (a CPU layer's experts wait for its attention).
+  // Decode at batch 1: every byte a token needs is read once. A host layer's
+  // experts wait for its attention; there the CPU and the GPU (over PCIe)
+  // each read their share of the token's experts at the same time.
   const double frac = double(c.experts_per_token) / double(c.num_experts);
-  uint64_t gpu_read = s.embed_row + uint64_t(c.hidden_size) * 2 + s.unembed, cpu_read = 0;
+  const int gpu_slots = std::clamp(in.hybrid_gpu_slots, 0, c.experts_per_token);
+  const double pcie_share = double(gpu_slots) / double(c.experts_per_token);
+  uint64_t gpu_read = s.embed_row + uint64_t(c.hidden_size) * 2 + s.unembed, host_read = 0;
   for (int l = 0; l < L; ++l) {
     gpu_read += s.attn[size_t(l)];
     const uint64_t kv_positions = c.is_sliding(l) ? uint64_t(std::min(in.ctx_size, c.sliding_window)) : uint64_t(in.ctx_size);
     gpu_read += kv_positions * per_pos;
     const uint64_t active = uint64_t(double(s.expert[size_t(l)]) * frac);
-    (l >= n ? gpu_read : cpu_read) += active;
+    (l >= n ? gpu_read : host_read) += active;
   }
+  const uint64_t pcie_read = uint64_t(double(host_read) * pcie_share), cpu_read = host_read - pcie_read;
+  auto decode_rate = [&](int slots) {
+    const double pcie_bytes = double(host_read) * double(slots) / double(c.experts_per_token);
+    const double host_s = std::max((double(host_read) - pcie_bytes) / in.host_bandwidth, pcie_bytes / in.pcie_bandwidth);
+    return 1.0 / (double(gpu_read) / in.gpu_bandwidth + host_s);
+  };
+  p.best_hybrid_gpu_slots = gpu_slots;
+  if (host_read)
+    for (int k = 0; k <= c.experts_per_token; ++k)
+      if (decode_rate(k) > decode_rate(p.best_hybrid_gpu_slots) * (1 + 1e-9)) p.best_hybrid_gpu_slots = k;
+  p.best_decode_tokens_per_s = decode_rate(p.best_hybrid_gpu_slots);
   p.gpu_bytes_per_token = gpu_read;
   p.cpu_bytes_per_token = cpu_read;
+  p.pcie_bytes_per_token = pcie_read;
   p.gpu_ms_per_token = double(gpu_read) / in.gpu_bandwidth * 1e3;
   p.cpu_ms_per_token = double(cpu_read) / in.host_bandwidth * 1e3;
-  p.decode_tokens_per_s = 1e3 / (p.gpu_ms_per_token + p.cpu_ms_per_token);
+  p.pcie_ms_per_token = double(pcie_read) / in.pcie_bandwidth * 1e3;
+  const double host_ms = std::max(p.cpu_ms_per_token, p.pcie_ms_per_token);
+  p.decode_tokens_per_s = 1e3 / (p.gpu_ms_per_token + host_ms);
 
   // Why, in the order a reader would ask.
   const uint64_t per_layer_experts = L ? s.expert[0] : 0;
@@ -247,13 +265,25 @@ Placement plan_memory(const ModelConfig& c, const PlanInput& in) {
                     std::to_string(L) + " layers (" + gib(per_layer_experts) + " each); layers 0.." +
                     std::to_string(n - 1) + " keep theirs in host memory (llama.cpp's --n-cpu-moe order)");
   }
-  p.why.push_back("decode at batch 1 reads " + gib(gpu_read) + " per token on the GPU (" +
+  std::string host_part;
+  if (host_read) {
+    host_part = " and " + gib(host_read) + " of host-layer experts, " + std::to_string(c.experts_per_token - gpu_slots) +
+                " of each token's " + std::to_string(c.experts_per_token) + " by the CPU (" + gib(cpu_read) + " at " +
+                fmt("%.0f", in.host_bandwidth / 1e9) + " GB/s: " + fmt("%.2f", p.cpu_ms_per_token) +
+                " ms) while the GPU reads " + std::to_string(gpu_slots) + " over PCIe (" + gib(pcie_read) + " at " +
+                fmt("%.1f", in.pcie_bandwidth / 1e9) + " GB/s: " + fmt("%.2f", p.pcie_ms_per_token) + " ms)";
+  }
+  const char* limit = host_ms <= p.gpu_ms_per_token ? ""
+                      : p.cpu_ms_per_token >= p.pcie_ms_per_token ? "; host memory bandwidth is the limit"
+                                                                  : "; PCIe bandwidth is the limit";
+  p.why.push_back("decode at batch 1 reads " + gib(gpu_read) + " per token in GPU memory (" +
                   fmt("%.0f", in.gpu_bandwidth / 1e9) + " GB/s: " + fmt("%.2f", p.gpu_ms_per_token) + " ms)" +
-                  (cpu_read ? " and " + gib(cpu_read) + " in host memory (" + fmt("%.0f", in.host_bandwidth / 1e9) +
-                                  " GB/s: " + fmt("%.2f", p.cpu_ms_per_token) + " ms)"
-                            : std::string()) +
-                  ": at most " + fmt("%.0f", p.decode_tokens_per_s) + " tokens/s" +
-                  (p.cpu_ms_per_token > p.gpu_ms_per_token ? "; host memory bandwidth is the limit" : ""));
+                  host_part + ": at most " + fmt("%.0f", p.decode_tokens_per_s) + " tokens/s" + limit);
+  if (p.best_hybrid_gpu_slots != gpu_slots)
+    p.why.push_back("GPTOSS_HYBRID_GPU_SLOTS=" + std::to_string(p.best_hybrid_gpu_slots) + " (the GPU reads " +
+                    std::to_string(p.best_hybrid_gpu_slots) + " of each token's " +
+                    std::to_string(c.experts_per_token) + " host experts, the CPU the rest) balances the two paths: " +
+                    "at most " + fmt("%.0f", p.best_decode_tokens_per_s) + " tokens/s");
   p.why.push_back("KV cache: " + gib(p.kv_bytes_per_token) + " per position over " + std::to_string(n_full) +
                   " full-attention layers; the " + std::to_string(n_window) + " sliding layers keep only " +
                   std::to_string(c.sliding_window) + " positions + a step per sequence (" + gib(p.kv_window_bytes) +

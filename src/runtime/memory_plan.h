@@ -34,6 +34,11 @@ struct PlanInput {
   int n_cpu_moe = -1;             // the first N layers' experts in host memory; -1: as few as fit
   double gpu_bandwidth = 3.35e12;  // bytes/s, GPU memory (H100 SXM HBM3)
   double host_bandwidth = 50e9;    // bytes/s, host memory as the CPU experts see it
+  double pcie_bandwidth = 64e9;    // bytes/s, host memory as the GPU reads it (PCIe 5.0 x16)
+  // Of each token's top-k experts in a host layer, how many the GPU computes
+  // reading their weights over PCIe while the CPU computes the rest (the
+  // engine's default, GPTOSS_HYBRID_GPU_SLOTS, is 2).
+  int hybrid_gpu_slots = 2;
 };
 
 struct LayerPlacement {
@@ -63,11 +68,20 @@ struct Placement {
   int max_ctx_at_num_seqs = 0;        // longest context for max_num_seqs sequences
   int max_seqs_at_ctx = 0;            // most sequences of ctx_size tokens
 
-  // Decode at batch 1, speed of light: bytes read per token on each side.
+  // Decode at batch 1, speed of light: bytes read per token on each path.
+  // The host layers' experts are read by the CPU and, over PCIe, by the GPU
+  // at once; the GPU's own reads come before and after (attention first).
+  // ms per token = gpu_ms + max(cpu_ms, pcie_ms).
   uint64_t gpu_bytes_per_token = 0;   // non-expert weights + active GPU experts + KV at ctx_size
-  uint64_t cpu_bytes_per_token = 0;   // active CPU experts
-  double gpu_ms_per_token = 0, cpu_ms_per_token = 0;
+  uint64_t cpu_bytes_per_token = 0;   // active host-layer experts the CPU computes
+  uint64_t pcie_bytes_per_token = 0;  // active host-layer experts the GPU reads over PCIe
+  double gpu_ms_per_token = 0, cpu_ms_per_token = 0, pcie_ms_per_token = 0;
   double decode_tokens_per_s = 0;
+  // The split of host experts between the CPU and PCIe that this model finds
+  // fastest (GPTOSS_HYBRID_GPU_SLOTS), and its speed; the input's when no
+  // expert is in host memory.
+  int best_hybrid_gpu_slots = 0;
+  double best_decode_tokens_per_s = 0;
 
   std::vector<std::string> why;  // the reasoning, one line each
 };

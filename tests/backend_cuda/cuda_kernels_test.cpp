@@ -3,7 +3,9 @@
 // Skips when no GPU is present.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <random>
 #include <string>
 #include <vector>
@@ -12,6 +14,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
 #include "model/cuda_runner.h"
+#include "model/kv_layout.h"
 
 using namespace gptoss;
 
@@ -143,6 +146,76 @@ TEST(CudaKernels, MoeMmaAndPrefillPathsMatchCpuExpert) {
   }
 }
 
+// The grouped expert GEMMs of prefill-sized steps (moe_gemm.cu) against the
+// MMA GEMVs (every slot; themselves held to the CPU above) and the CPU expert
+// (the slots of a few tokens), at the real shapes: 32 experts, top-4 random
+// routing, T tokens, packed layout as the runner keeps GPU-resident experts.
+TEST(CudaKernels, GroupedMoeGemmMatchesMmaAndCpu) {
+  REQUIRE_GPU();
+  const int H = 2880, I = 2880, E = 32, K = 4;
+  if (!cuda::moe_grouped_supported(H, I)) GTEST_SKIP() << "grouped MoE GEMM needs compute capability 8.0";
+  auto gu_blocks = randbytes(size_t(E) * 2 * I * H / 2), dn_blocks = randbytes(size_t(E) * H * I / 2);
+  auto gu_scales = randbytes(size_t(E) * 2 * I * H / 32, 119, 123), dn_scales = randbytes(size_t(E) * H * I / 32, 119, 123);
+  auto gu_bias = to_bf16(randn(size_t(E) * 2 * I, 0.02f)), dn_bias = to_bf16(randn(size_t(E) * H, 0.02f));
+  Dev<uint8_t> d_gub(gu_blocks), d_gus(gu_scales), d_dnb(dn_blocks), d_dns(dn_scales);
+  Dev<bf16_t> d_gubias(gu_bias), d_dnbias(dn_bias);
+  cuda::pack_mxfp4_for_mma(d_gub.p, d_gus.p, E, 2 * I, H, 0);
+  cuda::pack_mxfp4_for_mma(d_dnb.p, d_dns.p, E, H, I, 0);
+  ThreadPool pool;
+  for (int T : {1, 17, 512, 2048, 8192}) {
+    auto h = randn(size_t(T) * H);
+    for (auto& v : h) v = bf16_to_f32(f32_to_bf16(v));
+    std::vector<std::vector<int32_t>> by_expert(E);
+    std::vector<int32_t> chosen(size_t(T) * K);
+    for (int t = 0; t < T; ++t) {
+      std::vector<int32_t> ids(E);
+      std::iota(ids.begin(), ids.end(), 0);
+      std::shuffle(ids.begin(), ids.end(), rng);
+      for (int j = 0; j < K; ++j) chosen[size_t(t) * K + j] = ids[size_t(j)];
+    }
+    for (int i = 0; i < T * K; ++i) by_expert[size_t(chosen[size_t(i)])].push_back(i);
+    std::vector<int32_t> offsets = {0}, slots, active;
+    for (int e = 0; e < E; ++e) {
+      slots.insert(slots.end(), by_expert[size_t(e)].begin(), by_expert[size_t(e)].end());
+      offsets.push_back(int32_t(slots.size()));
+      if (!by_expert[size_t(e)].empty()) active.push_back(e);
+    }
+    active.resize(E, -1);
+    Dev<float> d_h(h);
+    Dev<bf16_t> d_hq(size_t(T) * H), d_actq(size_t(T) * K * I), d_actq2(size_t(T) * K * I);
+    Dev<int32_t> d_off(offsets), d_slots(slots), d_active(active);
+    cuda::to_mma_layout_bf16(d_h.p, T, H, d_hq.p, 0);
+    Dev<float> d_ref(std::vector<float>(size_t(T) * K * H, NAN)), d_y(std::vector<float>(size_t(T) * K * H, NAN));
+    cuda::moe_gate_up_mma(d_hq.p, T, d_gub.p, d_gus.p, d_gubias.p, E, H, I, K, d_off.p, d_slots.p, d_active.p, 1.702f,
+                          7.0f, d_actq.p, 0, cuda::Mxfp4Layout::kMma);
+    cuda::moe_down_mma(d_actq.p, T, d_dnb.p, d_dns.p, d_dnbias.p, E, H, I, K, d_off.p, d_slots.p, d_active.p, d_ref.p, 0,
+                       cuda::Mxfp4Layout::kMma);
+    cuda::moe_gate_up_grouped(d_hq.p, T, d_gub.p, d_gus.p, d_gubias.p, E, H, I, K, d_off.p, d_slots.p, 1.702f, 7.0f,
+                              d_actq2.p, 0);
+    cuda::moe_down_grouped(d_actq2.p, T, d_dnb.p, d_dns.p, d_dnbias.p, E, H, I, K, d_off.p, d_slots.p, d_y.p, 0);
+    GPTOSS_CUDA_CHECK(cudaDeviceSynchronize());
+    const auto y = d_y.get(), ref = d_ref.get();
+    const float vs_mma = rel_err(y, ref);
+    EXPECT_LT(vs_mma, 1e-2f) << T << " tokens: grouped vs MMA GEMVs";
+    // CPU: every slot of the first, a middle and the last token.
+    float vs_cpu = 0;
+    for (int t : {0, T / 2, T - 1}) {
+      for (int j = 0; j < K; ++j) {
+        const int e = chosen[size_t(t) * K + j];
+        std::vector<float> out(H);
+        cpu::mxfp4_expert(h.data() + size_t(t) * H, 1, H, I, gu_blocks.data() + size_t(e) * 2 * I * H / 2,
+                          gu_scales.data() + size_t(e) * 2 * I * H / 32, gu_bias.data() + size_t(e) * 2 * I,
+                          dn_blocks.data() + size_t(e) * H * I / 2, dn_scales.data() + size_t(e) * H * I / 32,
+                          dn_bias.data() + size_t(e) * H, 1.702f, 7.0f, out.data(), pool);
+        const std::vector<float> got(y.begin() + (size_t(t) * K + j) * H, y.begin() + (size_t(t) * K + j + 1) * H);
+        vs_cpu = std::max(vs_cpu, rel_err(got, out));
+      }
+    }
+    EXPECT_LT(vs_cpu, 2e-2f) << T << " tokens: grouped vs CPU expert";
+    std::printf("grouped moe, %d tokens: rel err %.2e vs MMA GEMVs, %.2e vs CPU\n", T, vs_mma, vs_cpu);
+  }
+}
+
 // The GPU's MXFP4 bit layout (mxfp4_mma_layout.h), on the host: every pair the
 // decode kernels extract from a packed word equals the checkpoint word's, the
 // packing moves each bit to a distinct place, and the scale bias round-trips.
@@ -231,7 +304,9 @@ TEST(CudaKernels, SmallGemmMatchesReference) {
 
 TEST(CudaKernels, RouterLogitsAreFloat32Exact) {
   REQUIRE_GPU();
-  const int T = 37, H = 2880, E = 32;
+  // A block per (expert, token) up to 32 tokens; 8 tokens a block beyond, for 32, 64 and 128 experts.
+  for (auto [T, E] : {std::pair{5, 32}, std::pair{37, 32}, std::pair{70, 64}, std::pair{100, 128}}) {
+  const int H = 2880;
   auto W = to_bf16(randn(size_t(E) * H, 0.05f));
   auto h = randn(size_t(T) * H);
   Dev<bf16_t> dW(W);
@@ -245,7 +320,8 @@ TEST(CudaKernels, RouterLogitsAreFloat32Exact) {
       for (int k = 0; k < H; ++k) acc += double(h[size_t(t) * H + k]) * double(bf16_to_f32(W[size_t(e) * H + k]));
       ref[size_t(t) * E + e] = float(acc);
     }
-  EXPECT_LT(rel_err(dy.get(), ref), 1e-6f);
+  EXPECT_LT(rel_err(dy.get(), ref), 1e-6f) << T << " tokens, " << E << " experts";
+  }
 }
 
 // The decode router with the norm inside equals the norm kernel, then the
@@ -280,7 +356,7 @@ TEST(CudaKernels, RouterTopkMatchesCpu) {
   const int K = 4;
   for (const Case& c : {Case{37, 128, 0, 0, 128}, Case{1, 128, 0, 0, 128}, Case{1, 32, 0, 0, 32},
                         Case{1, 32, 2, 0, 32}, Case{1, 128, 0, 64, 64}, Case{1, 32, 1, 16, 16},
-                        Case{37, 128, 1, 32, 32}}) {
+                        Case{37, 128, 1, 32, 32}, Case{5, 32, 0, 0, 32}, Case{2100, 32, 0, 0, 32}}) {
     SCOPED_TRACE("T " + std::to_string(c.T) + " E " + std::to_string(c.E) + " k_from " + std::to_string(c.k_from) +
                  " experts " + std::to_string(c.e_lo) + "+" + std::to_string(c.n_local));
     const int T = c.T, E = c.E, L = c.n_local;
@@ -409,6 +485,86 @@ TEST(CudaKernels, RopeAttentionWithSinksAndWindowMatchCpu) {
     }
     EXPECT_LT(err, 2e-2f) << (sliding ? "sliding" : "full") << " attention";
     std::printf("%s attention max abs err %.2e, rope rel err %.2e\n", sliding ? "sliding" : "full", err, q_err);
+  }
+}
+
+// The tensor-core prefill kernel against attention.cu (every output) and the
+// CPU (sampled rows) on one step of three sequences: a T-token chunk after a
+// 100-token cached prefix, a decode at position 3000 and a 17-token chunk, on
+// random cache contents; full and sliding layers, GQA groups of 8 (gpt-oss)
+// and 4 (the tiny fixture).
+TEST(CudaKernels, FlashAttentionMatchesAttentionAndCpu) {
+  REQUIRE_GPU();
+  for (int NKV : {8, 2}) {
+    const int NH = NKV == 8 ? 64 : 8, HD = 64, Q = NH * HD, KVD = NKV * HD, bs = 16, W = 128;
+    if (!cuda::flash_attention_supported(NH, NKV, HD)) GTEST_SKIP() << "flash attention needs compute capability 8.0";
+    for (int T0 : {17, 512, 2048, 8192}) {
+      if (NKV == 2 && T0 > 512) continue;
+      const int P0 = 100, P1 = 3000, T2 = 17, T = T0 + 1 + T2;
+      const int per_seq = (std::max(P0 + T0, P1 + 1) + bs - 1) / bs;
+      const int ring = window_ring_blocks(W, T0 + 32, bs);
+      std::vector<int32_t> pos(T), seq(T);
+      for (int t = 0; t < T0; ++t) pos[size_t(t)] = P0 + t, seq[size_t(t)] = 0;
+      pos[size_t(T0)] = P1, seq[size_t(T0)] = 1;
+      for (int t = 0; t < T2; ++t) pos[size_t(T0 + 1 + t)] = 40 + t, seq[size_t(T0 + 1 + t)] = 2;
+      // Block ids shuffled, so that neighbouring positions live far apart.
+      std::vector<int32_t> full_table(size_t(3 * per_seq)), window_table(size_t(3 * ring)), window_len = {ring, ring, ring};
+      for (size_t i = 0; i < full_table.size(); ++i) full_table[i] = int32_t(i);
+      for (size_t i = 0; i < window_table.size(); ++i) window_table[i] = int32_t(i);
+      std::shuffle(full_table.begin(), full_table.end(), rng);
+      std::shuffle(window_table.begin(), window_table.end(), rng);
+      auto q = to_bf16(randn(size_t(T) * Q));
+      auto sinks = to_bf16(randn(NH));
+      Dev<bf16_t> d_q(q), d_sinks(sinks);
+      Dev<int32_t> d_pos(pos), d_seq(seq), d_full(full_table), d_win(window_table), d_wlen(window_len);
+      cuda::TokenKv tk{d_pos.p, d_seq.p, d_full.p, per_seq, d_win.p, d_wlen.p, ring, bs};
+      for (bool sliding : {false, true}) {
+        const size_t nblocks = sliding ? window_table.size() : full_table.size();
+        auto cache = to_bf16(randn(nblocks * 2 * bs * KVD));
+        Dev<bf16_t> d_cache(cache);
+        const std::vector<bf16_t> poison(size_t(T) * Q, bf16_t(0xffff));  // NaN: unwritten outputs fail
+        Dev<bf16_t> d_ref(poison), d_flash(poison);
+        cuda::attention(d_q.p, d_cache.p, int(nblocks), d_sinks.p, T, NH, NKV, HD, tk, sliding, W, d_ref.p, 0);
+        cuda::flash_attention(d_q.p, d_cache.p, d_sinks.p, T, NH, NKV, tk, sliding, W, d_flash.p, 0);
+        GPTOSS_CUDA_CHECK(cudaDeviceSynchronize());
+        const auto ref = d_ref.get(), fl = d_flash.get();
+        float d = 0, m = 0;
+        for (size_t i = 0; i < ref.size(); ++i) {
+          const float a = bf16_to_f32(fl[i]), b = bf16_to_f32(ref[i]);
+          d = std::isfinite(a) ? std::max(d, std::fabs(a - b)) : INFINITY;
+          m = std::max(m, std::fabs(b));
+        }
+        const std::string what = std::string(sliding ? "sliding" : "full") + " T0=" + std::to_string(T0) +
+                                 " group " + std::to_string(NH / NKV);
+        EXPECT_LT(d, 2e-2f) << what << " vs attention.cu (max |out| " << m << ")";
+        // CPU on a few rows of each sequence.
+        auto kv_at = [&](int s, int j, int v, int g) {
+          const int b = j / bs;
+          const int32_t blk = sliding ? window_table[size_t(s * ring + b % ring)] : full_table[size_t(s * per_seq + b)];
+          std::vector<float> row(HD);
+          for (int e = 0; e < HD; ++e)
+            row[size_t(e)] = bf16_to_f32(cache[((size_t(blk) * 2 + size_t(v)) * bs + j % bs) * KVD + g * HD + e]);
+          return row;
+        };
+        float err = 0;
+        std::vector<float> scores(size_t(P0 + T0 + P1 + 1)), out(HD), qh(HD);
+        for (int t : {0, T0 / 2, T0 - 1, T0, T0 + 1, T - 1}) {
+          for (int h = t % 5; h < NH; h += 9) {
+            const int g = h / (NH / NKV), last = pos[size_t(t)], first = sliding ? std::max(0, last - W + 1) : 0;
+            for (int e = 0; e < HD; ++e) qh[size_t(e)] = bf16_to_f32(q[size_t(t) * Q + h * HD + e]);
+            std::vector<std::vector<float>> ks, vs;
+            for (int j = first; j <= last; ++j) ks.push_back(kv_at(seq[size_t(t)], j, 0, g)), vs.push_back(kv_at(seq[size_t(t)], j, 1, g));
+            cpu::attend_with_sink(qh.data(), HD, first, last, bf16_to_f32(sinks[size_t(h)]), 0.125f,
+                                  [&](int j) { return ks[size_t(j - first)].data(); },
+                                  [&](int j) { return vs[size_t(j - first)].data(); }, scores.data(), out.data());
+            for (int e = 0; e < HD; ++e)
+              err = std::max(err, std::fabs(bf16_to_f32(fl[size_t(t) * Q + h * HD + e]) - out[size_t(e)]));
+          }
+        }
+        EXPECT_LT(err, 2e-2f) << what << " vs CPU";
+        std::printf("flash attention %s: max abs diff %.2e vs attention.cu, %.2e vs CPU\n", what.c_str(), d, err);
+      }
+    }
   }
 }
 

@@ -15,6 +15,7 @@ namespace gptoss::test {
 struct RunnerAgreement {
   int same = 0, steps = 0;
   float max_abs_diff = 0, max_abs_logit = 0;
+  std::vector<float> step_diff;  // max |logit difference| at each step (prompt's last row first)
 };
 
 inline RunnerAgreement compare_runners(ModelRunner& a, ModelRunner& b, int prompt_len, int steps, int context = 256) {
@@ -26,10 +27,13 @@ inline RunnerAgreement compare_runners(ModelRunner& a, ModelRunner& b, int promp
   RunnerAgreement r;
   r.steps = steps;
   for (int step = 0; step < steps; ++step) {
+    float d = 0;
     for (int v = 0; v < V; ++v) {
-      r.max_abs_diff = std::max(r.max_abs_diff, std::fabs(la[size_t(v)] - lb[size_t(v)]));
+      d = std::max(d, std::fabs(la[size_t(v)] - lb[size_t(v)]));
       r.max_abs_logit = std::max(r.max_abs_logit, std::fabs(la[size_t(v)]));
     }
+    r.step_diff.push_back(d);
+    r.max_abs_diff = std::max(r.max_abs_diff, d);
     const int ta = argmax(la.data(), V);
     r.same += ta == argmax(lb.data(), V);
     la = sa.feed(std::vector<int32_t>{ta});

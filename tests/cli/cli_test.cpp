@@ -2,6 +2,7 @@
 // exact forms other tools call (logits, generate, inspect) give the reference numbers.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -110,4 +111,79 @@ TEST(Cli, PlanPlacesExpertsBeforeLoadingAnything) {
   EXPECT_NE(err.find("budget is 1.0 GiB"), std::string::npos) << err;
 }
 
+// The seeds' cards, which this machine does not have: --gpu NAME plans with
+// the card's memory (times serve's default 0.9 utilization) and bandwidths.
+TEST(Cli, PlanForACardThatIsNotHere) {
+  constexpr uint64_t GiB = 1ull << 30;
+  auto plan = [](const std::string& args) {
+    auto [rc, out] = run(std::string(GPTOSS_BIN) + " plan --json " + args);
+    EXPECT_EQ(rc, 0) << args << ": " << out;
+    return rc == 0 ? nlohmann::json::parse(out) : nlohmann::json::object();
+  };
+  // RTX 3060 12 GB, 20b: 10.8 GiB leave room for the experts of only some layers.
+  auto j = plan("--gpu rtx3060 --model synthetic:20b");
+  ASSERT_TRUE(j.contains("input"));
+  EXPECT_EQ(j["input"]["gpu_budget_bytes"], uint64_t(0.9 * double(12 * GiB)));
+  EXPECT_EQ(j["input"]["gpu_bandwidth"], 360e9);
+  EXPECT_EQ(j["input"]["pcie_bandwidth"], 31.5e9);
+  EXPECT_GT(j["n_cpu_moe"].get<int>(), 0);
+  EXPECT_LT(j["n_cpu_moe"].get<int>(), 24);
+  const auto& d = j["decode"];
+  EXPECT_NEAR(d["tokens_per_s"].get<double>(),
+              1e3 / (d["gpu_ms_per_token"].get<double>() +
+                     std::max(d["cpu_ms_per_token"].get<double>(), d["pcie_ms_per_token"].get<double>())),
+              1e-6);
+  EXPECT_GT(d["pcie_bytes_per_token"].get<uint64_t>(), 0u);
+  // RTX 4090 24 GB: 20b fits whole; decode is GPU memory alone at 1008 GB/s.
+  j = plan("--gpu RTX-4090 --model synthetic:20b");
+  ASSERT_TRUE(j.contains("decode"));
+  EXPECT_EQ(j["n_cpu_moe"], 0);
+  EXPECT_NEAR(j["decode"]["tokens_per_s"].get<double>(), 1008e9 / j["decode"]["gpu_bytes_per_token"].get<double>(), 1e-6);
+  // V100 16 GB with 120b: most experts in host memory, read over PCIe 3.0 too.
+  j = plan("--gpu v100 --model synthetic:120b");
+  ASSERT_TRUE(j.contains("decode"));
+  EXPECT_GT(j["n_cpu_moe"].get<int>(), 24);
+  EXPECT_EQ(j["input"]["gpu_bandwidth"], 900e9);
+  EXPECT_EQ(j["input"]["pcie_bandwidth"], 15.8e9);
+  EXPECT_GT(j["decode"]["pcie_ms_per_token"].get<double>(), j["decode"]["gpu_ms_per_token"].get<double>());
+  // PCIe 3.0 is the slower path there: the plan says to give the CPU more.
+  EXPECT_LT(j["decode"]["best_hybrid_gpu_slots"].get<int>(), 2);
+  EXPECT_GT(j["decode"]["best_tokens_per_s"].get<double>(), j["decode"]["tokens_per_s"].get<double>());
+  // A flag given wins over the card's figure.
+  j = plan("--gpu rtx3060 --gpu-memory 8GiB --pcie-bandwidth 25e9 --model synthetic:20b");
+  ASSERT_TRUE(j.contains("input"));
+  EXPECT_EQ(j["input"]["gpu_budget_bytes"], 8 * GiB);
+  EXPECT_EQ(j["input"]["gpu_bandwidth"], 360e9);
+  EXPECT_EQ(j["input"]["pcie_bandwidth"], 25e9);
+  // The text names the card and the speed model's parts.
+  auto [rc, text] = run(std::string(GPTOSS_BIN) + " plan --gpu v100 --model synthetic:120b");
+  ASSERT_EQ(rc, 0);
+  EXPECT_NE(text.find("V100"), std::string::npos) << text;
+  EXPECT_NE(text.find("PCIe"), std::string::npos) << text;
+  EXPECT_NE(text.find("tokens/s"), std::string::npos) << text;
+  // An unknown card, or neither a card nor a size: exit 1 saying what to give.
+  auto [rc2, err] = run(std::string(GPTOSS_BIN) + " plan --gpu rtx9999", true);
+  EXPECT_EQ(rc2, 1);
+  EXPECT_NE(err.find("rtx3060"), std::string::npos) << err;
+  EXPECT_NE(err.find("--gpu-bandwidth"), std::string::npos) << err;
+  auto [rc3, err3] = run(std::string(GPTOSS_BIN) + " plan --model synthetic:20b", true);
+  EXPECT_EQ(rc3, 1);
+  EXPECT_NE(err3.find("--gpu-memory"), std::string::npos) << err3;
+}
+
 }  // namespace
+
+// Prompts longer than a step run in chunks (as the server runs them), with
+// the second half's rate reported too; -g 0 and --batch-gen 0 skip decode
+// instead of failing.
+TEST(Cli, BenchChunksLongPromptsAndSkipsEmptyDecode) {
+  auto [rc, out] = run(std::string(GPTOSS_BIN) + " bench --model " + kFixture +
+                           " --device cpu -p 96 --max-step-tokens 32 -g 0 -b 1 --batch-gen 0 -r 1",
+                       true);
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("pp96 "), std::string::npos) << out;
+  EXPECT_NE(out.find("pp96 @32+"), std::string::npos) << out;
+  EXPECT_EQ(out.find("skipping"), std::string::npos) << out;
+  EXPECT_EQ(out.find("error"), std::string::npos) << out;
+  EXPECT_EQ(out.find("tg0"), std::string::npos) << out;
+}

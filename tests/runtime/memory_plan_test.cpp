@@ -85,10 +85,58 @@ TEST(MemoryPlan, Model20bIn12GiBMovesTheFirstLayersExpertsToTheCpu) {
   EXPECT_EQ(p.cpu_weight_bytes, 5 * 32 * kExpert);
   EXPECT_EQ(p.gpu_weight_bytes, k20bWeights - 5 * 32 * kExpert);
   EXPECT_LE(p.gpu_total_bytes, 12 * GiB);
-  // 5 CPU layers x 4 active experts at 50 GB/s: 5.3 ms per token on the host side.
-  EXPECT_EQ(p.cpu_bytes_per_token, 5 * 4 * kExpert);
-  EXPECT_NEAR(p.cpu_ms_per_token, double(5 * 4 * kExpert) / 50e9 * 1e3, 1e-9);
-  EXPECT_LT(p.decode_tokens_per_s, 1e3 / p.cpu_ms_per_token);
+  // 5 host layers x 4 active experts: the CPU reads 2 of each token's 4 at
+  // 50 GB/s (2.6 ms) while the GPU reads the other 2 over PCIe 5.0 at 64 GB/s.
+  EXPECT_EQ(p.cpu_bytes_per_token, 5 * 2 * kExpert);
+  EXPECT_EQ(p.pcie_bytes_per_token, 5 * 2 * kExpert);
+  EXPECT_NEAR(p.cpu_ms_per_token, double(5 * 2 * kExpert) / 50e9 * 1e3, 1e-9);
+  EXPECT_NEAR(p.pcie_ms_per_token, double(5 * 2 * kExpert) / 64e9 * 1e3, 1e-9);
+  EXPECT_NEAR(p.decode_tokens_per_s, 1e3 / (p.gpu_ms_per_token + p.cpu_ms_per_token), 1e-9);
+}
+
+// A consumer card: RTX 3060 figures (360 GB/s, PCIe 4.0 x16 at 31.5 GB/s)
+// with the same 5 host layers. The two host paths run at once, so the slower
+// one (PCIe: 132 MB at 31.5 GB/s = 4.2 ms, against the CPU's 2.6 ms) counts,
+// after the GPU's own reads; with no GPU slots the CPU reads all 4 (5.3 ms).
+TEST(MemoryPlan, HostExpertsAreReadByTheCpuAndOverPcieAtOnce) {
+  const ModelConfig c = ModelConfig::preset("20b");
+  PlanInput in = budget(12);
+  in.gpu_bandwidth = 360e9;
+  in.pcie_bandwidth = 31.5e9;
+  Placement p = plan_memory(c, in);
+  ASSERT_EQ(p.n_cpu_moe, 5);
+  const uint64_t half = 5 * 2 * kExpert;  // 132,364,800 bytes
+  const uint64_t gpu_read = 2880 * 2 + 2880 * 2 + 201088ull * 2880 * 2 + 24 * attn_bytes(32) + 19 * 4 * kExpert +
+                            12 * 4096ull * 2048 + 12 * 128ull * 2048;
+  EXPECT_EQ(p.gpu_bytes_per_token, gpu_read);
+  EXPECT_EQ(p.pcie_bytes_per_token, half);
+  EXPECT_EQ(p.cpu_bytes_per_token, half);
+  EXPECT_NEAR(p.pcie_ms_per_token, 4.2020571, 1e-6);
+  EXPECT_NEAR(p.cpu_ms_per_token, 2.647296, 1e-6);
+  EXPECT_NEAR(p.decode_tokens_per_s, 1e3 / (double(gpu_read) / 360e9 * 1e3 + 4.2020571), 1e-3);
+  bool said = false;
+  for (auto& w : p.why) said |= w.find("2 over PCIe") != std::string::npos;
+  EXPECT_TRUE(said);
+
+  // Here the CPU is the faster path: 3 of 4 on the CPU (3.97 ms) and 1 over
+  // PCIe (2.10 ms) beats 2 and 2 (4.20 ms on PCIe).
+  EXPECT_EQ(p.best_hybrid_gpu_slots, 1);
+  EXPECT_NEAR(p.best_decode_tokens_per_s, 1e3 / (double(gpu_read) / 360e9 * 1e3 + 1.5 * 2.647296), 1e-3);
+
+  in.hybrid_gpu_slots = 0;
+  p = plan_memory(c, in);
+  EXPECT_EQ(p.pcie_bytes_per_token, 0u);
+  EXPECT_EQ(p.cpu_bytes_per_token, 2 * half);
+  EXPECT_NEAR(p.decode_tokens_per_s, 1e3 / (double(gpu_read) / 360e9 * 1e3 + 5.294592), 1e-3);
+
+  // All on the PCIe side, and the host bandwidth no longer matters.
+  in.hybrid_gpu_slots = 4;
+  in.host_bandwidth = 1e9;
+  p = plan_memory(c, in);
+  EXPECT_EQ(p.cpu_bytes_per_token, 0u);
+  EXPECT_NEAR(p.decode_tokens_per_s, 1e3 / (double(gpu_read) / 360e9 * 1e3 + 2 * 4.2020571), 1e-3);
+  in.pcie_bandwidth = 0;
+  EXPECT_THROW(plan_memory(c, in), Error);
 }
 
 TEST(MemoryPlan, Model120bIn16GiBKeepsAttentionOnTheGpuAndMostExpertsOnTheCpu) {

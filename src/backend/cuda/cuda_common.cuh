@@ -51,6 +51,9 @@ __device__ __forceinline__ void store_mma_layout4(uint16_t* row, int i4, const f
   for (int j = 0; j < 4; ++j) g8[2 * j + h] = f2bf(o[j]);
 }
 
+// Permuted position of value i within the MMA layout.
+__device__ __forceinline__ int mma_pos(int i) { return (i & ~7) | ((i & 3) << 1) | ((i >> 2) & 1); }
+
 // FP4 E2M1 code -> value
 __device__ __forceinline__ float fp4_value(uint32_t nib) {
   const float mag[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};

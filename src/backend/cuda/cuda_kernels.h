@@ -112,6 +112,14 @@ void attention(const bf16_raw* q, const bf16_raw* layer_cache, int num_blocks, c
                cudaStream_t s, int splits = 1, float* scratch = nullptr);
 size_t attention_scratch_floats(int T, int n_heads, int splits);
 
+// The same attention for prefill-sized steps on tensor cores
+// (flash_attention.cu): each kv head's key tiles are shared by the query heads
+// of kTokens consecutive tokens. Needs compute capability 8.0 (checked by
+// flash_attention_supported, with the shapes) and head_dim 64.
+bool flash_attention_supported(int n_heads, int n_kv, int head_dim);
+void flash_attention(const bf16_raw* q, const bf16_raw* layer_cache, const bf16_raw* sinks, int T, int n_heads,
+                     int n_kv, const TokenKv& tk, bool sliding, int window, bf16_raw* out, cudaStream_t s);
+
 // Decode steps (each token the only one of its sequence in the step):
 // rope_store_kv and attention in one launch, the key splits merged by the
 // last block of each (token, kv head). counters: T * n_kv zeroed ints (left
@@ -157,6 +165,18 @@ void moe_down_mma(const bf16_raw* actq, int T, const uint8_t* blocks, const uint
                   int E, int H, int I, int k, const int32_t* expert_offsets, const int32_t* expert_slots,
                   const int32_t* active_experts, float* y, cudaStream_t s,
                   Mxfp4Layout layout = Mxfp4Layout::kCheckpoint);
+// The same two products for prefill-sized steps as grouped GEMMs
+// (moe_gemm.cu): one launch each over every expert's slots, tiles of 128
+// slots x 128 weight rows on tensor cores, the weights dequantised in shared
+// memory. Experts in the packed layout only (GPU-resident), compute
+// capability 8.0 and H, 2I whole 32-row groups (moe_grouped_supported).
+bool moe_grouped_supported(int H, int I);
+void moe_gate_up_grouped(const bf16_raw* hq, int T, const uint8_t* blocks, const uint8_t* scales, const bf16_raw* bias,
+                         int E, int H, int I, int k, const int32_t* expert_offsets, const int32_t* expert_slots,
+                         float alpha, float limit, bf16_raw* actq, cudaStream_t s);
+void moe_down_grouped(const bf16_raw* actq, int T, const uint8_t* blocks, const uint8_t* scales, const bf16_raw* bias,
+                      int E, int H, int I, int k, const int32_t* expert_offsets, const int32_t* expert_slots, float* y,
+                      cudaStream_t s);
 // float32 rows -> bf16 rows in the MMA layout (cols a multiple of 8).
 void to_mma_layout_bf16(const float* src, int rows, int cols, bf16_raw* dst, cudaStream_t s);
 // x[t] += bias (if given) + extra[t] (if given) + sum_{k_from <= j < k} w[t, j] y[t * k + j]

@@ -235,10 +235,72 @@ __global__ void router_logits_kernel(const float* __restrict__ h, int H, const u
   if (threadIdx.x == 0) y[size_t(t) * E + e] = acc;
 }
 
+// Prompt-sized steps: a block of 8 tokens (a warp each) takes every expert,
+// the router's rows staged through shared memory 128 columns at a time, so
+// the 184 KB of router weights are read once per 8 tokens instead of every
+// token's row once per expert (H100, synthetic:20b, 2048 tokens: 118 us per
+// layer for 65k blocks of the kernel above).
+constexpr int kRouterTileK = 128;
+constexpr int kRouterMaxE = 128;
+template <int kJ>  // experts in groups of 32: E <= 32 kJ
+__global__ void __launch_bounds__(256) router_logits_tokens_kernel(const float* __restrict__ h, int T, int H,
+                                                                   const uint16_t* __restrict__ W, int E,
+                                                                   float* __restrict__ y) {
+  __shared__ uint2 w_sh[32 * kJ][kRouterTileK / 4];
+  pdl_enter();
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, t = int(blockIdx.x) * 8 + warp;
+  float acc[kJ][32];  // expert 32 j + e: acc[j][e], each lane its own columns
+#pragma unroll
+  for (int j = 0; j < kJ; ++j)
+#pragma unroll
+    for (int e = 0; e < 32; ++e) acc[j][e] = 0.0f;
+  for (int k0 = 0; k0 < H; k0 += kRouterTileK) {
+    __syncthreads();
+    for (int i = threadIdx.x; i < E * kRouterTileK / 4; i += blockDim.x) {
+      const int e = i / (kRouterTileK / 4), c = i % (kRouterTileK / 4);
+      w_sh[e][c] = k0 + 4 * c < H ? __ldg(reinterpret_cast<const uint2*>(W + size_t(e) * H + k0) + c) : make_uint2(0, 0);
+    }
+    __syncthreads();
+    const int col = k0 + 4 * lane;
+    const float4 a = t < T && col < H ? reinterpret_cast<const float4*>(h + size_t(t) * H + k0)[lane]
+                                      : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll
+    for (int j = 0; j < kJ; ++j) {
+#pragma unroll
+      for (int e = 0; e < 32; ++e) {
+        if (32 * j + e >= E) break;
+        const uint2 w = w_sh[32 * j + e][lane];
+        acc[j][e] += a.x * bf2f(uint16_t(w.x & 0xffff)) + a.y * bf2f(uint16_t(w.x >> 16)) +
+                     a.z * bf2f(uint16_t(w.y & 0xffff)) + a.w * bf2f(uint16_t(w.y >> 16));
+      }
+    }
+  }
+  if (t >= T) return;
+#pragma unroll
+  for (int j = 0; j < kJ; ++j) {
+    // Lane e ends with expert 32 j + e's sum (a butterfly per expert).
+    float mine = 0.0f;
+#pragma unroll
+    for (int e = 0; e < 32; ++e) {
+      const float v = warp_sum(acc[j][e]);
+      if (lane == e) mine = v;
+    }
+    if (32 * j + lane < E) y[size_t(t) * E + 32 * j + lane] = mine;
+  }
+}
+
 }  // namespace
 
 void router_logits_f32(const float* h, int T, int H, const bf16_raw* W, int E, float* y, cudaStream_t s) {
-  if (T > 0) launch(router_logits_kernel, dim3(E, T), 256, s, h, H, W, E, y);
+  if (T <= 0) return;
+  if (T > 32 && E <= kRouterMaxE && H % 4 == 0) {
+    const unsigned blocks = unsigned((T + 7) / 8);
+    if (E <= 32) launch(router_logits_tokens_kernel<1>, blocks, 256, s, h, T, H, W, E, y);
+    else if (E <= 64) launch(router_logits_tokens_kernel<2>, blocks, 256, s, h, T, H, W, E, y);
+    else launch(router_logits_tokens_kernel<4>, blocks, 256, s, h, T, H, W, E, y);
+    return;
+  }
+  launch(router_logits_kernel, dim3(E, T), 256, s, h, H, W, E, y);
 }
 
 bool small_gemm_supported(int T, int K) { return T >= 1 && T <= 16 && K % 64 == 0; }

@@ -68,8 +68,6 @@ __device__ __forceinline__ uint32_t block_scale(uint8_t s) {
   return uint32_t(kPacked ? s : pack_mxfp4_scale(s)) * 0x00800080u;
 }
 
-// Permuted position of value i within the MMA layout.
-__device__ __forceinline__ int mma_pos(int i) { return (i & ~7) | ((i & 3) << 1) | ((i >> 2) & 1); }
 
 // acc[mt][nt] += W rows (tile mt) x slots (tile nt) for one 32-value block per thread.
 template <bool kPacked, int NT>

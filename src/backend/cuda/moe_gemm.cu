@@ -1,0 +1,268 @@
+// Grouped MXFP4 expert GEMMs for prefill-sized steps: one launch per
+// projection over every expert of the layer, on tensor cores, with the
+// weights dequantised in shared memory (no bf16 copy of the experts).
+//
+// moe.cu's kernels are built for decode: a block holds 32 weight rows and
+// sweeps its expert's slots 16 at a time, so at thousands of tokens each
+// weight row is re-read once per 16 slots; the old prefill path instead
+// dequantised each expert to a bf16 buffer and ran cuBLAS 2 x 32 times per
+// layer with a host sync for the expert counts. Here a block computes a tile
+// of kBM slots x kBN weight rows of one expert: the tile list is derived on
+// the device from the routing's per-expert offsets (no host round trip), the
+// slots' activation rows are gathered straight into shared memory with
+// cp.async, and each chunk of 4 MXFP4 blocks per row arrives raw (the packed
+// layout keeps a 32-row group's chunk contiguous, mxfp4_mma_layout.h) and is
+// turned into bf16 pairs in shared memory by the whole block, then fed to
+// mma.m16n8k16 through ldmatrix. Activations and weights agree on the MMA
+// layout's permutation of k within each 8 values, so no shuffles are needed.
+// Epilogues as moe.cu's: SwiGLU into the MMA-layout activations (gate_up),
+// float32 rows with the bias (down); moe_combine does the weighted sum.
+#include <array>
+#include <atomic>
+
+#include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/launch.cuh"
+#include "backend/cuda/mxfp4_mma_layout.h"
+
+namespace gptoss::cuda {
+
+namespace {
+
+constexpr int kBM = 128;           // slots per tile
+constexpr int kBN = 128;           // weight rows per tile (4 groups of kTileRows)
+constexpr int kBK = 128;           // k per chunk: 4 MXFP4 blocks per row
+constexpr int kRowChunks = kBK / 8;  // 16-byte chunks per shared row
+constexpr int kThreads = 256;      // 8 warps: 2 (slots) x 4 (rows), 64 x 32 each
+constexpr int kGroups = kBN / kTileRows;
+constexpr float kUnshift = 65536.0f;  // the packed scales' 2^-16 (moe.cu's kShift)
+
+struct Smem {
+  uint4 a[2][kBM * kRowChunks];               // activations, two stages
+  uint4 raw[2][kGroups * kTileRows * 4];      // MXFP4 blocks as stored, two stages
+  uint4 raw_scales[2][kGroups * kTileRows * 4 / 16];
+  uint4 b[kBN * kRowChunks];                  // dequantised weights (bf16, MMA layout)
+};
+constexpr size_t kSmemBytes = sizeof(Smem);
+
+// Chunk c of row r at c ^ (r & 7): ldmatrix's 8 row reads of one chunk hit 8 bank groups.
+__device__ __forceinline__ int swz(int r, int c) { return r * kRowChunks + (c ^ (r & 7)); }
+
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem));
+#endif
+}
+__device__ __forceinline__ void cp_async_commit() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.commit_group;\n" ::);
+#endif
+}
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+#endif
+}
+__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], const void* smem) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(s));
+#endif
+}
+
+// Block blockIdx.x's (expert, first slot): the experts' tiles in order.
+__device__ __forceinline__ bool find_tile(const int32_t* offsets, int E, int& e, int& s0, int& s1) {
+  int b = int(blockIdx.x);
+  for (e = 0; e < E; ++e) {
+    const int begin = offsets[e], end = offsets[e + 1], tiles = (end - begin + kBM - 1) / kBM;
+    if (b < tiles) {
+      s0 = begin + b * kBM;
+      s1 = min(end, s0 + kBM);
+      return true;
+    }
+    b -= tiles;
+  }
+  return false;
+}
+
+// kGateUp: xq [T, K] by token (slot / k_route), rows = 2I interleaved gate/up
+// rows, SwiGLU into act_out [slots, rows / 2] (MMA layout); otherwise xq
+// [slots, K], rows = H, y_out [slots, rows] float32 with the bias.
+template <bool kGateUp>
+__global__ void __launch_bounds__(kThreads, 2) moe_gemm_kernel(const uint16_t* xq, const uint8_t* blocks,
+                                                            const uint8_t* scales, const uint16_t* bias, int rows,
+                                                            int K, int k_route, int E, const int32_t* offsets,
+                                                            const int32_t* slots, float alpha, float limit,
+                                                            uint16_t* act_out, float* y_out) {
+  pdl_enter(Release::kAtEntry);
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  extern __shared__ uint4 smem_raw[];
+  Smem& sh = *reinterpret_cast<Smem*>(smem_raw);
+  int e, s0, s1;
+  if (!find_tile(offsets, E, e, s0, s1)) return;
+  const int n0 = blockIdx.y * kBN;
+  const int nb = K / 32, n_chunks = (nb + 3) / 4;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, wm = warp >> 2, wn = warp & 3;
+
+  // This thread's activation rows (8 of the tile's, one chunk column each).
+  const int a_col = threadIdx.x % kRowChunks;
+  const uint16_t* a_src[kBM * kRowChunks / kThreads];
+#pragma unroll
+  for (int i = 0; i < kBM * kRowChunks / kThreads; ++i) {
+    const int r = threadIdx.x / kRowChunks + i * (kThreads / kRowChunks), s = s0 + r;
+    a_src[i] = nullptr;
+    if (s < s1) {
+      const int slot = slots[s];
+      a_src[i] = xq + size_t(kGateUp ? slot / k_route : slot) * K + a_col * 8;
+    }
+  }
+  const size_t expert_row0 = size_t(e) * rows;
+  auto load_chunk = [&](int st, int c) {
+    const int wc = min(4, nb - 4 * c);
+#pragma unroll
+    for (int i = 0; i < kBM * kRowChunks / kThreads; ++i) {
+      const int r = threadIdx.x / kRowChunks + i * (kThreads / kRowChunks);
+      if (a_src[i] && a_col < 4 * wc) cp_async16(&sh.a[st][swz(r, a_col)], a_src[i] + size_t(c) * kBK);
+    }
+    // Each 32-row group's chunk c: 32 * wc blocks and as many scale bytes, contiguous.
+    for (int i = threadIdx.x; i < kGroups * kTileRows * 4; i += kThreads) {
+      const int gi = i / (kTileRows * 4), q = i % (kTileRows * 4), row0 = n0 + gi * kTileRows;
+      if (q >= kTileRows * wc || row0 >= rows) continue;
+      const size_t first = (expert_row0 + row0) * nb + size_t(4 * c * kTileRows);
+      cp_async16(&sh.raw[st][gi * kTileRows * 4 + q], blocks + (first + q) * 16);
+      if (q < kTileRows * wc / 16)
+        cp_async16(&sh.raw_scales[st][gi * kTileRows * 4 / 16 + q], scales + first + size_t(q) * 16);
+    }
+    cp_async_commit();
+  };
+
+  float acc[4][4][4] = {};
+  load_chunk(0, 0);
+  for (int c = 0; c < n_chunks; ++c) {
+    const int st = c & 1, wc = min(4, nb - 4 * c);
+    cp_async_wait<0>();
+    __syncthreads();  // chunk c is in; every warp is done with the previous chunk's b
+    if (c + 1 < n_chunks) load_chunk(st ^ 1, c + 1);
+    // Raw blocks -> bf16 pairs in the MMA layout (value * 2^-16 after the scale).
+    const uint8_t* sc_bytes = reinterpret_cast<const uint8_t*>(sh.raw_scales[st]);
+    for (int i = threadIdx.x; i < kGroups * kTileRows * 4; i += kThreads) {
+      const int gi = i / (kTileRows * 4), q = i % (kTileRows * 4);
+      if (q >= kTileRows * wc) continue;
+      const int r = gi * kTileRows + q / wc, b = q % wc;
+      const uint32_t sc = uint32_t(sc_bytes[gi * kTileRows * 4 + q]) * 0x00800080u;
+      const uint4 w = sh.raw[st][gi * kTileRows * 4 + q];
+      const uint32_t words[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+      for (int j = 0; j < 4; ++j)
+        sh.b[swz(r, 4 * b + j)] = make_uint4(
+            bf16x2_mul(fp4_pair_bits_packed<0>(words[j]), sc), bf16x2_mul(fp4_pair_bits_packed<1>(words[j]), sc),
+            bf16x2_mul(fp4_pair_bits_packed<2>(words[j]), sc), bf16x2_mul(fp4_pair_bits_packed<3>(words[j]), sc));
+    }
+    __syncthreads();
+#pragma unroll
+    for (int s = 0; s < kBK / 16; ++s) {
+      if (s >= 2 * wc) break;
+      uint32_t a[4][4], b[4][2];
+#pragma unroll
+      for (int mt = 0; mt < 4; ++mt)
+        ldsm_x4(a[mt], &sh.a[st][swz(wm * 64 + mt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, 2 * s + (lane >> 4))]);
+#pragma unroll
+      for (int np = 0; np < 2; ++np) {
+        uint32_t r[4];
+        ldsm_x4(r, &sh.b[swz(wn * 32 + np * 16 + (lane & 7) + (lane >> 4) * 8, 2 * s + ((lane >> 3) & 1))]);
+        b[2 * np][0] = r[0], b[2 * np][1] = r[1], b[2 * np + 1][0] = r[2], b[2 * np + 1][1] = r[3];
+      }
+#pragma unroll
+      for (int mt = 0; mt < 4; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < 4; ++nt)
+          mma_bf16_16816(acc[mt][nt], a[mt][0], a[mt][1], a[mt][2], a[mt][3], b[nt][0], b[nt][1]);
+    }
+  }
+
+  // Epilogue: thread (g, t) holds slots g, g + 8 of each m-tile x rows 2t, 2t + 1 of each n-tile.
+  const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+  for (int mt = 0; mt < 4; ++mt)
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int s = s0 + wm * 64 + mt * 16 + g + 8 * half;
+      if (s >= s1) continue;
+      const int slot = slots[s];
+#pragma unroll
+      for (int nt = 0; nt < 4; ++nt) {
+        const int col = n0 + wn * 32 + nt * 8 + 2 * t;
+        if (col >= rows) continue;
+        const float v0 = acc[mt][nt][2 * half] * kUnshift, v1 = acc[mt][nt][2 * half + 1] * kUnshift;
+        const size_t br = expert_row0 + col;
+        if (kGateUp) {
+          const float gt = fminf(v0 + bf2f(bias[br]), limit);
+          const float up = fminf(fmaxf(v1 + bf2f(bias[br + 1]), -limit), limit);
+          const int i = col / 2;
+          act_out[size_t(slot) * (rows / 2) + mma_pos(i)] = f2bf((up + 1.0f) * (gt / (1.0f + __expf(-alpha * gt))));
+        } else {
+          *reinterpret_cast<float2*>(y_out + size_t(slot) * rows + col) =
+              make_float2(v0 + bf2f(bias[br]), v1 + bf2f(bias[br + 1]));
+        }
+      }
+    }
+#endif
+}
+
+// The kernels' shared memory is over the default 48 KB: allowed once per device.
+void allow_smem(int dev) {
+  static std::array<std::atomic<bool>, 64> done{};
+  if (dev < 64 && done[size_t(dev)].load()) return;
+  GPTOSS_CUDA_CHECK(cudaFuncSetAttribute(moe_gemm_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         int(kSmemBytes)));
+  GPTOSS_CUDA_CHECK(cudaFuncSetAttribute(moe_gemm_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         int(kSmemBytes)));
+  if (dev < 64) done[size_t(dev)].store(true);
+}
+
+template <bool kGateUp>
+void launch_gemm(const bf16_raw* xq, int T, const uint8_t* blocks, const uint8_t* scales, const bf16_raw* bias,
+                 int rows, int K, int k, int E, const int32_t* offsets, const int32_t* slots, float alpha, float limit,
+                 bf16_raw* act_out, float* y_out, cudaStream_t s) {
+  int dev = 0;
+  GPTOSS_CUDA_CHECK(cudaGetDevice(&dev));
+  allow_smem(dev);
+  // Every expert's partial tile counts once: at most T * k / kBM + E tiles.
+  const int max_tiles = (T * k + kBM - 1) / kBM + E;
+  launch_smem(moe_gemm_kernel<kGateUp>, dim3(max_tiles, (rows + kBN - 1) / kBN), kThreads, kSmemBytes, s, xq, blocks,
+              scales, bias, rows, K, k, E, offsets, slots, alpha, limit, act_out, y_out);
+}
+
+}  // namespace
+
+bool moe_grouped_supported(int H, int I) {
+  int dev = 0, major = 0, optin = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess) return false;
+  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) return false;
+  if (cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) return false;
+  // Whole 32-row groups in both projections, whole MXFP4 blocks along k.
+  return major >= 8 && size_t(optin) >= kSmemBytes && H % kTileRows == 0 && (2 * I) % kTileRows == 0 && H % 32 == 0 &&
+         I % 32 == 0;
+}
+
+void moe_gate_up_grouped(const bf16_raw* hq, int T, const uint8_t* blocks, const uint8_t* scales, const bf16_raw* bias,
+                         int E, int H, int I, int k, const int32_t* expert_offsets, const int32_t* expert_slots,
+                         float alpha, float limit, bf16_raw* actq, cudaStream_t s) {
+  if (T <= 0) return;
+  launch_gemm<true>(hq, T, blocks, scales, bias, 2 * I, H, k, E, expert_offsets, expert_slots, alpha, limit, actq,
+                    nullptr, s);
+}
+
+void moe_down_grouped(const bf16_raw* actq, int T, const uint8_t* blocks, const uint8_t* scales, const bf16_raw* bias,
+                      int E, int H, int I, int k, const int32_t* expert_offsets, const int32_t* expert_slots, float* y,
+                      cudaStream_t s) {
+  if (T <= 0) return;
+  launch_gemm<false>(actq, T, blocks, scales, bias, H, I, k, E, expert_offsets, expert_slots, 0.0f, 0.0f, nullptr, y,
+                     s);
+}
+
+}  // namespace gptoss::cuda
