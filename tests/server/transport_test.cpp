@@ -313,8 +313,8 @@ TEST_F(Transport, PipelinedRequestsAndErrorsKeepTheConnection) {
   EXPECT_TRUE(x[0].closed_by_server);
 }
 
-TEST(HandlerPool, PastItsThreadsAndQueueItRefusesThenRecovers) {
-  server::HandlerPool pool(2, 1);
+TEST(HandlerPool, PastItsThreadsAndQueueItRefusesThenRecoversAndIdleThreadsEnd) {
+  server::HandlerPool pool(2, 1, 200ms);
   std::mutex mu;
   std::condition_variable cv;
   bool release = false;
@@ -339,7 +339,13 @@ TEST(HandlerPool, PastItsThreadsAndQueueItRefusesThenRecovers) {
   EXPECT_EQ(ran, 3);
   while (pool.busy() > 0 && Clock::now() < until) std::this_thread::sleep_for(5ms);
   EXPECT_TRUE(pool.try_submit([&] { ran++; }));
-  pool.shutdown();
+  // Idle threads end (a burst's threads do not stay); new work starts one.
+  while (pool.threads() > 0 && Clock::now() < until) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(pool.threads(), 0u);
   EXPECT_EQ(ran, 4);
+  EXPECT_TRUE(pool.try_submit([&] { ran++; }));
+  pool.shutdown();
+  EXPECT_EQ(ran, 5);
+  EXPECT_EQ(pool.threads(), 0u);
   EXPECT_FALSE(pool.try_submit([] {}));
 }

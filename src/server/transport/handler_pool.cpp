@@ -1,9 +1,11 @@
 #include "server/transport/handler_pool.h"
 
+#include <thread>
+
 namespace gptoss::server {
 
-HandlerPool::HandlerPool(size_t max_threads, size_t max_waiting)
-    : max_threads_(max_threads < 1 ? 1 : max_threads), max_waiting_(max_waiting) {}
+HandlerPool::HandlerPool(size_t max_threads, size_t max_waiting, std::chrono::milliseconds retire_after)
+    : max_threads_(max_threads < 1 ? 1 : max_threads), max_waiting_(max_waiting), retire_after_(retire_after) {}
 
 HandlerPool::~HandlerPool() { shutdown(); }
 
@@ -12,8 +14,11 @@ bool HandlerPool::try_submit(std::function<void()> job) {
   if (stopping_) return false;
   // Jobs already queued are each owed an idle thread before this one.
   const bool thread_free = idle_ > queue_.size();
-  if (!thread_free && threads_.size() < max_threads_) {
-    threads_.emplace_back([this] { work(); });
+  if (!thread_free && live_ < max_threads_) {
+    // Detached: shutdown() waits for live_ to reach 0 instead of joining,
+    // so that a thread may end on its own when it has been idle long.
+    std::thread([this] { work(); }).detach();
+    live_++;
     idle_++;
   } else if (!thread_free && queue_.size() - idle_ >= max_waiting_) {
     return false;
@@ -26,8 +31,11 @@ bool HandlerPool::try_submit(std::function<void()> job) {
 void HandlerPool::work() {
   std::unique_lock lock(mu_);
   for (;;) {
-    cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-    if (queue_.empty()) return;  // stopping, nothing left
+    const bool woken = cv_.wait_for(lock, retire_after_, [&] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) {
+      if (!woken || stopping_) break;  // idle too long, or the pool is closing
+      continue;
+    }
     auto job = std::move(queue_.front());
     queue_.pop_front();
     idle_--;
@@ -39,22 +47,20 @@ void HandlerPool::work() {
     busy_--;
     idle_++;
   }
+  idle_--;
+  if (--live_ == 0) ended_.notify_all();
 }
 
 void HandlerPool::shutdown() {
-  std::vector<std::thread> threads;
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-    threads.swap(threads_);
-  }
+  std::unique_lock lock(mu_);
+  stopping_ = true;
   cv_.notify_all();
-  for (auto& t : threads) t.join();
+  ended_.wait(lock, [&] { return live_ == 0; });
 }
 
 size_t HandlerPool::threads() const {
   std::lock_guard lock(mu_);
-  return threads_.size();
+  return live_;
 }
 size_t HandlerPool::busy() const {
   std::lock_guard lock(mu_);
