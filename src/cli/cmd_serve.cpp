@@ -53,14 +53,27 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--max-num-batched-tokens", f->engine.max_num_batched_tokens, "new tokens per step (prompt chunks + decodes)")
       ->capture_default_str();
   cmd->add_option("--kv-cache-size", f->kv_cache_size, "KV cache memory, e.g. 2GiB (default: what --ctx-size x --max-num-seqs needs, at most 1 GiB)");
+  cmd->add_option("--max-connections", f->server.max_connections,
+                  "open connections (idle and slow ones cost only a socket); more are answered 503 with "
+                  "Retry-After and closed")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--http-threads", f->server.http_threads,
-                  "connections served at once (a streaming client holds one for its whole stream)")
+                  "requests handled at once, threads started as needed (a stream holds one for its whole length)")
       ->capture_default_str()
       ->check(CLI::Range(1, 65536));
-  cmd->add_option("--max-waiting-connections", f->server.max_waiting_connections,
-                  "connections that may wait for a free one; more are answered 503 with Retry-After at once")
+  cmd->add_option("--max-waiting-requests,--max-waiting-connections", f->server.max_waiting_requests,
+                  "requests that may wait for a handler thread; more are answered 503 with Retry-After at once")
       ->capture_default_str()
       ->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("--header-timeout", f->server.header_timeout_seconds,
+                  "seconds from a request's first byte to its last header; slower clients are disconnected")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
+  cmd->add_option("--keep-alive-timeout", f->server.keep_alive_timeout_seconds,
+                  "seconds an idle connection stays open (announced as Keep-Alive: timeout, 5 s less)")
+      ->capture_default_str()
+      ->check(CLI::Range(6, 86400));
   cmd->add_option("--gpu-memory-utilization", f->engine.gpu_memory_utilization,
                   "share of the GPU's memory to fill (weights + activations + KV cache) when --kv-cache-size is not given")
       ->capture_default_str();
@@ -105,6 +118,9 @@ void add_serve_command(CLI::App& app) {
     f->server.max_request_bytes = parse_mem_size(f->max_request_bytes);
     if (f->server.max_request_bytes < 1024) throw Error("--max-request-bytes must be at least 1KiB");
 
+    // The port first: a port in use is reported before the model loads.
+    server::ListenSocket listening(f->server.host, f->server.port, f->server.socket_send_buffer_bytes);
+
     auto tok = load_tokenizer(f->model.model, f->tokenizer);
     ModelSource src = load_model(f->model);
     if (f->server.model_name == "gpt-oss") f->server.model_name = src.name;
@@ -122,7 +138,7 @@ void add_serve_command(CLI::App& app) {
 
     server::ServerContext ctx{engine, tok, f->server};
     server::HttpServer http(ctx);
-    const int port = http.bind();
+    const int port = http.bind(std::move(listening));
     std::thread([&http, sigs] {
       int sig = 0;
       sigwait(&sigs, &sig);

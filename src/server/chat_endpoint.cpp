@@ -102,7 +102,7 @@ struct ChatRun {
   }
 
   // Streams chunks to the sink; returns false when the client went away.
-  bool stream_to(httplib::DataSink& sink) {
+  bool stream_to(DataSink& sink) {
     bool ok = true;
     for (auto& cp : choices) {
       ChatChoice& c = *cp;
@@ -184,7 +184,7 @@ struct ChatRun {
 
 }  // namespace
 
-void handle_chat_completions(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
+void handle_chat_completions(ServerContext& ctx, const HttpRequest& req, HttpResponse& res) {
   Json body = parse_body(req.body);
   CommonParams common = parse_common(body, "max_tokens");
   ChatJob job = prepare_chat(ctx, body, common);
@@ -202,7 +202,7 @@ void handle_chat_completions(ServerContext& ctx, const httplib::Request& req, ht
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream",
-      [run](size_t, httplib::DataSink& sink) {
+      [run](size_t, DataSink& sink) {
         bool ok = run->stream_to(sink);
         if (ok) sink.done();
         return ok;

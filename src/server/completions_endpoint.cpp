@@ -133,7 +133,7 @@ CompletionJob prepare_completion(const ServerContext& ctx, const Json& body, con
   return job;
 }
 
-void handle_completions(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
+void handle_completions(ServerContext& ctx, const HttpRequest& req, HttpResponse& res) {
   Json body = parse_body(req.body);
   CommonParams common = parse_common(body, "max_tokens");
   CompletionJob job = prepare_completion(ctx, body, common);
@@ -163,7 +163,7 @@ void handle_completions(ServerContext& ctx, const httplib::Request& req, httplib
   const bool include_usage = common.include_usage;
   res.set_chunked_content_provider(
       "text/event-stream",
-      [run, include_usage](size_t, httplib::DataSink& sink) {
+      [run, include_usage](size_t, DataSink& sink) {
         const Tokenizer& tok = *run->ctx.tokenizer;
         bool ok = true;
         for (auto& cp : run->choices) {

@@ -7,19 +7,19 @@ namespace gptoss::server {
 
 std::string dump_json(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
-bool sse_send(httplib::DataSink& sink, const Json& j, const std::string& event) {
+bool sse_send(DataSink& sink, const Json& j, const std::string& event) {
   std::string s;
   if (!event.empty()) s = "event: " + event + "\n";
   s += "data: " + dump_json(j) + "\n\n";
   return sink.write(s.data(), s.size());
 }
 
-bool sse_done(httplib::DataSink& sink) {
+bool sse_done(DataSink& sink) {
   static const std::string s = "data: [DONE]\n\n";
   return sink.write(s.data(), s.size());
 }
 
-bool sse_comment(httplib::DataSink& sink) {
+bool sse_comment(DataSink& sink) {
   static const std::string s = ": keep-alive\n\n";
   return sink.write(s.data(), s.size());
 }

@@ -1,7 +1,7 @@
 #pragma once
 // Small pieces every endpoint uses: JSON output that survives odd bytes,
 // server-sent events, submitting to the engine, OpenAI token log-probs.
-#include <httplib.h>
+#include "server/http_message.h"
 
 #include <memory>
 #include <string>
@@ -16,9 +16,9 @@ namespace gptoss::server {
 // dump() that replaces invalid UTF-8 instead of throwing.
 std::string dump_json(const Json& j);
 // "data: {...}\n\n" (with "event: NAME\n" first when a name is given).
-bool sse_send(httplib::DataSink& sink, const Json& j, const std::string& event = {});
-bool sse_done(httplib::DataSink& sink);  // "data: [DONE]\n\n"
-bool sse_comment(httplib::DataSink& sink);  // ": keep-alive\n\n"
+bool sse_send(DataSink& sink, const Json& j, const std::string& event = {});
+bool sse_done(DataSink& sink);  // "data: [DONE]\n\n"
+bool sse_comment(DataSink& sink);  // ": keep-alive\n\n"
 
 // Engine::submit with its RequestError turned into ApiError 400 and EngineBusy
 // into 429 with Retry-After. `id` names the request in the log, which shows

@@ -6,7 +6,7 @@
 
 namespace gptoss::server {
 
-void handle_models(ServerContext& ctx, const httplib::Request&, httplib::Response& res) {
+void handle_models(ServerContext& ctx, const HttpRequest&, HttpResponse& res) {
   Json m = {{"id", ctx.options.model_name},
             {"object", "model"},
             {"created", ctx.started},
@@ -31,7 +31,7 @@ void histogram(std::ostream& o, const char* name, const char* help, const Histog
 }
 }  // namespace
 
-void handle_metrics(ServerContext& ctx, const httplib::Request&, httplib::Response& res) {
+void handle_metrics(ServerContext& ctx, const HttpRequest&, HttpResponse& res) {
   const EngineMetrics& m = ctx.engine.metrics();
   const EngineStats st = ctx.engine.stats();
   std::ostringstream o;
@@ -52,6 +52,9 @@ void handle_metrics(ServerContext& ctx, const httplib::Request&, httplib::Respon
           m.lookahead_steps);
   counter(o, "gptoss_lookahead_redone_total",
           "Constrained lookahead steps whose guessed token mask was wrong (the token is chosen again).", m.lookahead_redone);
+  gauge(o, "gptoss_http_connections_open", "Open client connections (idle ones included).", double(ctx.open_connections()));
+  gauge(o, "gptoss_http_requests_handling", "Requests on a handler thread (streams included).", double(ctx.busy_handlers()));
+  gauge(o, "gptoss_http_requests_waiting", "Requests waiting for a handler thread.", double(ctx.waiting_requests()));
   gauge(o, "gptoss_num_requests_running", "Sequences in the running batch.", st.running);
   gauge(o, "gptoss_num_requests_waiting", "Sequences waiting to be admitted.", st.waiting);
   gauge(o, "gptoss_num_requests_held_back", "Sequences paused because their client has not read their last --max-unread-tokens tokens.",

@@ -152,7 +152,7 @@ struct ResponseRun {
 
 }  // namespace
 
-void handle_responses(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
+void handle_responses(ServerContext& ctx, const HttpRequest& req, HttpResponse& res) {
   Json body = parse_body(req.body);
   Json chat = responses_to_chat(body);
   CommonParams common = parse_common(chat, "max_tokens");
@@ -176,7 +176,7 @@ void handle_responses(ServerContext& ctx, const httplib::Request& req, httplib::
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream",
-      [run](size_t, httplib::DataSink& sink) {
+      [run](size_t, DataSink& sink) {
         bool ok = true;
         int seq = 0;
         auto emit = [&](const std::string& type, Json e) {

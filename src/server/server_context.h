@@ -3,6 +3,7 @@
 // HTTP counters. One per server.
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -24,8 +25,14 @@ struct ServerOptions {
   std::string cors_origins;         // empty: no CORS headers; "*" or a comma list
   std::string model_name = "gpt-oss";
   bool allow_forced_output = false; // test-only "gptoss_debug.force_output"
-  int http_threads = 256;           // concurrent connections (streams hold one each)
-  int max_waiting_connections = 256;  // beyond the threads; more get 503 at once
+  // Connections cost a socket each, however slow or idle (the transport is
+  // event-driven); a request being handled holds a thread (a stream for its
+  // whole length). See server/transport/http_application.h.
+  int max_connections = 8192;       // open sockets; more are answered 503 and closed
+  int http_threads = 1024;          // requests handled at once, threads started as needed
+  int max_waiting_requests = 4096;  // waiting for a handler thread; more get 503 at once
+  int header_timeout_seconds = 10;  // a request's headers must arrive within this (slowloris)
+  int keep_alive_timeout_seconds = 65;  // idle connections are closed after this
   int drain_seconds = 10;           // on shutdown, in-flight requests get this long
   uint64_t max_request_bytes = 8u << 20;  // larger bodies get 413
   bool log_prompts = false;         // request logs carry ids and token counts, prompt text only when set
@@ -54,6 +61,10 @@ struct ServerContext {
   ServerOptions options;
   std::time_t started = std::time(nullptr);
   std::atomic<bool> draining{false};  // shutting down: refuse new work
+  // The transport's load, for /metrics (set by HttpServer).
+  std::function<size_t()> open_connections = [] { return size_t(0); };
+  std::function<size_t()> busy_handlers = [] { return size_t(0); };
+  std::function<size_t()> waiting_requests = [] { return size_t(0); };
 
   std::mutex http_mu{};
   std::map<std::pair<std::string, int>, int64_t> http_requests{};  // (path, status) -> count

@@ -8,7 +8,7 @@
 
 namespace gptoss::server {
 
-void handle_status(ServerContext& ctx, const httplib::Request&, httplib::Response& res) {
+void handle_status(ServerContext& ctx, const HttpRequest&, HttpResponse& res) {
   const Engine& engine = ctx.engine;
   const EngineStats st = engine.stats();
   const EngineMetrics& m = engine.metrics();

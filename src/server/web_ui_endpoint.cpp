@@ -4,7 +4,7 @@
 
 namespace gptoss::server {
 
-void handle_web_asset(ServerContext&, const httplib::Request& req, httplib::Response& res) {
+void handle_web_asset(ServerContext&, const HttpRequest& req, HttpResponse& res) {
   const WebAsset* a = find_web_asset(req.path);
   if (!a) {
     res.status = 404;

@@ -20,6 +20,7 @@
 #include "model/runner_factory.h"
 #include "runtime/engine.h"
 #include "server/http_server.h"
+#include "in_process_server.h"
 #include "test_paths.h"
 
 using namespace gptoss;
@@ -82,26 +83,17 @@ struct Server {
     o.max_unread_tokens = kMaxUnread;
     return std::make_unique<Engine>(*runner, o);
   }();
-  std::unique_ptr<server::ServerContext> ctx;
-  std::unique_ptr<server::HttpServer> http;
-  std::thread thread;
-  int port = 0;
+  test::InProcessServer served;
+  int port = served.port;
 
-  explicit Server(std::shared_ptr<const Tokenizer> tok) {
+  explicit Server(std::shared_ptr<const Tokenizer> tok) : served(*engine, std::move(tok), options()) {}
+  static server::ServerOptions options() {
     server::ServerOptions o;
-    o.port = 0;
     o.drain_seconds = 1;
     // Long enough that the stuck client is still connected when the test
     // looks (under sanitizers it pauses only after ~25 s); it leaves by closing.
     o.write_timeout_seconds = 600;
-    ctx = std::make_unique<server::ServerContext>(*engine, std::move(tok), o);
-    http = std::make_unique<server::HttpServer>(*ctx);
-    port = http->bind();
-    thread = std::thread([this] { http->serve(); });
-  }
-  ~Server() {
-    http->stop();
-    thread.join();
+    return o;
   }
   std::string metrics() const {
     httplib::Client c("127.0.0.1", port);

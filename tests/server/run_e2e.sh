@@ -6,7 +6,7 @@
 # usage: run_e2e.sh GPTOSS_BINARY ORACLE_DIR TEST_DIR [SERVE_FLAGS...]
 # SERVE_FLAGS replace the default extra flags; a 'serve.toml' in TEST_DIR is
 # passed with --config instead of them. Tests get GPTOSS_BASE_URL, GPTOSS_API_KEY,
-# GPTOSS_ORACLE_DIR, GPTOSS_SERVER_PID and GPTOSS_SERVER_LOG (its stderr).
+# GPTOSS_ORACLE_DIR, GPTOSS_SERVER_PID, GPTOSS_SERVER_LOG (its stderr) and GPTOSS_BIN.
 set -uo pipefail
 BIN=$(realpath "$1") ORACLE=$(realpath "$2") TESTS=$(realpath "$3")
 shift 3
@@ -28,7 +28,7 @@ server_start "$BIN" "$WORK" --model synthetic:tiny --tokenizer "$TOK" --api-key 
 PORT=$SERVER_PORT PID=$SERVER_PID
 echo "server on port $PORT"
 
-GPTOSS_BASE_URL=http://127.0.0.1:$PORT GPTOSS_API_KEY=test-key GPTOSS_ORACLE_DIR=$ORACLE \
+GPTOSS_BASE_URL=http://127.0.0.1:$PORT GPTOSS_API_KEY=test-key GPTOSS_ORACLE_DIR=$ORACLE GPTOSS_BIN=$BIN \
   GPTOSS_SERVER_PID=$PID GPTOSS_SERVER_LOG=$WORK/server.stderr \
   node --test --test-concurrency=1 --test-reporter=spec "$TESTS"/*.test.cjs
 RC=$?

@@ -159,8 +159,8 @@ TEST(Metrics, PrometheusTextWithGpuMemoryPerDevice) {
   o.max_num_seqs = 2;
   Engine engine(gpu, o);
   ServerContext ctx{engine, nullptr, ServerOptions{}};
-  httplib::Request req;
-  httplib::Response res;
+  HttpRequest req;
+  HttpResponse res;
   handle_metrics(ctx, req, res);
   EXPECT_NE(res.body.find("gptoss_gpu_memory_used_bytes{device=\"0\"} 128974848\n"), std::string::npos) << res.body;
   EXPECT_NE(res.body.find("gptoss_gpu_memory_total_bytes{device=\"0\"} 1048576000\n"), std::string::npos);

@@ -1,6 +1,6 @@
 // Limits and shutdown, against a server started from limits/serve.toml (so
 // this also checks that --config works): 1 running sequence, at most 2
-// waiting, 64 KiB bodies, prompts logged, 4 HTTP workers with 1 waiting place. Runs in this order; the last test
+// waiting, 64 KiB bodies, prompts logged, 4 handler threads with 1 waiting place, 8 connections. Runs in this order; the last test
 // sends SIGTERM.
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -90,35 +90,68 @@ test('a full waiting queue answers 429 with Retry-After, then recovers', async (
   assert.equal(again.status, 200);
 });
 
-test('connections past --http-threads + --max-waiting-connections get 503 at once, then it recovers', async () => {
+test('connections past --max-connections get 503 with Retry-After at once (not a reset), then it recovers', async () => {
   const net = require('node:net');
   const { port, hostname } = new URL(BASE);
-  // Idle connections (a slow client's worst case) hold all 4 workers and the 1 waiting place.
+  // Idle connections cost the server only a socket, but --max-connections 8
+  // bounds them: open idle ones until the server refuses one. fetch's own
+  // kept-alive connections count too, so fewer than 8 may be needed.
   const idlers = [];
-  for (let i = 0; i < 5; i++) {
+  let refusal = null;
+  for (let i = 0; i < 12 && refusal === null; i++) {
     const sock = net.connect(Number(port), hostname);
     await new Promise((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject); });
-    idlers.push(sock);
+    refusal = await new Promise((resolve, reject) => {
+      let data = '';
+      const quiet = setTimeout(() => resolve(null), 300);  // no answer: it is open, idle
+      sock.on('data', (d) => { data += d; });
+      sock.on('end', () => { clearTimeout(quiet); resolve(data); });
+      sock.on('error', (e) => { clearTimeout(quiet); reject(e); });
+    });
+    if (refusal === null) idlers.push(sock);
   }
-  await new Promise((r) => setTimeout(r, 300));
-  // A fresh connection (fetch could reuse a kept-alive one that already has a worker).
-  const t0 = Date.now();
-  const raw = await new Promise((resolve, reject) => {
-    const sock = net.connect(Number(port), hostname, () =>
-      sock.write(`GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${KEY}\r\nConnection: close\r\n\r\n`));
-    let data = '';
-    sock.on('data', (d) => { data += d; });
-    sock.on('end', () => resolve(data));
-    sock.on('error', reject);
+  assert.ok(refusal !== null, 'no connection was refused past --max-connections');
+  assert.ok(idlers.length <= 8, `${idlers.length} idle connections open past --max-connections 8`);
+  assert.match(refusal, /^HTTP\/1\.1 503/);
+  assert.match(refusal, /Retry-After: 1/i);
+  assert.match(refusal, /Connection: close/i);
+  assert.match(refusal, /"code":"overloaded"/);
+  // The official client retries that refusal: a fresh process (no pooled
+  // connection) asks while every place is taken; it says when it was
+  // refused, the places are freed, and its retry (after Retry-After) is served.
+  const { spawn } = require('node:child_process');
+  const child = spawn(process.execPath, ['-e', `
+    const OpenAI = require(${JSON.stringify(path.join(process.env.GPTOSS_ORACLE_DIR, 'node_modules', 'openai'))});
+    let calls = 0;
+    const client = new OpenAI({ baseURL: process.env.BASE + '/v1', apiKey: process.env.KEY, maxRetries: 2,
+      fetch: async (url, init) => { calls++; const r = await fetch(url, init); console.log('status ' + r.status); return r; } });
+    client.models.list().then(() => console.log('done after ' + calls + ' calls'), (e) => console.log('failed: ' + e.message));
+  `], { env: { ...process.env, BASE, KEY } });
+  let out = '';
+  const finished = new Promise((resolve) => child.on('exit', resolve));
+  child.stdout.on('data', (d) => {
+    out += d;
+    if (out.includes('status 503')) for (const s of idlers) s.destroy();
   });
-  assert.ok(Date.now() - t0 < 5000, 'answered at once, not after a worker frees up');
-  assert.match(raw, /^HTTP\/1\.1 503/);
-  assert.match(raw, /Retry-After: 1/i);
-  assert.match(raw, /"code":"overloaded"/);
-  for (const s of idlers) s.destroy();
+  await finished;
+  assert.match(out, /status 503/, out);
+  assert.match(out, /done after 2 calls/, out);
   await new Promise((r) => setTimeout(r, 500));
   const ok = await fetch(`${BASE}/v1/models`, { headers: { Authorization: `Bearer ${KEY}` } });
   assert.equal(ok.status, 200);
+});
+
+test('a second server on this port exits at once, non-zero, saying the address is in use', async () => {
+  const { spawnSync } = require('node:child_process');
+  const { port } = new URL(BASE);
+  const t0 = Date.now();
+  const r = spawnSync(process.env.GPTOSS_BIN, ['serve', '--model', 'synthetic:tiny', '--host', '127.0.0.1', '--port', port],
+    { encoding: 'utf8', timeout: 60_000 });
+  assert.notEqual(r.status, 0, 'the second server started');
+  assert.notEqual(r.status, null, 'the second server did not exit');
+  assert.match(r.stderr, /address already in use/);
+  assert.ok(r.stderr.includes(port), r.stderr);
+  assert.ok(Date.now() - t0 < 30_000, 'it should fail before loading a model');
 });
 
 test('--log-prompts writes the prompt text to the log', async () => {
