@@ -20,6 +20,7 @@
 #include <array>
 #include <atomic>
 
+#include "backend/cuda/async_copy.cuh"
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/launch.cuh"
@@ -47,32 +48,6 @@ constexpr size_t kSmemBytes = sizeof(Smem);
 
 // Chunk c of row r at c ^ (r & 7): ldmatrix's 8 row reads of one chunk hit 8 bank groups.
 __device__ __forceinline__ int swz(int r, int c) { return r * kRowChunks + (c ^ (r & 7)); }
-
-__device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem));
-#endif
-}
-__device__ __forceinline__ void cp_async_commit() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("cp.async.commit_group;\n" ::);
-#endif
-}
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-#endif
-}
-__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], const void* smem) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(s));
-#endif
-}
 
 // Block blockIdx.x's (expert, first slot): the experts' tiles in order.
 __device__ __forceinline__ bool find_tile(const int32_t* offsets, int E, int& e, int& s0, int& s1) {
@@ -169,11 +144,11 @@ __global__ void __launch_bounds__(kThreads, 2) moe_gemm_kernel(const uint16_t* x
       uint32_t a[4][4], b[4][2];
 #pragma unroll
       for (int mt = 0; mt < 4; ++mt)
-        ldsm_x4(a[mt], &sh.a[st][swz(wm * 64 + mt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, 2 * s + (lane >> 4))]);
+        ldmatrix_x4(a[mt], &sh.a[st][swz(wm * 64 + mt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, 2 * s + (lane >> 4))]);
 #pragma unroll
       for (int np = 0; np < 2; ++np) {
         uint32_t r[4];
-        ldsm_x4(r, &sh.b[swz(wn * 32 + np * 16 + (lane & 7) + (lane >> 4) * 8, 2 * s + ((lane >> 3) & 1))]);
+        ldmatrix_x4(r, &sh.b[swz(wn * 32 + np * 16 + (lane & 7) + (lane >> 4) * 8, 2 * s + ((lane >> 3) & 1))]);
         b[2 * np][0] = r[0], b[2 * np][1] = r[1], b[2 * np + 1][0] = r[2], b[2 * np + 1][1] = r[3];
       }
 #pragma unroll
