@@ -82,7 +82,7 @@ class Compiler {
     if (!s.is_object()) fail("schema", path, "must be an object, not " + std::string(s.type_name()));
     for (auto it = s.begin(); it != s.end(); ++it)
       if (!supported_keywords().count(it.key()) && !annotation_keywords().count(it.key()))
-        fail(it.key(), path, "is not supported in strict structured outputs");
+        fail(it.key(), path, "is not supported in structured outputs");
     if (auto r = s.find("$ref"); r != s.end()) return ref(*r, path, depth);
     if (auto c = s.find("const"); c != s.end()) return g_.literal(c->dump());
     if (auto e = s.find("enum"); e != s.end()) {

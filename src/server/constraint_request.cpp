@@ -22,18 +22,16 @@ Json answer_schema(const Json& body, bool* strict) {
   return js.value("schema", Json(nullptr));
 }
 
-// A schema strict mode cannot take is a 400 naming the keyword; without
-// strict mode (OpenAI's best effort) the output is held to `fallback`
-// instead (any JSON value, any object) and the schema stays in the prompt.
-constrain::Grammar compile(const Json& schema, const char* param, bool strict, const char* fallback) {
+// A schema we would enforce but cannot is a 400 naming the keyword, with or
+// without strict mode: a schema we accept is one the answer is held to (as
+// vLLM, which always enforces it), never a silently looser "any JSON".
+constrain::Grammar compile(const Json& schema, const char* param) {
   try {
     if (schema.is_string() && schema.get<std::string>() == "json_object") return constrain::any_json_object();
     if (schema.is_null()) return constrain::compile_json_schema(Json::parse(R"({"type":"object","properties":{}})"));
     return constrain::compile_json_schema(schema);
   } catch (const constrain::SchemaError& e) {
-    if (strict) throw bad_request(std::string(param) + ": " + e.what(), param, "invalid_schema");
-    log_warn(std::string(param) + " (not strict) is enforced as " + fallback + " only: " + e.what());
-    return constrain::compile_json_schema(Json::parse(std::string(fallback) == "an object" ? R"({"type":"object"})" : "{}"));
+    throw bad_request(std::string(param) + ": " + e.what(), param, "invalid_schema");
   }
 }
 
@@ -67,12 +65,12 @@ std::shared_ptr<const constrain::ConstraintSpec> prepare_constraint(const Server
     constrain::AnswerSpec a;
     a.allow_final = !forced_call;
     if (a.allow_final && !final_schema.is_null())
-      a.final_json = compile(final_schema, "response_format", final_strict, "a JSON value");
+      a.final_json = compile(final_schema, "response_format");
     for (const Json& call : key["calls"]) {
       constrain::AnswerSpec::Call cl;
       cl.name = call["name"].get<std::string>();
       if (!(call["args"].is_string() && call["args"].get<std::string>() == "(any)"))
-        cl.args = compile(call["args"], "tools", call["strict"].get<bool>(), "an object");
+        cl.args = compile(call["args"], "tools");
       a.calls.push_back(std::move(cl));
     }
     return constrain::harmony_turn_grammar(a);

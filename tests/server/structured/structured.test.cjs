@@ -182,7 +182,7 @@ test('the budget per reasoning_effort comes from the server flags', async () => 
   checkValid(validProduct, r.choices[0].message.content, 'low effort');
 });
 
-test('strict schemas that cannot be enforced are 400s naming the keyword; without strict, JSON only', async () => {
+test('schemas that cannot be enforced are 400s naming the keyword, strict or not', async () => {
   const bad = [
     [{ type: 'object', properties: { a: { type: 'string' } }, oneOf: [] }, 'oneOf'],
     [{ type: 'string', format: 'ipv6' }, 'format'],
@@ -200,11 +200,25 @@ test('strict schemas that cannot be enforced are 400s naming the keyword; withou
                                                      parameters: { type: 'object', properties: { a: { not: {} } } } } }];
   await assert.rejects(client.chat.completions.create({ model: MODEL, messages: ask, tools: badTool, max_tokens: 4 }),
                        (e) => e.status === 400 && e.message.includes("'not'"));
-  // Best effort (strict absent): accepted, and the answer is still JSON.
+  // Without strict the schema is still enforced, so what cannot be is a 400 too.
   const loose = { type: 'json_schema', json_schema: { name: 'x', schema: { enum: ['a', 'b'], not: { const: 'c' } } } };
-  const r = await client.chat.completions.create({ model: MODEL, messages: ask, response_format: loose, seed: 3,
-                                                  max_tokens: 200, thinking_token_budget: 2 });
-  const text = r.choices[0].message.content ?? '';
-  if (r.choices[0].finish_reason === 'stop') assert.doesNotThrow(() => JSON.parse(text), text);
-  else assert.equal(r.choices[0].finish_reason, 'length');
+  await assert.rejects(client.chat.completions.create({ model: MODEL, messages: ask, response_format: loose, max_tokens: 4 }),
+                       (e) => e.status === 400 && e.message.includes("'not'"));
+  // A non-strict tool is free text unless a call is forced; forced, its schema must compile.
+  const looseTool = [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: { a: { not: {} } } } } }];
+  const free = await client.chat.completions.create({ model: MODEL, messages: ask, tools: looseTool, max_tokens: 4 });
+  assert.ok(free.choices[0].finish_reason);
+  await assert.rejects(client.chat.completions.create({ model: MODEL, messages: ask, tools: looseTool, tool_choice: 'required',
+                                                      max_tokens: 4 }),
+                       (e) => e.status === 400 && e.message.includes("'not'"));
+  // Annotations are not constraints: accepted without strict and with it.
+  const annotated = { type: 'object', title: 'T', description: 'd', $comment: 'c',
+                      properties: { a: { type: 'string', enum: ['x'], default: 'x', examples: ['x'] } },
+                      required: ['a'], additionalProperties: false };
+  for (const strict of [true, false]) {
+    const r = await client.chat.completions.create({ model: MODEL, messages: ask, seed: 3, max_tokens: 200, thinking_token_budget: 2,
+                                                    response_format: { type: 'json_schema', json_schema: { name: 'a', schema: annotated, strict } } });
+    assert.equal(r.choices[0].finish_reason, 'stop');
+    assert.deepEqual(JSON.parse(r.choices[0].message.content), { a: 'x' });
+  }
 });
