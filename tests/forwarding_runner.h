@@ -15,6 +15,8 @@ class ForwardingRunner : public ModelRunner {
   void allocate_kv(const KvCacheConfig& kv) override { r_.allocate_kv(kv); }
   const KvCacheConfig& kv_config() const override { return r_.kv_config(); }
   int max_step_tokens() const override { return r_.max_step_tokens(); }
+  int max_logit_rows() const override { return r_.max_logit_rows(); }
+  int max_step_seqs() const override { return r_.max_step_seqs(); }
   void forward(const ForwardBatch& b, float* logits, const LayerTrace& t) override { r_.forward(b, logits, t); }
 
  protected:

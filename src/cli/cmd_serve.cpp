@@ -125,7 +125,8 @@ void add_serve_command(CLI::App& app) {
     ModelSource src = load_model(f->model);
     if (f->server.model_name == "gpt-oss") f->server.model_name = src.name;
     uint64_t planned_kv = 0;
-    auto runner = load_runner(f->model, src, std::min(2048, f->engine.max_num_batched_tokens),
+    // Steps are sized (activations, rings) for the batched tokens, so the scheduler can fill them.
+    auto runner = load_runner(f->model, src, f->engine.max_num_batched_tokens,
                               f->engine.gpu_memory_utilization, &planned_kv, f->engine.max_num_seqs);
     if (tok->vocab_size() > src.config.vocab_size)
       log_warn("the tokenizer has " + std::to_string(tok->vocab_size()) + " tokens but the model only " +

@@ -150,6 +150,7 @@ class CudaRunner : public ModelRunner {
   void allocate_kv(const KvCacheConfig& kv) override;
   const KvCacheConfig& kv_config() const override { return kv_cfg_; }
   int max_step_tokens() const override { return max_tokens_; }
+  int max_step_seqs() const override { return kMaxSeqs; }
   int max_logit_rows() const override { return logit_rows_; }
   void forward(const ForwardBatch& batch, float* logits, const LayerTrace& trace) override;
   void forward_sample(const ForwardBatch& batch, float* logits, int32_t* tokens) override;

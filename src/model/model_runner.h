@@ -40,6 +40,8 @@ class ModelRunner {
   // under it). Serving needs one row per sequence, so a runner may keep this
   // far below max_step_tokens: a row of logits is 0.8 MB.
   virtual int max_logit_rows() const { return max_step_tokens(); }
+  // Most sequences one step may carry (every running sequence decodes in one).
+  virtual int max_step_seqs() const { return 1 << 20; }
 
   // Runs the batch; writes batch.logits_rows() x vocab float32 logits to `logits` (host).
   virtual void forward(const ForwardBatch& batch, float* logits, const LayerTrace& trace = {}) = 0;

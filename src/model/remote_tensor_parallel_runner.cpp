@@ -95,6 +95,7 @@ class RemoteTensorParallelRunner : public ModelRunner {
   const KvCacheConfig& kv_config() const override { return rank0_->kv_config(); }
   int max_step_tokens() const override { return rank0_->max_step_tokens(); }
   int max_logit_rows() const override { return rank0_->max_logit_rows(); }
+  int max_step_seqs() const override { return rank0_->max_step_seqs(); }
 
   void allocate_kv(const KvCacheConfig& kv) override {
     std::lock_guard<std::mutex> lock(mu_);

@@ -117,6 +117,7 @@ class TensorParallelRunner : public ModelRunner {
   const KvCacheConfig& kv_config() const override { return ranks_[0]->kv_config(); }
   int max_step_tokens() const override { return ranks_[0]->max_step_tokens(); }
   int max_logit_rows() const override { return ranks_[0]->max_logit_rows(); }
+  int max_step_seqs() const override { return ranks_[0]->max_step_seqs(); }
 
   // Every rank computes the logits (the unembedding is replicated); rank 0's are returned.
   void forward(const ForwardBatch& batch, float* logits, const LayerTrace& trace) override {

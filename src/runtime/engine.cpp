@@ -19,6 +19,20 @@ Engine::Engine(ModelRunner& runner, const EngineOptions& o) : runner_(runner), o
   if (opt_.max_num_seqs < 1) throw Error("--max-num-seqs must be at least 1");
   if (opt_.max_num_batched_tokens < 1) throw Error("--max-num-batched-tokens must be at least 1");
   if (opt_.max_model_len < 2) throw Error("the context length must be at least 2 tokens");
+  // A step carries every running sequence and at most the runner's tokens:
+  // larger settings would fail steps at run time, so they are lowered here.
+  const int seq_cap = std::min(runner.max_step_seqs(), runner.max_logit_rows());
+  if (opt_.max_num_seqs > seq_cap) {
+    log_warn("--max-num-seqs " + std::to_string(opt_.max_num_seqs) + " is more than a step of " + runner.device_name() +
+             " holds: using " + std::to_string(seq_cap));
+    opt_.max_num_seqs = seq_cap;
+  }
+  if (opt_.max_num_batched_tokens > runner.max_step_tokens()) {
+    log_warn("--max-num-batched-tokens " + std::to_string(opt_.max_num_batched_tokens) + " is more than the " +
+             std::to_string(runner.max_step_tokens()) + " tokens a step was sized for: using " +
+             std::to_string(runner.max_step_tokens()));
+    opt_.max_num_batched_tokens = runner.max_step_tokens();
+  }
   const int step_tokens = std::min(runner.max_step_tokens(), opt_.max_num_batched_tokens);
   KvSizingInput in;
   in.block_size = opt_.block_size;

@@ -10,6 +10,7 @@
 #include "core/thread_pool.h"
 #include "format/model_source.h"
 #include "model/cpu_runner.h"
+#include "core/error.h"
 #include "runtime/engine.h"
 #include "pretend_gpu.h"
 
@@ -194,6 +195,35 @@ TEST(Engine, LooksAheadWhenOnlyTheTokensInFlightAreUnknown) {
     EXPECT_EQ(e.stats().kv.full_used, 0);
     EXPECT_EQ(runner.in_flight(), 0);
   }
+}
+
+// A runner whose steps hold fewer sequences and tokens than asked for (the
+// CUDA runner: 256 sequences; the step size it was built with): the engine
+// lowers its settings to what a step holds, so no step fails later, and
+// every request of a batch larger than that still finishes exactly.
+class SmallStepRunner : public test::ForwardingRunner {
+ public:
+  using ForwardingRunner::ForwardingRunner;
+  int max_step_tokens() const override { return 64; }
+  int max_step_seqs() const override { return 3; }
+  void forward(const ForwardBatch& b, float* logits, const LayerTrace& t) override {
+    if (b.seqs.size() > 3 || b.tokens.size() > 64) throw Error("step too large for this runner");
+    r_.forward(b, logits, t);
+  }
+};
+
+TEST(Engine, LowersSettingsToWhatAStepHolds) {
+  SmallStepRunner runner(fixture_runner());
+  EngineOptions o;
+  o.max_num_seqs = 16;
+  o.max_num_batched_tokens = 4096;
+  o.lookahead = false;
+  Engine e(runner, o);
+  EXPECT_EQ(e.options().max_num_seqs, 3);
+  EXPECT_EQ(e.options().max_num_batched_tokens, 64);
+  auto ps = prompts();
+  ps.resize(8);
+  EXPECT_EQ(run_batched(e, ps, 6), run_alone(ps, 6));
 }
 
 TEST(Engine, PreemptionKeepsResultsExact) {
