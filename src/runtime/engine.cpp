@@ -16,12 +16,14 @@ double seconds_between(std::chrono::steady_clock::time_point a, std::chrono::ste
 }  // namespace
 
 Engine::Engine(ModelRunner& runner, const EngineOptions& o) : runner_(runner), opt_(o) {
-  if (opt_.max_num_seqs < 1) throw Error("--max-num-seqs must be at least 1");
+  if (opt_.max_num_seqs < 0) throw Error("--max-num-seqs must be at least 1 (0: chosen from the KV cache)");
   if (opt_.max_num_batched_tokens < 1) throw Error("--max-num-batched-tokens must be at least 1");
   if (opt_.max_model_len < 2) throw Error("the context length must be at least 2 tokens");
   // A step carries every running sequence and at most the runner's tokens:
   // larger settings would fail steps at run time, so they are lowered here.
   const int seq_cap = std::min(runner.max_step_seqs(), runner.max_logit_rows());
+  const bool auto_seqs = opt_.max_num_seqs == 0;
+  if (auto_seqs) opt_.max_num_seqs = std::min(EngineOptions::kAutoMaxNumSeqs, seq_cap);
   if (opt_.max_num_seqs > seq_cap) {
     log_warn("--max-num-seqs " + std::to_string(opt_.max_num_seqs) + " is more than a step of " + runner.device_name() +
              " holds: using " + std::to_string(seq_cap));
@@ -53,6 +55,24 @@ Engine::Engine(ModelRunner& runner, const EngineOptions& o) : runner_(runner), o
                   format_mem_size(d.total) + " is already in use (weights, activations, other processes): raise it, "
                   "or give --kv-cache-size");
     in.budget_bytes = uint64_t(cap - double(d.used));
+  }
+  if (auto_seqs) {
+    if (in.budget_bytes == 0) {
+      opt_.max_num_seqs = std::min(opt_.max_num_seqs, EngineOptions::kDefaultMaxNumSeqs);
+    } else {
+      // Halve until the window rings take at most a quarter of the budget.
+      const uint64_t wb = runner.window_block_bytes(opt_.block_size);
+      auto window_bytes = [&](int n) {
+        KvSizingInput t = in;
+        t.max_num_seqs = n;
+        return uint64_t(window_pool_blocks(runner.config(), t)) * wb;
+      };
+      while (opt_.max_num_seqs > 1 && window_bytes(opt_.max_num_seqs) > in.budget_bytes / 4) opt_.max_num_seqs /= 2;
+    }
+    in.max_num_seqs = opt_.max_num_seqs;
+    log_info("--max-num-seqs " + std::to_string(opt_.max_num_seqs) +
+             (in.budget_bytes ? " (chosen from the KV cache budget of " + format_mem_size(in.budget_bytes) + ")"
+                              : " (no GPU memory budget)"));
   }
   if (in.budget_bytes == 0) {
     const uint64_t full = uint64_t(runner.full_block_bytes(opt_.block_size)) *

@@ -20,7 +20,12 @@
 namespace gptoss {
 
 struct EngineOptions {
-  int max_num_seqs = 64;
+  // 0: as many as the KV cache holds comfortably on a GPU (up to
+  // kAutoMaxNumSeqs; the sliding-window rings of that many sequences take at
+  // most a quarter of it), kDefaultMaxNumSeqs without a GPU budget.
+  int max_num_seqs = kDefaultMaxNumSeqs;
+  static constexpr int kDefaultMaxNumSeqs = 64;
+  static constexpr int kAutoMaxNumSeqs = 256;
   int max_num_batched_tokens = 2048;
   int max_model_len = 4096;       // prompt + output tokens of one sequence
   uint64_t kv_cache_bytes = 0;    // 0: from gpu_memory_utilization, else enough for max_model_len x max_num_seqs, at most 1 GiB

@@ -12,6 +12,7 @@
 #include "model/cpu_runner.h"
 #include "core/error.h"
 #include "runtime/engine.h"
+#include "runtime/kv_sizing.h"
 #include "pretend_gpu.h"
 
 using namespace gptoss;
@@ -359,6 +360,45 @@ TEST(Engine, KvCacheSizedFromGpuMemoryUtilization) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("already in use"), std::string::npos) << e.what();
   }
+}
+
+// --max-num-seqs 0: up to 256 where the KV cache holds their window rings in
+// a quarter of it, fewer (halved) where it does not, 64 without a GPU budget.
+TEST(Engine, ChoosesMaxNumSeqsFromTheKvCache) {
+  const size_t MiB = 1 << 20;
+  int chosen_big = 0;
+  for (size_t kv_mib : {size_t(400), size_t(30), size_t(4)}) {
+    test::PretendGpu gpu(fixture_runner(), 60 * MiB, (60 + kv_mib) * MiB * 10 / 9 + MiB / 2);
+    EngineOptions o;
+    o.max_num_seqs = 0;
+    o.gpu_memory_utilization = 0.9;
+    Engine engine(gpu, o);
+    const int n = engine.options().max_num_seqs;
+    const KvCacheConfig& kv = engine.kv_config();
+    const uint64_t budget = uint64_t(kv.num_full_blocks) * gpu.full_block_bytes(kv.block_size) +
+                            uint64_t(kv.num_window_blocks) * gpu.window_block_bytes(kv.block_size);
+    auto window_bytes = [&](int seqs) {
+      KvSizingInput in;
+      in.max_num_seqs = seqs;
+      in.max_num_batched_tokens = engine.options().max_num_batched_tokens;
+      in.max_step_tokens = std::min(in.max_num_batched_tokens, gpu.max_step_tokens());
+      return uint64_t(window_pool_blocks(gpu.config(), in)) * gpu.window_block_bytes(16);
+    };
+    EXPECT_LE(n, EngineOptions::kAutoMaxNumSeqs) << kv_mib << " MiB";
+    // The largest of 256, 128, ... whose rings fit a quarter (or 1).
+    if (n > 1) EXPECT_LE(window_bytes(n), budget / 4) << kv_mib << " MiB: " << n << " sequences";
+    if (n < EngineOptions::kAutoMaxNumSeqs) EXPECT_GT(window_bytes(2 * n), budget / 4) << kv_mib << " MiB";
+    if (kv_mib == 400) chosen_big = n;
+    if (kv_mib == 4) EXPECT_LT(n, chosen_big);
+    // The chosen batch runs.
+    auto ps = prompts();
+    ps.resize(4);
+    EXPECT_EQ(run_batched(engine, ps, 4), run_alone(ps, 4));
+  }
+  EngineOptions cpu;
+  cpu.max_num_seqs = 0;
+  Engine e(fixture_runner(), cpu);
+  EXPECT_EQ(e.options().max_num_seqs, EngineOptions::kDefaultMaxNumSeqs);
 }
 
 // Backpressure: a stream nobody reads stops at max_unread_tokens (the engine
