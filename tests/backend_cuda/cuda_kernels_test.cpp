@@ -190,13 +190,25 @@ TEST(CudaKernels, GroupedMoeGemmMatchesMmaAndCpu) {
                           7.0f, d_actq.p, 0, cuda::Mxfp4Layout::kMma);
     cuda::moe_down_mma(d_actq.p, T, d_dnb.p, d_dns.p, d_dnbias.p, E, H, I, K, d_off.p, d_slots.p, d_active.p, d_ref.p, 0,
                        cuda::Mxfp4Layout::kMma);
+    // Both grouped kernels where this GPU has two (wgmma on Hopper, mma.sync everywhere).
+    Dev<float> d_y_sync(std::vector<float>(size_t(T) * K * H, NAN));
+    cuda::moe_gate_up_grouped(d_hq.p, T, d_gub.p, d_gus.p, d_gubias.p, E, H, I, K, d_off.p, d_slots.p, 1.702f, 7.0f,
+                              d_actq2.p, 0, cuda::GroupedGemm::kMmaSync);
+    cuda::moe_down_grouped(d_actq2.p, T, d_dnb.p, d_dns.p, d_dnbias.p, E, H, I, K, d_off.p, d_slots.p, d_y_sync.p, 0,
+                           cuda::GroupedGemm::kMmaSync);
     cuda::moe_gate_up_grouped(d_hq.p, T, d_gub.p, d_gus.p, d_gubias.p, E, H, I, K, d_off.p, d_slots.p, 1.702f, 7.0f,
                               d_actq2.p, 0);
     cuda::moe_down_grouped(d_actq2.p, T, d_dnb.p, d_dns.p, d_dnbias.p, E, H, I, K, d_off.p, d_slots.p, d_y.p, 0);
     GPTOSS_CUDA_CHECK(cudaDeviceSynchronize());
-    const auto y = d_y.get(), ref = d_ref.get();
-    const float vs_mma = rel_err(y, ref);
-    EXPECT_LT(vs_mma, 1e-2f) << T << " tokens: grouped vs MMA GEMVs";
+    const auto y = d_y.get(), ref = d_ref.get(), y_sync = d_y_sync.get();
+    const float vs_mma = rel_err(y, ref), sync_vs_mma = rel_err(y_sync, ref);
+    EXPECT_LT(vs_mma, 1e-2f) << T << " tokens: grouped (" << (cuda::moe_grouped_uses_wgmma() ? "wgmma" : "mma.sync")
+                             << ") vs MMA GEMVs";
+    EXPECT_LT(sync_vs_mma, 1e-2f) << T << " tokens: grouped mma.sync vs MMA GEMVs";
+    if (cuda::moe_grouped_uses_wgmma()) {
+      EXPECT_LT(rel_err(y, y_sync), 1e-3f) << T << " tokens: wgmma vs mma.sync (same bf16 operands)";
+      std::printf("grouped moe, %d tokens: wgmma vs mma.sync rel err %.2e\n", T, rel_err(y, y_sync));
+    }
     // CPU: every slot of the first, a middle and the last token.
     float vs_cpu = 0;
     for (int t : {0, T / 2, T - 1}) {

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "model/kv_layout.h"
 #include "model/model_runner.h"
 
 namespace gptoss::test {
@@ -22,10 +23,11 @@ struct LayerRun {
 inline LayerRun prefill_layers(ModelRunner& r, const std::vector<int32_t>& prompt, int step) {
   const auto& c = r.config();
   const int T = int(prompt.size()), L = c.num_layers;
-  r.allocate_kv({16, 16, 32});
-  std::vector<int32_t> full(16), window(32);
-  for (int i = 0; i < 16; ++i) full[size_t(i)] = i;
-  for (int i = 0; i < 32; ++i) window[size_t(i)] = i;
+  const int nf = std::max(16, (T + 15) / 16), nw = std::max(32, window_ring_blocks(c.sliding_window, step, 16));
+  r.allocate_kv({16, nf, nw});
+  std::vector<int32_t> full(static_cast<size_t>(nf)), window(static_cast<size_t>(nw));
+  for (int i = 0; i < nf; ++i) full[size_t(i)] = i;
+  for (int i = 0; i < nw; ++i) window[size_t(i)] = i;
   LayerRun out;
   out.logits.resize(size_t(T) * size_t(c.vocab_size));
   out.layers.resize(size_t(L));

@@ -175,13 +175,18 @@ void moe_down_mma(const bf16_raw* actq, int T, const uint8_t* blocks, const uint
 // slots x 128 weight rows on tensor cores, the weights dequantised in shared
 // memory. Experts in the packed layout only (GPU-resident), compute
 // capability 8.0 and H, 2I whole 32-row groups (moe_grouped_supported).
+// kAuto: wgmma on Hopper where the build has sm_90a code (and
+// GPTOSS_GROUPED_WGMMA=1; see moe_gemm.cu), else mma.sync; kMmaSync: mma.sync always.
+enum class GroupedGemm { kAuto, kMmaSync };
 bool moe_grouped_supported(int H, int I);
+bool moe_grouped_uses_wgmma();
 void moe_gate_up_grouped(const bf16_raw* hq, int T, const uint8_t* blocks, const uint8_t* scales, const bf16_raw* bias,
                          int E, int H, int I, int k, const int32_t* expert_offsets, const int32_t* expert_slots,
-                         float alpha, float limit, bf16_raw* actq, cudaStream_t s);
+                         float alpha, float limit, bf16_raw* actq, cudaStream_t s,
+                         GroupedGemm which = GroupedGemm::kAuto);
 void moe_down_grouped(const bf16_raw* actq, int T, const uint8_t* blocks, const uint8_t* scales, const bf16_raw* bias,
                       int E, int H, int I, int k, const int32_t* expert_offsets, const int32_t* expert_slots, float* y,
-                      cudaStream_t s);
+                      cudaStream_t s, GroupedGemm which = GroupedGemm::kAuto);
 // float32 rows -> bf16 rows in the MMA layout (cols a multiple of 8).
 void to_mma_layout_bf16(const float* src, int rows, int cols, bf16_raw* dst, cudaStream_t s);
 // x[t] += bias (if given) + extra[t] (if given) + sum_{k_from <= j < k} w[t, j] y[t * k + j]
