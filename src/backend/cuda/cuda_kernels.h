@@ -176,7 +176,7 @@ void moe_down_mma(const bf16_raw* actq, int T, const uint8_t* blocks, const uint
 // memory. Experts in the packed layout only (GPU-resident), compute
 // capability 8.0 and H, 2I whole 32-row groups (moe_grouped_supported).
 // kAuto: wgmma on Hopper where the build has sm_90a code (and
-// GPTOSS_GROUPED_WGMMA=1; see moe_gemm.cu), else mma.sync; kMmaSync: mma.sync always.
+// GPTOSS_GROUPED_WGMMA is not 0; see moe_gemm.cu), else mma.sync; kMmaSync: mma.sync always.
 enum class GroupedGemm { kAuto, kMmaSync };
 bool moe_grouped_supported(int H, int I);
 bool moe_grouped_uses_wgmma();

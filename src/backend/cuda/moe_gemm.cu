@@ -138,24 +138,29 @@ void allow_smem(int dev) {
   if (dev < 64) done[size_t(dev)].store(true);
 }
 
-// Hopper's wgmma kernel where this build has it and GPTOSS_GROUPED_WGMMA=1:
-// not yet the default, as it has not run on a GPU (written 2026-12-07 when
-// no device machine could be had; the test GroupedMoeGemmMatchesMmaAndCpu
-// holds it to the mma.sync kernel).
-bool use_wgmma() {
-  static const bool allowed = [] {
-    const char* v = std::getenv("GPTOSS_GROUPED_WGMMA");
-    return v && std::atoi(v) != 0;
+// Hopper's wgmma kernel where this build has it, unless GPTOSS_GROUPED_WGMMA=0
+// (2: the variant that dequantises the next chunk while this one's products
+// run, one block an SM). Measured 2026-12-07 on the H100, synthetic:20b,
+// one process each: pp2048 34.7k (mma.sync) / 41.4k (wgmma) / 31.3k
+// (wgmma, pipelined); pp8192 29.8k / 34.8k / 27.3k; pp1024 29.3k / 34.7k /
+// 26.6k. Both wgmma kernels give the mma.sync kernel's bits exactly
+// (GroupedMoeGemmMatchesMmaAndCpu).
+int wgmma_variant() {
+  static const int v = [] {
+    const char* e = std::getenv("GPTOSS_GROUPED_WGMMA");
+    return e ? std::atoi(e) : 1;
   }();
-  return allowed && moe_grouped_sm90_available();
+  return v;
 }
+bool use_wgmma() { return wgmma_variant() != 0 && moe_grouped_sm90_available(); }
 
 template <bool kGateUp>
 void launch_gemm(const bf16_raw* xq, int T, const uint8_t* blocks, const uint8_t* scales, const bf16_raw* bias,
                  int rows, int K, int k, int E, const int32_t* offsets, const int32_t* slots, float alpha, float limit,
                  bf16_raw* act_out, float* y_out, cudaStream_t s, GroupedGemm which) {
   if (which == GroupedGemm::kAuto && use_wgmma()) {
-    moe_gemm_sm90<kGateUp>(xq, T, blocks, scales, bias, rows, K, k, E, offsets, slots, alpha, limit, act_out, y_out, s);
+    moe_gemm_sm90<kGateUp>(xq, T, blocks, scales, bias, rows, K, k, E, offsets, slots, alpha, limit, act_out, y_out, s,
+                           wgmma_variant() == 2);
     return;
   }
   int dev = 0;

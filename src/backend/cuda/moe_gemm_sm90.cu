@@ -33,24 +33,52 @@ struct Sw128 {
   }
 };
 
+// kPipelined: two dequantised weight tiles, so that the next chunk's dequant
+// runs while the tensor cores work on this one (145 KB: one block an SM);
+// otherwise one (113 KB: two blocks an SM, which overlap each other instead).
+template <bool kPipelined>
 struct Smem {
-  uint4 a[2][2 * kBM * 8];  // activations, two stages (1024-byte aligned: 32 KB each)
-  uint4 b[2 * kBN * 8];     // dequantised weights
+  uint4 a[2][2 * kBM * 8];                 // activations, two stages (1024-byte aligned: 32 KB each)
+  uint4 b[kPipelined ? 2 : 1][2 * kBN * 8];  // dequantised weights
   uint4 raw[2][kRawPerStage];
   uint4 raw_scales[2][kRawPerStage / 16];
 };
-constexpr size_t kSmemBytes = sizeof(Smem);
-static_assert(sizeof(Smem::a[0]) % 1024 == 0 && offsetof(Smem, b) % 1024 == 0, "wgmma tiles need 1024-byte atoms");
+static_assert(sizeof(Smem<false>::a[0]) % 1024 == 0 && offsetof(Smem<false>, b) % 1024 == 0 &&
+                  sizeof(Smem<true>::b[0]) % 1024 == 0,
+              "wgmma tiles need 1024-byte atoms");
 
-template <bool kGateUp>
-__global__ void __launch_bounds__(kThreads, 2)
+#ifdef GPTOSS_WGMMA
+// Chunk products of one warpgroup: its 64 slots x the tile's 128 rows, wc blocks deep.
+__device__ __forceinline__ void chunk_products(float (&acc)[64], const uint4* a, const uint4* b, int wg, int wc) {
+  wgmma_fence_operands(acc);
+  wgmma_fence();
+  auto product = [&](int s) {
+    const int h = s >> 2, kk = s & 3;
+    const uint64_t da = wgmma_desc_sw128(&a[h * kBM * 8 + wg * 64 * 8]) + uint64_t(2 * kk);
+    const uint64_t db = wgmma_desc_sw128(&b[h * kBN * 8]) + uint64_t(2 * kk);
+    wgmma_m64n128k16_bf16(acc, da, db);
+  };
+  // A whole chunk unrolled (a break between products would make ptxas fence
+  // every one); only the last chunk of a row may be shorter.
+  if (wc == 4) {
+#pragma unroll
+    for (int s = 0; s < kBK / 16; ++s) product(s);
+  } else {
+    for (int s = 0; s < 2 * wc; ++s) product(s);
+  }
+  wgmma_commit();
+}
+#endif
+
+template <bool kGateUp, bool kPipelined>
+__global__ void __launch_bounds__(kThreads, kPipelined ? 1 : 2)
     moe_gemm_sm90_kernel(const uint16_t* xq, const uint8_t* blocks, const uint8_t* scales, const uint16_t* bias,
                          int rows, int K, int k_route, int E, const int32_t* offsets, const int32_t* slots,
                          float alpha, float limit, uint16_t* act_out, float* y_out) {
   pdl_enter(Release::kAtEntry);
 #ifdef GPTOSS_WGMMA
   extern __shared__ __align__(1024) uint4 smem_raw[];
-  Smem& sh = *reinterpret_cast<Smem*>(smem_raw);
+  auto& sh = *reinterpret_cast<Smem<kPipelined>*>(smem_raw);
   if (threadIdx.x == 0 && (__cvta_generic_to_shared(smem_raw) & 1023) != 0) __trap();  // the swizzle atoms would be off
   int e, s0, s1;
   if (!find_tile(offsets, E, e, s0, s1)) return;
@@ -60,44 +88,56 @@ __global__ void __launch_bounds__(kThreads, 2)
   const size_t expert_row0 = size_t(e) * rows;
   ActivationRows act;
   act.init<kGateUp>(xq, slots, s0, s1, K, k_route);
+  auto width = [&](int c) { return min(4, nb - 4 * c); };
   auto load_chunk = [&](int st, int c) {
-    const int wc = min(4, nb - 4 * c);
-    act.load(sh.a[st], c, wc, Sw128<kBM>{});
-    load_raw(sh.raw[st], sh.raw_scales[st], blocks, scales, expert_row0, n0, rows, nb, c, wc);
+    act.load(sh.a[st], c, width(c), Sw128<kBM>{});
+    load_raw(sh.raw[st], sh.raw_scales[st], blocks, scales, expert_row0, n0, rows, nb, c, width(c));
     cp_async_commit();
   };
 
   float acc[64];
 #pragma unroll
   for (int i = 0; i < 64; ++i) acc[i] = 0.0f;
-  load_chunk(0, 0);
-  for (int c = 0; c < n_chunks; ++c) {
-    const int st = c & 1, wc = min(4, nb - 4 * c);
-    cp_async_wait<0>();
-    __syncthreads();  // chunk c is in; both warpgroups' products of chunk c - 1 are done
-    if (c + 1 < n_chunks) load_chunk(st ^ 1, c + 1);
-    dequant(sh.raw[st], sh.raw_scales[st], sh.b, wc, Sw128<kBN>{});
-    fence_proxy_async_smem();  // this thread's dequant and copies, visible to wgmma
+  if constexpr (kPipelined) {
+    // Chunk c: a[c % 2], raw[c % 2] -> b[c % 2]. While chunk c's products
+    // run, chunk c + 1 (copied during chunk c - 1) is dequantised; once they
+    // are done, chunk c + 2 is copied into the stage they used.
+    load_chunk(0, 0);
+    if (n_chunks > 1) load_chunk(1, 1);
+    if (n_chunks > 1) cp_async_wait<1>();
+    else cp_async_wait<0>();
     __syncthreads();
-    wgmma_fence_operands(acc);
-    wgmma_fence();
-    // A whole chunk unrolled (a break between products would make ptxas
-    // fence every one); only the last chunk of a row may be shorter.
-    auto product = [&](int s) {
-      const int h = s >> 2, kk = s & 3;
-      const uint64_t da = wgmma_desc_sw128(&sh.a[st][h * kBM * 8 + wg * 64 * 8]) + uint64_t(2 * kk);
-      const uint64_t db = wgmma_desc_sw128(&sh.b[h * kBN * 8]) + uint64_t(2 * kk);
-      wgmma_m64n128k16_bf16(acc, da, db);
-    };
-    if (wc == 4) {
-#pragma unroll
-      for (int s = 0; s < kBK / 16; ++s) product(s);
-    } else {
-      for (int s = 0; s < 2 * wc; ++s) product(s);
+    dequant(sh.raw[0], sh.raw_scales[0], sh.b[0], width(0), Sw128<kBN>{});
+    fence_proxy_async_smem();
+    __syncthreads();
+    for (int c = 0; c < n_chunks; ++c) {
+      const int st = c & 1;
+      chunk_products(acc, sh.a[st], sh.b[st], wg, width(c));
+      if (c + 1 < n_chunks) {
+        cp_async_wait<0>();
+        __syncthreads();  // chunk c + 1 is in
+        dequant(sh.raw[st ^ 1], sh.raw_scales[st ^ 1], sh.b[st ^ 1], width(c + 1), Sw128<kBN>{});
+        fence_proxy_async_smem();
+      }
+      wgmma_wait<0>();
+      wgmma_fence_operands(acc);
+      __syncthreads();  // both warpgroups are done with stage st; chunk c + 1's b is complete
+      if (c + 2 < n_chunks) load_chunk(st, c + 2);
     }
-    wgmma_commit();
-    wgmma_wait<0>();
-    wgmma_fence_operands(acc);
+  } else {
+    load_chunk(0, 0);
+    for (int c = 0; c < n_chunks; ++c) {
+      const int st = c & 1;
+      cp_async_wait<0>();
+      __syncthreads();  // chunk c is in; both warpgroups' products of chunk c - 1 are done
+      if (c + 1 < n_chunks) load_chunk(st ^ 1, c + 1);
+      dequant(sh.raw[st], sh.raw_scales[st], sh.b[0], width(c), Sw128<kBN>{});
+      fence_proxy_async_smem();  // this thread's dequant and copies, visible to wgmma
+      __syncthreads();
+      chunk_products(acc, sh.a[st], sh.b[0], wg, width(c));
+      wgmma_wait<0>();
+      wgmma_fence_operands(acc);
+    }
   }
 
   const int g = lane >> 2, t = lane & 3;
@@ -145,32 +185,51 @@ bool moe_grouped_sm90_available() {
     }
     int optin = 0;
     yes = yes && cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) == cudaSuccess &&
-          size_t(optin) >= kSmemBytes;
+          size_t(optin) >= sizeof(Smem<true>);
   }
   known[size_t(dev)].store(yes ? 2 : 1);
   return yes;
 }
 
-template <bool kGateUp>
-void moe_gemm_sm90(const bf16_raw* xq, int T, const uint8_t* blocks, const uint8_t* scales, const bf16_raw* bias,
-                   int rows, int K, int k, int E, const int32_t* offsets, const int32_t* slots, float alpha,
-                   float limit, bf16_raw* act_out, float* y_out, cudaStream_t s) {
+namespace {
+
+template <bool kGateUp, bool kPipelined>
+void launch_sm90(const bf16_raw* xq, int T, const uint8_t* blocks, const uint8_t* scales, const bf16_raw* bias,
+                 int rows, int K, int k, int E, const int32_t* offsets, const int32_t* slots, float alpha, float limit,
+                 bf16_raw* act_out, float* y_out, cudaStream_t s) {
   static std::array<std::atomic<bool>, 64> allowed{};
+  constexpr size_t smem = sizeof(Smem<kPipelined>);
   int dev = 0;
   GPTOSS_CUDA_CHECK(cudaGetDevice(&dev));
   if (dev >= 64 || !allowed[size_t(dev)].load()) {
-    GPTOSS_CUDA_CHECK(cudaFuncSetAttribute(moe_gemm_sm90_kernel<kGateUp>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                           int(kSmemBytes)));
+    GPTOSS_CUDA_CHECK(cudaFuncSetAttribute(moe_gemm_sm90_kernel<kGateUp, kPipelined>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
     if (dev < 64) allowed[size_t(dev)].store(true);
   }
   const int max_tiles = (T * k + kBM - 1) / kBM + E;
-  launch_smem(moe_gemm_sm90_kernel<kGateUp>, dim3(max_tiles, (rows + kBN - 1) / kBN), kThreads, kSmemBytes, s, xq,
-              blocks, scales, bias, rows, K, k, E, offsets, slots, alpha, limit, act_out, y_out);
+  launch_smem(moe_gemm_sm90_kernel<kGateUp, kPipelined>, dim3(max_tiles, (rows + kBN - 1) / kBN), kThreads, smem, s,
+              xq, blocks, scales, bias, rows, K, k, E, offsets, slots, alpha, limit, act_out, y_out);
+}
+
+}  // namespace
+
+template <bool kGateUp>
+void moe_gemm_sm90(const bf16_raw* xq, int T, const uint8_t* blocks, const uint8_t* scales, const bf16_raw* bias,
+                   int rows, int K, int k, int E, const int32_t* offsets, const int32_t* slots, float alpha,
+                   float limit, bf16_raw* act_out, float* y_out, cudaStream_t s, bool pipelined) {
+  if (pipelined)
+    launch_sm90<kGateUp, true>(xq, T, blocks, scales, bias, rows, K, k, E, offsets, slots, alpha, limit, act_out,
+                               y_out, s);
+  else
+    launch_sm90<kGateUp, false>(xq, T, blocks, scales, bias, rows, K, k, E, offsets, slots, alpha, limit, act_out,
+                                y_out, s);
 }
 
 template void moe_gemm_sm90<true>(const bf16_raw*, int, const uint8_t*, const uint8_t*, const bf16_raw*, int, int, int,
-                                  int, const int32_t*, const int32_t*, float, float, bf16_raw*, float*, cudaStream_t);
+                                  int, const int32_t*, const int32_t*, float, float, bf16_raw*, float*, cudaStream_t,
+                                  bool);
 template void moe_gemm_sm90<false>(const bf16_raw*, int, const uint8_t*, const uint8_t*, const bf16_raw*, int, int, int,
-                                   int, const int32_t*, const int32_t*, float, float, bf16_raw*, float*, cudaStream_t);
+                                   int, const int32_t*, const int32_t*, float, float, bf16_raw*, float*, cudaStream_t,
+                                   bool);
 
 }  // namespace gptoss::cuda
