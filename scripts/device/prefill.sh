@@ -6,7 +6,8 @@
 #   bench    gptoss bench -p $PP on $MODEL under each of $CONFIGS:
 #              old      GPTOSS_FLASH_ATTENTION=0 GPTOSS_GROUPED_MOE=0 (before issue 24)
 #              flash    tensor-core prefill attention only
-#              new      flash attention + grouped MoE GEMMs (the defaults)
+#              new      flash attention + grouped MoE GEMMs (the defaults: wgmma on Hopper)
+#              mmasync  the defaults, but the grouped GEMMs on mma.sync (GPTOSS_GROUPED_WGMMA=0)
 #              mma1024  the defaults, but the MMA GEMVs up to 1024 tokens
 #   decode   tg128 and batched decode (64 and 256 sequences, 512+128), defaults
 #   profile  GPTOSS_PROFILE=1 breakdown of a 2048-token step, old and new
@@ -21,6 +22,7 @@ env_of() {
     old) echo "GPTOSS_FLASH_ATTENTION=0 GPTOSS_GROUPED_MOE=0" ;;
     flash) echo "GPTOSS_GROUPED_MOE=0" ;;
     new) echo "GPTOSS_NONE=0" ;;
+    mmasync) echo "GPTOSS_GROUPED_WGMMA=0" ;;
     mma1024) echo "GPTOSS_GROUPED_MOE_FROM=1025" ;;
     from*) echo "GPTOSS_GROUPED_MOE_FROM=${1#from}" ;;  # from512: grouped GEMMs from 512 tokens
     *=*) echo "$1" ;;                                     # any VAR=value
@@ -34,7 +36,7 @@ for s in $steps; do
       test_cuda --gtest_filter="${FILTER:-CudaKernels.*Attention*:CudaKernels.*Moe*:CudaRunner.*}" 2>&1 |
         tee "$OUT/test_cuda.log" | grep -E "^\[ *(OK|FAILED|SKIPPED|PASSED) |flash|grouped|attention max|max abs|agree|Failure|Expected|Which" ;;
     bench)
-      for cfg in ${CONFIGS:-old flash new mma1024}; do
+      for cfg in ${CONFIGS:-old flash mmasync new mma1024}; do
         env $(env_of $cfg) gptoss bench --model "$M" --device cuda -p ${PP:-128,512,2048,8192,32768} -g 0 -b 0 \
           -r ${REPEAT:-2} --json "$OUT/pp_$cfg.json" 2>/dev/null | grep -E "^pp" | sed "s/^/$cfg  /"
       done ;;
