@@ -182,8 +182,12 @@ bool moe_grouped_supported(int H, int I) {
   if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) return false;
   if (cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) return false;
   // Whole 32-row groups in both projections, whole MXFP4 blocks along k.
-  return major >= 8 && size_t(optin) >= kSmemBytes && H % kTileRows == 0 && (2 * I) % kTileRows == 0 && H % 32 == 0 &&
-         I % 32 == 0;
+  const bool ok = major >= 8 && size_t(optin) >= kSmemBytes && H % kTileRows == 0 && (2 * I) % kTileRows == 0 &&
+                  H % 32 == 0 && I % 32 == 0;
+  // The wgmma probe (a kernel launch and a copy) runs now, at load time,
+  // never inside a step that a CUDA graph may be capturing.
+  if (ok) (void)use_wgmma();
+  return ok;
 }
 
 void moe_gate_up_grouped(const bf16_raw* hq, int T, const uint8_t* blocks, const uint8_t* scales, const bf16_raw* bias,
