@@ -111,7 +111,7 @@ void add_serve_command(CLI::App& app) {
                 "write each request's prompt text to the log (default: only ids and token counts; prompts may be private)");
   cmd->add_flag("--debug-allow-forced-output", f->server.allow_forced_output,
                 "TESTS ONLY: honour gptoss_debug.force_output in requests (replaces sampling)");
-  cmd->callback([f] {
+  cmd->callback([f, cmd] {
     // Signals are taken by one thread (below); every thread started from here inherits the mask.
     sigset_t sigs;
     sigemptyset(&sigs);
@@ -139,6 +139,13 @@ void add_serve_command(CLI::App& app) {
       log_warn("the tokenizer has " + std::to_string(tok->vocab_size()) + " tokens but the model only " +
                std::to_string(src.config.vocab_size) + ": prompts using the others will be refused");
     f->engine.max_model_len = f->model.ctx_size;
+    // On a GPU without --ctx-size: the model's whole context, as far as the
+    // KV cache holds it (placement above still plans for --ctx-size's
+    // default, so the context never pushes experts off the GPU).
+    if (cmd->count("--ctx-size") == 0 && !runner->device_memory().empty()) {
+      f->engine.max_model_len = std::max(f->model.ctx_size, src.config.max_position_embeddings);
+      f->engine.fit_max_model_len = true;
+    }
     f->engine.prefix_caching = !f->no_prefix_caching;
     if (!f->kv_cache_size.empty()) f->engine.kv_cache_bytes = parse_mem_size(f->kv_cache_size);
     else if (planned_kv > 0) f->engine.kv_cache_bytes = planned_kv;

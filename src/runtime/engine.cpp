@@ -85,6 +85,11 @@ Engine::Engine(ModelRunner& runner, const EngineOptions& o) : runner_(runner), o
                       uint64_t(w.num_window_blocks) * runner.window_block_bytes(opt_.block_size);
   }
   kv_ = plan_kv_cache(runner, in);
+  if (opt_.fit_max_model_len) {
+    const int64_t pool = int64_t(kv_.num_full_blocks) * kv_.block_size;
+    if (pool < opt_.max_model_len) opt_.max_model_len = int(std::max<int64_t>(2, pool));
+    log_info("context " + std::to_string(opt_.max_model_len) + " tokens (the model's, or what the KV cache holds)");
+  }
   runner_.allocate_kv(kv_);
   blocks_ = std::make_unique<KvBlockManager>(kv_, runner.config().sliding_window, step_tokens, opt_.prefix_caching);
   scheduler_ = std::make_unique<Scheduler>(

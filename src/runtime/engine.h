@@ -28,6 +28,9 @@ struct EngineOptions {
   static constexpr int kAutoMaxNumSeqs = 256;
   int max_num_batched_tokens = 2048;
   int max_model_len = 4096;       // prompt + output tokens of one sequence
+  // Lower max_model_len to what the full-attention KV pool holds (a server
+  // that offers the model's whole context where the memory allows it).
+  bool fit_max_model_len = false;
   uint64_t kv_cache_bytes = 0;    // 0: from gpu_memory_utilization, else enough for max_model_len x max_num_seqs, at most 1 GiB
   // On a GPU, the share of its memory this process may fill (weights,
   // activations and KV cache together, like vLLM's flag); 0: not used.

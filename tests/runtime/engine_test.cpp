@@ -401,6 +401,29 @@ TEST(Engine, ChoosesMaxNumSeqsFromTheKvCache) {
   EXPECT_EQ(e.options().max_num_seqs, EngineOptions::kDefaultMaxNumSeqs);
 }
 
+// fit_max_model_len (a GPU server without --ctx-size): the model's context
+// where the full-attention pool holds it, else what the pool holds.
+TEST(Engine, FitsTheContextToTheKvCache) {
+  const size_t MiB = 1 << 20;
+  for (size_t kv_mib : {size_t(400), size_t(6)}) {
+    test::PretendGpu gpu(fixture_runner(), 60 * MiB, (60 + kv_mib) * MiB * 10 / 9 + MiB / 2);
+    EngineOptions o;
+    o.max_num_seqs = 4;
+    o.gpu_memory_utilization = 0.9;
+    o.max_model_len = 131072;
+    o.fit_max_model_len = true;
+    Engine engine(gpu, o);
+    const int pool = engine.kv_config().num_full_blocks * engine.kv_config().block_size;
+    EXPECT_EQ(engine.options().max_model_len, std::min(131072, pool)) << kv_mib << " MiB";
+    if (kv_mib == 6) EXPECT_LT(engine.options().max_model_len, 131072);
+    // A request up to that length is taken; one past it is refused.
+    const int len = engine.options().max_model_len;
+    EXPECT_THROW(engine.submit(greedy(std::vector<int32_t>(size_t(len), 7), 1)), Error);
+    auto ok = collect(*engine.submit(greedy({1, 2, 3}, 2)));
+    EXPECT_EQ(ok.tokens.size(), 2u);
+  }
+}
+
 // Backpressure: a stream nobody reads stops at max_unread_tokens (the engine
 // makes no more tokens for it, the others go on), then finishes with the same
 // tokens once read. A request that opts out runs to the end unread.
