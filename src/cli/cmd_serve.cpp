@@ -162,7 +162,7 @@ void add_serve_command(CLI::App& app) {
     }).detach();
     log_info("serving " + f->server.model_name + " on http://" + f->server.host + ":" + std::to_string(port) +
              "/v1, chat UI at / (max " + std::to_string(engine.options().max_num_seqs) + " sequences, context " +
-             std::to_string(f->engine.max_model_len) + " tokens" + (f->server.api_key.empty() ? "" : ", API key required") + ")");
+             std::to_string(engine.options().max_model_len) + " tokens" + (f->server.api_key.empty() ? "" : ", API key required") + ")");
     std::printf("listening on %s:%d\n", f->server.host.c_str(), port);
     std::fflush(stdout);
     http.serve();
