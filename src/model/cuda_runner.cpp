@@ -67,9 +67,13 @@ constexpr int kFusedAttentionFrom = 33;
 constexpr int kMaxStagedTokens = 8;  // see run_layers
 constexpr int kSplitKeysFrom = 128;  // see long_context_
 constexpr int kFlashMinTokens = 16;  // see plan_attention_runs
-// H100, synthetic:20b, 2026-12-07, prefill t/s with the grouped GEMMs from
-// 128 / 512 tokens vs the MMA GEMVs up to 1024: pp256 11281 / 18511 / 18505,
-// pp512 19927 / 19965 / 21220, pp1024 24783 / 24771 / 22644.
+// Where the grouped GEMMs take over from the MMA GEMVs. H100, synthetic:20b:
+// with wgmma (2026-12-07, same call) pp512 27.6k t/s vs 23.9k with the GEMVs
+// (the day before), pp1024 35.1k either side of 768; at 256 tokens a wash
+// (pp256 19.2k with 64-slot tiles vs 18.5k; 256-sequence decode 15.2k vs
+// 15.9k with the GEMVs). The mma.sync kernel (Ampere, Ada) lost below 768
+// (2026-12-07: pp512 20.0k vs 21.2k with the GEMVs, pp1024 24.8k vs 22.6k).
+constexpr int kGroupedMoeFromWgmma = 384;
 constexpr int kGroupedMoeFrom = 768;  // see grouped_moe_ok_
 // Steps of up to this many logits rows that need only their tokens choose
 // them through the bounded unembedding. H100, synthetic:20b, 2026-12-06, same
@@ -434,7 +438,9 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
   // GPTOSS_GROUPED_MOE_FROM=N moves the switch from the MMA GEMVs.
   grouped_moe_ok_ = env_int("GPTOSS_GROUPED_MOE", 1) != 0 && gpu_layout_ == cuda::Mxfp4Layout::kMma &&
                     cuda::moe_grouped_supported(c.hidden_size, c.intermediate_size);
-  grouped_from_ = std::max(1, env_int("GPTOSS_GROUPED_MOE_FROM", kGroupedMoeFrom));
+  grouped_from_ = std::max(1, env_int("GPTOSS_GROUPED_MOE_FROM", grouped_moe_ok_ && cuda::moe_grouped_uses_wgmma()
+                                                                     ? kGroupedMoeFromWgmma
+                                                                     : kGroupedMoeFrom));
   const size_t H = size_t(c.hidden_size), I = size_t(c.intermediate_size), E = size_t(c.num_experts);
   const size_t Q = size_t(c.q_dim()), KV = size_t(c.kv_dim()), V = size_t(c.vocab_size);
   embed_ = upload(w.embed, V * H);
@@ -680,7 +686,8 @@ void CudaRunner::mark(const char* category) {
 void CudaRunner::collect_profile(int T) {
   if (!profile_ || n_marks_ < 2) return;
   GPTOSS_CUDA_CHECK(cudaEventSynchronize(events_[n_marks_ - 1]));
-  const std::string kind = T == 1 ? "T=1" : T <= 16 ? "T=2..16" : T <= 64 ? "T=17..64" : "T>64";
+  // Decode at 65-256 sequences apart from prompt-sized steps.
+  const std::string kind = T == 1 ? "T=1" : T <= 16 ? "T=2..16" : T <= 64 ? "T=17..64" : T <= 256 ? "T=65..256" : "T>256";
   ProfileBucket& b = profile_buckets_[kind];
   ++b.steps;
   for (size_t i = 1; i < n_marks_; ++i) {

@@ -68,12 +68,12 @@ float rel_err(const std::vector<float>& a, const std::vector<float>& b) {
   return m / std::max(s, 1e-20f);
 }
 
-// The decode MoE kernels (tensor cores, bf16 activations) at 1, 3, 5 and 19
-// slots per expert (19: two sweeps of 16), against the CPU expert on the same
+// The decode MoE kernels (tensor cores, bf16 activations) at 1, 3, 5, 19, 24
+// and 40 slots per expert (19, 24: two sweeps of 16; 40: three), against the CPU expert on the same
 // bf16-rounded inputs; then the prefill path (dequantise + cuBLAS).
 TEST(CudaKernels, MoeMmaAndPrefillPathsMatchCpuExpert) {
   REQUIRE_GPU();
-  for (int T : {1, 3, 5, 19}) {
+  for (int T : {1, 3, 5, 19, 24, 40}) {
   const int H = 2880, I = 2880, E = 4, K = 4;  // T tokens, all routed to the same 4 experts
   auto gu_blocks = randbytes(size_t(E) * 2 * I * H / 2), dn_blocks = randbytes(size_t(E) * H * I / 2);
   auto gu_scales = randbytes(size_t(E) * 2 * I * H / 32, 119, 123), dn_scales = randbytes(size_t(E) * H * I / 32, 119, 123);
@@ -150,6 +150,8 @@ TEST(CudaKernels, MoeMmaAndPrefillPathsMatchCpuExpert) {
 // MMA GEMVs (every slot; themselves held to the CPU above) and the CPU expert
 // (the slots of a few tokens), at the real shapes: 32 experts, top-4 random
 // routing, T tokens, packed layout as the runner keeps GPU-resident experts.
+// One case routes every token to the same 4 experts: 17 slots each where the
+// step averages 2 (the GEMVs' 8-slot sweeps, three of them per expert).
 TEST(CudaKernels, GroupedMoeGemmMatchesMmaAndCpu) {
   REQUIRE_GPU();
   const int H = 2880, I = 2880, E = 32, K = 4;
@@ -162,13 +164,15 @@ TEST(CudaKernels, GroupedMoeGemmMatchesMmaAndCpu) {
   cuda::pack_mxfp4_for_mma(d_gub.p, d_gus.p, E, 2 * I, H, 0);
   cuda::pack_mxfp4_for_mma(d_dnb.p, d_dns.p, E, H, I, 0);
   ThreadPool pool;
-  for (int T : {1, 17, 512, 2048, 8192}) {
+  for (const auto& [T, skewed] : std::vector<std::pair<int, bool>>{
+           {1, false}, {17, false}, {17, true}, {512, false}, {2048, false}, {8192, false}}) {
+    const std::string what = std::to_string(T) + (skewed ? " tokens on 4 experts" : " tokens");
     auto h = randn(size_t(T) * H);
     for (auto& v : h) v = bf16_to_f32(f32_to_bf16(v));
     std::vector<std::vector<int32_t>> by_expert(E);
     std::vector<int32_t> chosen(size_t(T) * K);
     for (int t = 0; t < T; ++t) {
-      std::vector<int32_t> ids(E);
+      std::vector<int32_t> ids(skewed ? K : E);
       std::iota(ids.begin(), ids.end(), 0);
       std::shuffle(ids.begin(), ids.end(), rng);
       for (int j = 0; j < K; ++j) chosen[size_t(t) * K + j] = ids[size_t(j)];
@@ -202,12 +206,12 @@ TEST(CudaKernels, GroupedMoeGemmMatchesMmaAndCpu) {
     GPTOSS_CUDA_CHECK(cudaDeviceSynchronize());
     const auto y = d_y.get(), ref = d_ref.get(), y_sync = d_y_sync.get();
     const float vs_mma = rel_err(y, ref), sync_vs_mma = rel_err(y_sync, ref);
-    EXPECT_LT(vs_mma, 1e-2f) << T << " tokens: grouped (" << (cuda::moe_grouped_uses_wgmma() ? "wgmma" : "mma.sync")
+    EXPECT_LT(vs_mma, 1e-2f) << what << ": grouped (" << (cuda::moe_grouped_uses_wgmma() ? "wgmma" : "mma.sync")
                              << ") vs MMA GEMVs";
-    EXPECT_LT(sync_vs_mma, 1e-2f) << T << " tokens: grouped mma.sync vs MMA GEMVs";
+    EXPECT_LT(sync_vs_mma, 1e-2f) << what << ": grouped mma.sync vs MMA GEMVs";
     if (cuda::moe_grouped_uses_wgmma()) {
-      EXPECT_LT(rel_err(y, y_sync), 1e-3f) << T << " tokens: wgmma vs mma.sync (same bf16 operands)";
-      std::printf("grouped moe, %d tokens: wgmma vs mma.sync rel err %.2e\n", T, rel_err(y, y_sync));
+      EXPECT_LT(rel_err(y, y_sync), 1e-3f) << what << ": wgmma vs mma.sync (same bf16 operands)";
+      std::printf("grouped moe, %s: wgmma vs mma.sync rel err %.2e\n", what.c_str(), rel_err(y, y_sync));
     }
     // CPU: every slot of the first, a middle and the last token.
     float vs_cpu = 0;
@@ -223,8 +227,8 @@ TEST(CudaKernels, GroupedMoeGemmMatchesMmaAndCpu) {
         vs_cpu = std::max(vs_cpu, rel_err(got, out));
       }
     }
-    EXPECT_LT(vs_cpu, 2e-2f) << T << " tokens: grouped vs CPU expert";
-    std::printf("grouped moe, %d tokens: rel err %.2e vs MMA GEMVs, %.2e vs CPU\n", T, vs_mma, vs_cpu);
+    EXPECT_LT(vs_cpu, 2e-2f) << what << ": grouped vs CPU expert";
+    std::printf("grouped moe, %s: rel err %.2e vs MMA GEMVs, %.2e vs CPU\n", what.c_str(), vs_mma, vs_cpu);
   }
 }
 

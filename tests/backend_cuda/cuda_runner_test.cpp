@@ -535,12 +535,15 @@ void compare_20b_with_cpu(bool damped, int T = 200, int layers = 0) {
   const int V = src.config.vocab_size, H = src.config.hidden_size, L = src.config.num_layers;
   std::vector<int32_t> prompt;
   for (int i = 0; i < T; ++i) prompt.push_back((i * 7919 + 13) % 200000);
+  // Past 512 rows (the runner's logits limit) only the last token's logits are compared.
+  const bool all = T <= 512;
+  const int rows = all ? T : 1;
   auto gpu = make_cuda_runner(src, 0, std::max(512, T));
-  auto g = test::prefill_layers(*gpu, prompt, T);
-  auto g16 = test::prefill_layers(*gpu, prompt, 16);  // other kernels, other bf16 roundings
+  auto g = test::prefill_layers(*gpu, prompt, T, all);
+  auto g16 = test::prefill_layers(*gpu, prompt, 16, all);  // other kernels, other bf16 roundings
   auto t0 = std::chrono::steady_clock::now();
   CpuRunner cpu(src, ThreadPool::global(), std::max(512, T));
-  auto cr = test::prefill_layers(cpu, prompt, T);
+  auto cr = test::prefill_layers(cpu, prompt, T, all);
   double cpu_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const auto &gl = g.logits, &cl = cr.logits;
   for (int l = 0; l < L; ++l) {
@@ -553,18 +556,20 @@ void compare_20b_with_cpu(bool damped, int T = 200, int layers = 0) {
   }
   float maxd = 0, maxv = 0;
   int same = 0;
-  for (int t = 0; t < T; ++t) {
+  for (int t = 0; t < rows; ++t) {
     for (int v = 0; v < V; ++v) {
       maxd = std::max(maxd, std::fabs(gl[size_t(t) * V + v] - cl[size_t(t) * V + v]));
       maxv = std::max(maxv, std::fabs(cl[size_t(t) * V + v]));
     }
     same += argmax(&gl[size_t(t) * V], V) == argmax(&cl[size_t(t) * V], V);
   }
-  std::printf("synthetic:20b%s, %d layers, %d tokens: GPU vs CPU logits max abs diff %.3e (max |logit| %.2f), same argmax %d/%d; CPU took %.1f s\n",
-              damped ? " (damped)" : "", L, T, maxd, maxv, same, T, cpu_s);
+  std::printf("synthetic:20b%s, %d layers, %d tokens: GPU vs CPU logits (%d rows) max abs diff %.3e (max |logit| %.2f), same argmax %d/%d; CPU took %.1f s\n",
+              damped ? " (damped)" : "", L, T, rows, maxd, maxv, same, rows, cpu_s);
   if (damped) {
     EXPECT_LT(maxd / maxv, 3e-2f);
-    EXPECT_GE(same, T * 9 / 10);
+    if (rows >= 10) {
+      EXPECT_GE(same, rows * 9 / 10);
+    }
   }
 }
 

@@ -17,10 +17,12 @@ namespace gptoss::test {
 
 struct LayerRun {
   std::vector<std::vector<float>> layers;  // [layer][token * hidden]
-  std::vector<float> logits;               // [token * vocab]
+  std::vector<float> logits;               // [token * vocab], or [step * vocab]: each step's last token
 };
 
-inline LayerRun prefill_layers(ModelRunner& r, const std::vector<int32_t>& prompt, int step) {
+// all_logits false: logits of each step's last token only (a runner gives
+// at most 512 logits rows a step; the layers still hold every token).
+inline LayerRun prefill_layers(ModelRunner& r, const std::vector<int32_t>& prompt, int step, bool all_logits = true) {
   const auto& c = r.config();
   const int T = int(prompt.size()), L = c.num_layers;
   const int nf = std::max(16, (T + 15) / 16), nw = std::max(32, window_ring_blocks(c.sliding_window, step, 16));
@@ -29,13 +31,14 @@ inline LayerRun prefill_layers(ModelRunner& r, const std::vector<int32_t>& promp
   for (int i = 0; i < nf; ++i) full[size_t(i)] = i;
   for (int i = 0; i < nw; ++i) window[size_t(i)] = i;
   LayerRun out;
-  out.logits.resize(size_t(T) * size_t(c.vocab_size));
+  out.logits.resize(size_t(all_logits ? T : (T + step - 1) / step) * size_t(c.vocab_size));
   out.layers.resize(size_t(L));
   for (int p = 0; p < T; p += step) {
     ForwardBatch b;
     b.tokens.assign(prompt.begin() + p, prompt.begin() + std::min(T, p + step));
-    b.seqs.push_back({SeqKv{full, window}, p, int(b.tokens.size()), true});
-    r.forward(b, &out.logits[size_t(p) * size_t(c.vocab_size)], [&](int layer, const float* x, int rows) {
+    b.seqs.push_back({SeqKv{full, window}, p, int(b.tokens.size()), all_logits});
+    const size_t row = size_t(all_logits ? p : p / step);
+    r.forward(b, &out.logits[row * size_t(c.vocab_size)], [&](int layer, const float* x, int rows) {
       auto& dst = out.layers[size_t(std::min(layer, L - 1))];
       dst.insert(dst.end(), x, x + size_t(rows) * size_t(c.hidden_size));
     });

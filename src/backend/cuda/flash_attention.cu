@@ -92,13 +92,17 @@ __global__ void __launch_bounds__(kThreads, 2) flash_attention_kernel(const uint
   for (int run0 = t0; run0 < t_end;) {
     // The run of tokens of one sequence starting at run0, and its key range.
     const int seq = tk.seq[run0];
-    int run1 = run0, lo = INT_MAX, hi = -1;
+    int run1 = run0, lo = INT_MAX, hi = -1, min_pos = INT_MAX;
     while (run1 < t_end && tk.seq[run1] == seq) {
       const int p = tk.pos[run1];
       lo = min(lo, sliding ? max(0, p - window + 1) : 0);
       hi = max(hi, p);
+      min_pos = min(min_pos, p);
       ++run1;
     }
+    // Keys in [max_first, min_pos] are inside every run row's range: tiles
+    // wholly there (nearly all of a long prompt's) need no mask.
+    const int max_first = sliding ? max(0, hi - window + 1) : 0;
     int first[2], last[2];
     bool in_run[2];
 #pragma unroll
@@ -144,15 +148,25 @@ __global__ void __launch_bounds__(kThreads, 2) flash_attention_kernel(const uint
         }
         // Mask, then the online softmax per row (rows gr: s[n][0..1], gr + 8: s[n][2..3]).
         float mx[2] = {-INFINITY, -INFINITY};
+        if (j0 >= max_first && j0 + kKeys - 1 <= min_pos) {  // the same for every thread of the block
 #pragma unroll
-        for (int n = 0; n < 8; ++n)
+          for (int n = 0; n < 8; ++n)
 #pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            const int i = e >> 1, j = j0 + 8 * n + 2 * tq + (e & 1);
-            const float v = (j >= first[i] && j <= last[i]) ? s[n][e] * kScale : -INFINITY;
-            s[n][e] = v;
-            mx[i] = fmaxf(mx[i], v);
-          }
+            for (int e = 0; e < 4; ++e) {
+              s[n][e] *= kScale;
+              mx[e >> 1] = fmaxf(mx[e >> 1], s[n][e]);
+            }
+        } else {
+#pragma unroll
+          for (int n = 0; n < 8; ++n)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+              const int i = e >> 1, j = j0 + 8 * n + 2 * tq + (e & 1);
+              const float v = (j >= first[i] && j <= last[i]) ? s[n][e] * kScale : -INFINITY;
+              s[n][e] = v;
+              mx[i] = fmaxf(mx[i], v);
+            }
+        }
         float corr[2], base[2];
 #pragma unroll
         for (int i = 0; i < 2; ++i) {

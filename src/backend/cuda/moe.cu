@@ -72,7 +72,7 @@ __device__ __forceinline__ uint32_t block_scale(uint8_t s) {
 // acc[mt][nt] += W rows (tile mt) x slots (tile nt) for one 32-value block per thread.
 template <bool kPacked, int NT>
 __device__ __forceinline__ void moe_block_mma(const uint4 (&w)[2][2], const uint32_t (&sc)[2][2],
-                                              const uint4 (&x)[NT][4], bool two_tiles, float (&acc)[2][NT][4]) {
+                                              const uint4 (&x)[NT][4], int n_tiles, float (&acc)[2][NT][4]) {
   const uint32_t* wv[2][2];
 #pragma unroll
   for (int mt = 0; mt < 2; ++mt)
@@ -92,7 +92,7 @@ __device__ __forceinline__ void moe_block_mma(const uint4 (&w)[2][2], const uint
       }
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) {
-        if (nt == 1 && !two_tiles) break;
+        if (nt > 0 && nt >= n_tiles) break;
         const uint32_t b0 = h ? x[nt][q].z : x[nt][q].x, b1 = h ? x[nt][q].w : x[nt][q].y;
 #pragma unroll
         for (int mt = 0; mt < 2; ++mt) mma_bf16_16816(acc[mt][nt], a[mt][0], a[mt][1], a[mt][2], a[mt][3], b0, b1);
@@ -169,37 +169,37 @@ __device__ __forceinline__ void moe_finish(const float (&acc)[2][NT][4], float (
 #pragma unroll
       for (int c = 0; c < 4; ++c) red[warp][(mt * NT + nt) * 4 + c][lane] = acc[mt][nt][c];
   __syncthreads();
-  // Warp w < 2 NT finishes accumulator tile (mt, nt) = (w / NT, w % NT).
-  const int mt = (warp / NT) & 1, nt = warp % NT;
-  float v[4];
+  // Warp w finishes accumulator tiles (mt, nt) = (i / NT, i % NT) for i = w, w + kMoeWarps, ...
+  for (int i = warp; i < 2 * NT; i += kMoeWarps) {
+    const int mt = i / NT, nt = i % NT;
+    float v[4];
 #pragma unroll
-  for (int c = 0; c < 4; ++c) {
-    v[c] = 0.0f;
-    if (warp >= 2 * NT) continue;  // the other warps only helped load
+    for (int c = 0; c < 4; ++c) {
+      v[c] = 0.0f;
 #pragma unroll
-    for (int w = 0; w < kMoeWarps; ++w) v[c] += red[w][warp * 4 + c][lane];
-    v[c] *= kUnshift;
-  }
-  __syncthreads();
-  if (warp >= 2 * NT) return;
+      for (int w = 0; w < kMoeWarps; ++w) v[c] += red[w][i * 4 + c][lane];
+      v[c] *= kUnshift;
+    }
 #pragma unroll
-  for (int c = 0; c < 2; ++c) {
-    const int j = nt * 8 + 2 * t + c;
-    if (j >= n) continue;
-    const int slot = slots[s0 + j];
-    if (kGateUp) {
-      const int i = blockIdx.x * 16 + mt * 8 + g;  // intermediate index
-      if (2 * i >= rows) continue;
-      const size_t r = size_t(e) * rows + 2 * i;
-      const float gt = fminf(v[c] + bf2f(bias[r]), limit);
-      const float up = fminf(fmaxf(v[2 + c] + bf2f(bias[r + 1]), -limit), limit);
-      act_out[size_t(slot) * (rows / 2) + mma_pos(i)] = f2bf((up + 1.0f) * (gt / (1.0f + __expf(-alpha * gt))));
-    } else {
-      const int r = row0 + mt * 16 + g;
-      if (r < rows) y_out[size_t(slot) * rows + r] = v[c] + bf2f(bias[size_t(e) * rows + r]);
-      if (r + 8 < rows) y_out[size_t(slot) * rows + r + 8] = v[2 + c] + bf2f(bias[size_t(e) * rows + r + 8]);
+    for (int c = 0; c < 2; ++c) {
+      const int j = nt * 8 + 2 * t + c;
+      if (j >= n) continue;
+      const int slot = slots[s0 + j];
+      if (kGateUp) {
+        const int ii = blockIdx.x * 16 + mt * 8 + g;  // intermediate index
+        if (2 * ii >= rows) continue;
+        const size_t r = size_t(e) * rows + 2 * ii;
+        const float gt = fminf(v[c] + bf2f(bias[r]), limit);
+        const float up = fminf(fmaxf(v[2 + c] + bf2f(bias[r + 1]), -limit), limit);
+        act_out[size_t(slot) * (rows / 2) + mma_pos(ii)] = f2bf((up + 1.0f) * (gt / (1.0f + __expf(-alpha * gt))));
+      } else {
+        const int r = row0 + mt * 16 + g;
+        if (r < rows) y_out[size_t(slot) * rows + r] = v[c] + bf2f(bias[size_t(e) * rows + r]);
+        if (r + 8 < rows) y_out[size_t(slot) * rows + r + 8] = v[2 + c] + bf2f(bias[size_t(e) * rows + r + 8]);
+      }
     }
   }
+  __syncthreads();  // red is reused by the next sweep
 }
 
 // kGateUp: the expert's 2I interleaved gate/up rows (ExpertRows), SwiGLU
@@ -224,9 +224,9 @@ __global__ void __launch_bounds__(kMoeWarps * 32, (NT == 1 ? 32 : 16) / kMoeWarp
   const int begin = offsets[e], end = offsets[e + 1];
   for (int s0 = begin; s0 < end; s0 += 8 * NT) {
     const int n = min(8 * NT, end - s0);
-    const bool two_tiles = n > 8;
+    const int n_tiles = (n + 7) / 8;
     // Columns past the step's slots repeat the first one (results unused);
-    // decode-sized steps skip their loads.
+    // decode-sized steps skip their loads, and so do 8-slot tiles past the end.
     const bool x_used = g < n;
     const uint4* xrow[NT];
 #pragma unroll
@@ -243,7 +243,8 @@ __global__ void __launch_bounds__(kMoeWarps * 32, (NT == 1 ? 32 : 16) / kMoeWarp
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
-        for (int c = 0; c < 4; ++c) x[nt][c] = (NT > 1 || x_used) ? xrow[nt][blk * 4 + c] : make_uint4(0, 0, 0, 0);
+        for (int c = 0; c < 4; ++c)
+          x[nt][c] = (NT > 1 ? nt < n_tiles : x_used) ? xrow[nt][blk * 4 + c] : make_uint4(0, 0, 0, 0);
     };
     for (int it = warp * 4; it < nb; it += kMoeWarps * 4 * kDepth) {
       WeightTile tl[kDepth];
@@ -254,7 +255,7 @@ __global__ void __launch_bounds__(kMoeWarps * 32, (NT == 1 ? 32 : 16) / kMoeWarp
         load_x(it + p * kMoeWarps * 4 + t, x[p]);
       }
 #pragma unroll
-      for (int p = 0; p < kDepth; ++p) moe_block_mma<kPacked, NT>(tl[p].w, tl[p].sc, x[p], two_tiles, acc);
+      for (int p = 0; p < kDepth; ++p) moe_block_mma<kPacked, NT>(tl[p].w, tl[p].sc, x[p], n_tiles, acc);
     }
     moe_finish<kGateUp, kMoeWarps, NT>(acc, red, n, s0, e, rows, slots, bias, alpha, limit, act_out, y_out);
   }
@@ -313,7 +314,7 @@ __global__ void __launch_bounds__(kMoeWarps * 32, 24 / kMoeWarps) moe_mma_xs_ker
     const int blk = min(it + t, nb - 1);
 #pragma unroll
     for (int c = 0; c < 4; ++c) x[0][c] = g < n ? xs[g * kc + blk * 4 + c] : make_uint4(0, 0, 0, 0);
-    moe_block_mma<kPacked, 1>(cur.w, cur.sc, x, false, acc);
+    moe_block_mma<kPacked, 1>(cur.w, cur.sc, x, 1, acc);
     cur = next;
   }
   moe_finish<kGateUp, kMoeWarps, 1>(acc, red, n, begin, e, rows, slots, bias, alpha, limit, act_out, y_out);
@@ -429,14 +430,15 @@ int moe_variant() {
   return v;
 }
 
-// small: steps of at most 4 tokens, so at most max_slots (= tokens) slots per expert.
+// small: steps of at most 4 tokens, so at most max_slots (= tokens) slots per
+// expert; sweep: slots per sweep over an expert's weights (8 or 16, sweep_slots()).
 template <bool kGateUp, bool kPacked>
-void launch_moe_mma(dim3 grid, bool small, int max_slots, cudaStream_t s, const uint16_t* xq, const uint8_t* blocks, const uint8_t* scales,
+void launch_moe_mma(dim3 grid, bool small, int sweep, int max_slots, cudaStream_t s, const uint16_t* xq, const uint8_t* blocks, const uint8_t* scales,
                     const uint16_t* bias, int rows, int K, int k_route, const int32_t* offsets, const int32_t* slots,
                     const int32_t* active, float alpha, float limit, uint16_t* act_out, float* y_out) {
 #define GPTOSS_MOE_CASE(i, W, D)                                                                                   \
   case i:                                                                                                        \
-    if (small)                                                                                                   \
+    if (sweep == 8)                                                                                              \
       launch(moe_mma_kernel<kGateUp, kPacked, W, D, 1>, grid, W * 32, s, xq, blocks, scales, bias, rows, K,        \
              k_route, offsets, slots, active, alpha, limit, act_out, y_out);                                       \
     else                                                                                                         \
@@ -465,7 +467,7 @@ void launch_moe_mma(dim3 grid, bool small, int max_slots, cudaStream_t s, const 
                   k_route, offsets, slots, active, alpha, limit, act_out, y_out, one_token);
     return;
   }
-  const int variant = (!kGateUp && small && down8 && moe_variant() == 0) ? 2 : moe_variant();
+  const int variant = (!kGateUp && sweep == 8 && down8 && moe_variant() == 0) ? 2 : moe_variant();
   switch (variant) {
     GPTOSS_MOE_CASE(0, 4, 1)
     GPTOSS_MOE_CASE(1, 4, 2)
@@ -475,16 +477,31 @@ void launch_moe_mma(dim3 grid, bool small, int max_slots, cudaStream_t s, const 
 #undef GPTOSS_MOE_CASE
 }
 
+// Slots per sweep over an expert's weights: 8 (NT = 1: half the registers,
+// twice the blocks an SM holds) for steps of up to 4 tokens and where the
+// experts average up to 4 slots (synthetic:120b at 64 sequences: 2), else 16.
+// GPTOSS_MOE_NARROW_UPTO moves that bound (0: 8-slot sweeps only up to 4
+// tokens, as before). H100, 2026-12-07, decode t/s of 512+128 with it / 0:
+// synthetic:20b 16 sequences 2953 / 2787 (64: 16-slot sweeps either way);
+// synthetic:120b 64 sequences 2899 (78% of 3.35 TB/s) / 2576 (the day
+// before). Sweeps of 32 slots (NT = 4: each weight dequantised once at 256
+// sequences) measured slower everywhere: 256 sequences 12.5k vs 15.9k t/s,
+// pp512 18.2k vs 23.9k (166 registers: one block of 8 warps an SM).
+int sweep_slots(int T, int k, int E) {
+  static const int narrow_upto = std::max(0, env_int("GPTOSS_MOE_NARROW_UPTO", 4));
+  return T <= 4 || int64_t(T) * k <= int64_t(narrow_upto) * E ? 8 : 16;
+}
+
 template <bool kGateUp>
-void launch_moe_mma(Mxfp4Layout layout, dim3 grid, bool small, int max_slots, cudaStream_t s, const uint16_t* xq,
+void launch_moe_mma(Mxfp4Layout layout, dim3 grid, bool small, int sweep, int max_slots, cudaStream_t s, const uint16_t* xq,
                     const uint8_t* blocks, const uint8_t* scales, const uint16_t* bias, int rows, int K, int k_route,
                     const int32_t* offsets, const int32_t* slots, const int32_t* active, float alpha, float limit,
                     uint16_t* act_out, float* y_out) {
   if (layout == Mxfp4Layout::kMma)
-    launch_moe_mma<kGateUp, true>(grid, small, max_slots, s, xq, blocks, scales, bias, rows, K, k_route, offsets, slots, active,
+    launch_moe_mma<kGateUp, true>(grid, small, sweep, max_slots, s, xq, blocks, scales, bias, rows, K, k_route, offsets, slots, active,
                                   alpha, limit, act_out, y_out);
   else
-    launch_moe_mma<kGateUp, false>(grid, small, max_slots, s, xq, blocks, scales, bias, rows, K, k_route, offsets, slots, active,
+    launch_moe_mma<kGateUp, false>(grid, small, sweep, max_slots, s, xq, blocks, scales, bias, rows, K, k_route, offsets, slots, active,
                                    alpha, limit, act_out, y_out);
 }
 
@@ -493,7 +510,7 @@ void moe_gate_up_mma(const bf16_raw* hq, int T, const uint8_t* blocks, const uin
                      const int32_t* active_experts, float alpha, float limit, bf16_raw* actq, cudaStream_t s,
                      Mxfp4Layout layout) {
   dim3 grid(ceil_div(2 * I, 32), std::min(E, T * k));
-  launch_moe_mma<true>(layout, grid, T <= 4, T, s, hq, blocks, scales, bias, 2 * I, H, k, expert_offsets, expert_slots,
+  launch_moe_mma<true>(layout, grid, T <= 4, sweep_slots(T, k, E), T, s, hq, blocks, scales, bias, 2 * I, H, k, expert_offsets, expert_slots,
                        active_experts, alpha, limit, actq, nullptr);
 }
 
@@ -501,7 +518,7 @@ void moe_down_mma(const bf16_raw* actq, int T, const uint8_t* blocks, const uint
                   int E, int H, int I, int k, const int32_t* expert_offsets, const int32_t* expert_slots,
                   const int32_t* active_experts, float* y, cudaStream_t s, Mxfp4Layout layout) {
   dim3 grid(ceil_div(H, 32), std::min(E, T * k));
-  launch_moe_mma<false>(layout, grid, T <= 4, T, s, actq, blocks, scales, bias, H, I, k, expert_offsets, expert_slots,
+  launch_moe_mma<false>(layout, grid, T <= 4, sweep_slots(T, k, E), T, s, actq, blocks, scales, bias, H, I, k, expert_offsets, expert_slots,
                         active_experts, 0.0f, 0.0f, nullptr, y);
 }
 

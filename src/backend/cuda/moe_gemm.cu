@@ -27,6 +27,7 @@
 #include "backend/cuda/launch.cuh"
 #include "backend/cuda/moe_gemm_sm90.h"
 #include "backend/cuda/moe_gemm_tile.cuh"
+#include "core/env.h"
 
 namespace gptoss::cuda {
 
@@ -68,7 +69,7 @@ __global__ void __launch_bounds__(kThreads, 2) moe_gemm_kernel(const uint16_t* x
   const int nb = K / 32, n_chunks = (nb + 3) / 4;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, wm = warp >> 2, wn = warp & 3;
   const size_t expert_row0 = size_t(e) * rows;
-  ActivationRows act;
+  ActivationRows<> act;
   act.init<kGateUp>(xq, slots, s0, s1, K, k_route);
   auto load_chunk = [&](int st, int c) {
     const int wc = min(4, nb - 4 * c);
@@ -154,13 +155,27 @@ int wgmma_variant() {
 }
 bool use_wgmma() { return wgmma_variant() != 0 && moe_grouped_sm90_available(); }
 
+// Steps whose experts average fewer slots than this get the wgmma kernel's
+// 64-slot tiles (GPTOSS_GROUPED_TILE64_BELOW; 0: never): a 128-slot tile of
+// an expert with 32 slots spends 75% of its products on empty rows, but a
+// 64-slot tile dequantises the same weights for half the slots. H100,
+// synthetic:20b, 2026-12-07, grouped GEMMs from 256 tokens, 64- / 128-slot
+// tiles: pp256 (32 a expert) 19.2k / 15.1k t/s; pp512 (64) 25.9k / 27.6k.
+// (The runner starts the grouped GEMMs at 384 tokens: below, only with
+// GPTOSS_GROUPED_MOE_FROM.)
+Sm90Tile sm90_tile(int T, int k, int E) {
+  static const int below = env_int("GPTOSS_GROUPED_TILE64_BELOW", 48);
+  if (wgmma_variant() == 2) return Sm90Tile::k128Pipelined;
+  return int64_t(T) * k < int64_t(below) * E ? Sm90Tile::k64 : Sm90Tile::k128;
+}
+
 template <bool kGateUp>
 void launch_gemm(const bf16_raw* xq, int T, const uint8_t* blocks, const uint8_t* scales, const bf16_raw* bias,
                  int rows, int K, int k, int E, const int32_t* offsets, const int32_t* slots, float alpha, float limit,
                  bf16_raw* act_out, float* y_out, cudaStream_t s, GroupedGemm which) {
   if (which == GroupedGemm::kAuto && use_wgmma()) {
     moe_gemm_sm90<kGateUp>(xq, T, blocks, scales, bias, rows, K, k, E, offsets, slots, alpha, limit, act_out, y_out, s,
-                           wgmma_variant() == 2);
+                           sm90_tile(T, k, E));
     return;
   }
   int dev = 0;

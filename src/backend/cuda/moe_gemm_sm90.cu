@@ -36,28 +36,46 @@ struct Sw128 {
 
 // kPipelined: two dequantised weight tiles, so that the next chunk's dequant
 // runs while the tensor cores work on this one (145 KB: one block an SM);
-// otherwise one (113 KB: two blocks an SM, which overlap each other instead).
-template <bool kPipelined>
+// otherwise one (113 KB: two blocks an SM, which overlap each other instead;
+// 81 KB with 64-slot tiles).
+template <int BM, bool kPipelined>
 struct Smem {
-  uint4 a[2][2 * kBM * 8];                 // activations, two stages (1024-byte aligned: 32 KB each)
+  uint4 a[2][2 * BM * 8];                  // activations, two stages (1024-byte aligned: BM / 4 KB each)
   uint4 b[kPipelined ? 2 : 1][2 * kBN * 8];  // dequantised weights
   uint4 raw[2][kRawPerStage];
   uint4 raw_scales[2][kRawPerStage / 16];
 };
-static_assert(sizeof(Smem<false>::a[0]) % 1024 == 0 && offsetof(Smem<false>, b) % 1024 == 0 &&
-                  sizeof(Smem<true>::b[0]) % 1024 == 0,
+using Smem128 = Smem<kBM, false>;
+using Smem64 = Smem<64, false>;
+static_assert(sizeof(Smem128::a[0]) % 1024 == 0 && offsetof(Smem128, b) % 1024 == 0 &&
+                  sizeof(Smem<kBM, true>::b[0]) % 1024 == 0 && sizeof(Smem64::a[0]) % 1024 == 0 &&
+                  offsetof(Smem64, b) % 1024 == 0,
               "wgmma tiles need 1024-byte atoms");
 
+// A warpgroup's share of a tile: with 128 slots, its 64 slots x all 128
+// weight rows (m64n128); with 64, all 64 slots x its half of the rows (m64n64).
+template <int BM>
+struct WarpgroupTile {
+  static constexpr int kN = BM == 128 ? 128 : 64;  // weight rows per product
+  static constexpr int kAcc = kN / 2;              // accumulators per thread
+  __device__ static int a_row0(int wg) { return BM == 128 ? 64 * wg : 0; }
+  __device__ static int b_row0(int wg) { return BM == 128 ? 0 : 64 * wg; }
+};
+
 #ifdef GPTOSS_WGMMA
-// Chunk products of one warpgroup: its 64 slots x the tile's 128 rows, wc blocks deep.
-__device__ __forceinline__ void chunk_products(float (&acc)[64], const uint4* a, const uint4* b, int wg, int wc) {
+// Chunk products of one warpgroup (WarpgroupTile), wc blocks deep.
+template <int BM>
+__device__ __forceinline__ void chunk_products(float (&acc)[WarpgroupTile<BM>::kAcc], const uint4* a, const uint4* b,
+                                               int wg, int wc) {
+  using W = WarpgroupTile<BM>;
   wgmma_fence_operands(acc);
   wgmma_fence();
   auto product = [&](int s) {
     const int h = s >> 2, kk = s & 3;
-    const uint64_t da = wgmma_desc_sw128(&a[h * kBM * 8 + wg * 64 * 8]) + uint64_t(2 * kk);
-    const uint64_t db = wgmma_desc_sw128(&b[h * kBN * 8]) + uint64_t(2 * kk);
-    wgmma_m64n128k16_bf16(acc, da, db);
+    const uint64_t da = wgmma_desc_sw128(&a[(h * BM + W::a_row0(wg)) * 8]) + uint64_t(2 * kk);
+    const uint64_t db = wgmma_desc_sw128(&b[(h * kBN + W::b_row0(wg)) * 8]) + uint64_t(2 * kk);
+    if constexpr (BM == 128) wgmma_m64n128k16_bf16(acc, da, db);
+    else wgmma_m64n64k16_bf16(acc, da, db);
   };
   // A whole chunk unrolled (a break between products would make ptxas fence
   // every one); only the last chunk of a row may be shorter.
@@ -71,7 +89,7 @@ __device__ __forceinline__ void chunk_products(float (&acc)[64], const uint4* a,
 }
 #endif
 
-template <bool kGateUp, bool kPipelined>
+template <bool kGateUp, int BM, bool kPipelined>
 __global__ void __launch_bounds__(kThreads, kPipelined ? 1 : 2)
     moe_gemm_sm90_kernel(const uint16_t* xq, const uint8_t* blocks, const uint8_t* scales, const uint16_t* bias,
                          int rows, int K, int k_route, int E, const int32_t* offsets, const int32_t* slots,
@@ -79,26 +97,27 @@ __global__ void __launch_bounds__(kThreads, kPipelined ? 1 : 2)
   pdl_enter(Release::kAtEntry);
 #ifdef GPTOSS_WGMMA
   extern __shared__ __align__(1024) uint4 smem_raw[];
-  auto& sh = *reinterpret_cast<Smem<kPipelined>*>(smem_raw);
+  using W = WarpgroupTile<BM>;
+  auto& sh = *reinterpret_cast<Smem<BM, kPipelined>*>(smem_raw);
   if (threadIdx.x == 0 && (__cvta_generic_to_shared(smem_raw) & 1023) != 0) __trap();  // the swizzle atoms would be off
   int e, s0, s1;
-  if (!find_tile(offsets, E, e, s0, s1)) return;
+  if (!find_tile<BM>(offsets, E, e, s0, s1)) return;
   const int n0 = blockIdx.y * kBN;
   const int nb = K / 32, n_chunks = (nb + 3) / 4;
   const int wg = threadIdx.x / 128, warp = (threadIdx.x / 32) % 4, lane = threadIdx.x & 31;
   const size_t expert_row0 = size_t(e) * rows;
-  ActivationRows act;
-  act.init<kGateUp>(xq, slots, s0, s1, K, k_route);
+  ActivationRows<BM> act;
+  act.template init<kGateUp>(xq, slots, s0, s1, K, k_route);
   auto width = [&](int c) { return min(4, nb - 4 * c); };
   auto load_chunk = [&](int st, int c) {
-    act.load(sh.a[st], c, width(c), Sw128<kBM>{});
+    act.load(sh.a[st], c, width(c), Sw128<BM>{});
     load_raw(sh.raw[st], sh.raw_scales[st], blocks, scales, expert_row0, n0, rows, nb, c, width(c));
     cp_async_commit();
   };
 
-  float acc[64];
+  float acc[W::kAcc];
 #pragma unroll
-  for (int i = 0; i < 64; ++i) acc[i] = 0.0f;
+  for (int i = 0; i < W::kAcc; ++i) acc[i] = 0.0f;
   if constexpr (kPipelined) {
     // Chunk c: a[c % 2], raw[c % 2] -> b[c % 2]. While chunk c's products
     // run, chunk c + 1 (copied during chunk c - 1) is dequantised; once they
@@ -113,7 +132,7 @@ __global__ void __launch_bounds__(kThreads, kPipelined ? 1 : 2)
     __syncthreads();
     for (int c = 0; c < n_chunks; ++c) {
       const int st = c & 1;
-      chunk_products(acc, sh.a[st], sh.b[st], wg, width(c));
+      chunk_products<BM>(acc, sh.a[st], sh.b[st], wg, width(c));
       if (c + 1 < n_chunks) {
         cp_async_wait<0>();
         __syncthreads();  // chunk c + 1 is in
@@ -135,7 +154,7 @@ __global__ void __launch_bounds__(kThreads, kPipelined ? 1 : 2)
       dequant(sh.raw[st], sh.raw_scales[st], sh.b[0], width(c), Sw128<kBN>{});
       fence_proxy_async_smem();  // this thread's dequant and copies, visible to wgmma
       __syncthreads();
-      chunk_products(acc, sh.a[st], sh.b[0], wg, width(c));
+      chunk_products<BM>(acc, sh.a[st], sh.b[0], wg, width(c));
       wgmma_wait<0>();
       wgmma_fence_operands(acc);
     }
@@ -144,12 +163,12 @@ __global__ void __launch_bounds__(kThreads, kPipelined ? 1 : 2)
   const int g = lane >> 2, t = lane & 3;
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
-    const int s = s0 + wg * 64 + warp * 16 + g + 8 * half;
+    const int s = s0 + W::a_row0(wg) + warp * 16 + g + 8 * half;
     if (s >= s1) continue;
     const int slot = slots[s];
 #pragma unroll
-    for (int j = 0; j < kBN / 8; ++j) {
-      const int col = n0 + 8 * j + 2 * t;
+    for (int j = 0; j < W::kN / 8; ++j) {
+      const int col = n0 + W::b_row0(wg) + 8 * j + 2 * t;
       if (col >= rows) continue;
       store_pair<kGateUp>(acc[4 * j + 2 * half], acc[4 * j + 2 * half + 1], slot, col, rows, expert_row0, bias, alpha,
                           limit, act_out, y_out);
@@ -186,7 +205,7 @@ bool moe_grouped_sm90_available() {
     }
     int optin = 0;
     yes = yes && cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) == cudaSuccess &&
-          size_t(optin) >= sizeof(Smem<true>);
+          size_t(optin) >= sizeof(Smem<kBM, true>);
   }
   known[size_t(dev)].store(yes ? 2 : 1);
   return yes;
@@ -194,21 +213,21 @@ bool moe_grouped_sm90_available() {
 
 namespace {
 
-template <bool kGateUp, bool kPipelined>
+template <bool kGateUp, int BM, bool kPipelined>
 void launch_sm90(const bf16_raw* xq, int T, const uint8_t* blocks, const uint8_t* scales, const bf16_raw* bias,
                  int rows, int K, int k, int E, const int32_t* offsets, const int32_t* slots, float alpha, float limit,
                  bf16_raw* act_out, float* y_out, cudaStream_t s) {
   static std::array<std::atomic<bool>, 64> allowed{};
-  constexpr size_t smem = sizeof(Smem<kPipelined>);
+  constexpr size_t smem = sizeof(Smem<BM, kPipelined>);
   int dev = 0;
   GPTOSS_CUDA_CHECK(cudaGetDevice(&dev));
   if (dev >= 64 || !allowed[size_t(dev)].load()) {
-    GPTOSS_CUDA_CHECK(cudaFuncSetAttribute(moe_gemm_sm90_kernel<kGateUp, kPipelined>,
+    GPTOSS_CUDA_CHECK(cudaFuncSetAttribute(moe_gemm_sm90_kernel<kGateUp, BM, kPipelined>,
                                            cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
     if (dev < 64) allowed[size_t(dev)].store(true);
   }
-  const int max_tiles = (T * k + kBM - 1) / kBM + E;
-  launch_smem(moe_gemm_sm90_kernel<kGateUp, kPipelined>, dim3(max_tiles, (rows + kBN - 1) / kBN), kThreads, smem, s,
+  const int max_tiles = (T * k + BM - 1) / BM + E;
+  launch_smem(moe_gemm_sm90_kernel<kGateUp, BM, kPipelined>, dim3(max_tiles, (rows + kBN - 1) / kBN), kThreads, smem, s,
               xq, blocks, scales, bias, rows, K, k, E, offsets, slots, alpha, limit, act_out, y_out);
 }
 
@@ -217,20 +236,27 @@ void launch_sm90(const bf16_raw* xq, int T, const uint8_t* blocks, const uint8_t
 template <bool kGateUp>
 void moe_gemm_sm90(const bf16_raw* xq, int T, const uint8_t* blocks, const uint8_t* scales, const bf16_raw* bias,
                    int rows, int K, int k, int E, const int32_t* offsets, const int32_t* slots, float alpha,
-                   float limit, bf16_raw* act_out, float* y_out, cudaStream_t s, bool pipelined) {
-  if (pipelined)
-    launch_sm90<kGateUp, true>(xq, T, blocks, scales, bias, rows, K, k, E, offsets, slots, alpha, limit, act_out,
-                               y_out, s);
-  else
-    launch_sm90<kGateUp, false>(xq, T, blocks, scales, bias, rows, K, k, E, offsets, slots, alpha, limit, act_out,
-                                y_out, s);
+                   float limit, bf16_raw* act_out, float* y_out, cudaStream_t s, Sm90Tile tile) {
+  switch (tile) {
+    case Sm90Tile::k128Pipelined:
+      launch_sm90<kGateUp, 128, true>(xq, T, blocks, scales, bias, rows, K, k, E, offsets, slots, alpha, limit,
+                                      act_out, y_out, s);
+      break;
+    case Sm90Tile::k64:
+      launch_sm90<kGateUp, 64, false>(xq, T, blocks, scales, bias, rows, K, k, E, offsets, slots, alpha, limit,
+                                      act_out, y_out, s);
+      break;
+    default:
+      launch_sm90<kGateUp, 128, false>(xq, T, blocks, scales, bias, rows, K, k, E, offsets, slots, alpha, limit,
+                                       act_out, y_out, s);
+  }
 }
 
 template void moe_gemm_sm90<true>(const bf16_raw*, int, const uint8_t*, const uint8_t*, const bf16_raw*, int, int, int,
                                   int, const int32_t*, const int32_t*, float, float, bf16_raw*, float*, cudaStream_t,
-                                  bool);
+                                  Sm90Tile);
 template void moe_gemm_sm90<false>(const bf16_raw*, int, const uint8_t*, const uint8_t*, const bf16_raw*, int, int, int,
                                    int, const int32_t*, const int32_t*, float, float, bf16_raw*, float*, cudaStream_t,
-                                   bool);
+                                   Sm90Tile);
 
 }  // namespace gptoss::cuda

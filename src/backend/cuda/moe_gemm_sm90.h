@@ -10,12 +10,16 @@ namespace gptoss::cuda {
 // This device is Hopper and this build holds its sm_90a code.
 bool moe_grouped_sm90_available();
 
-// moe_gemm.cu's launch_gemm on wgmma (same arguments). pipelined: the next
-// chunk's weights dequantised while this one's products run (one block an
-// SM), else two blocks an SM.
+// Tiles of the wgmma kernel: 128 slots x 128 weight rows, two blocks an SM;
+// the same with the next chunk's weights dequantised while this one's
+// products run (one block an SM); 64 slots x 128 rows (steps whose experts
+// have few slots each: half the tensor-core work on empty slots).
+enum class Sm90Tile { k128, k128Pipelined, k64 };
+
+// moe_gemm.cu's launch_gemm on wgmma (same arguments).
 template <bool kGateUp>
 void moe_gemm_sm90(const bf16_raw* xq, int T, const uint8_t* blocks, const uint8_t* scales, const bf16_raw* bias,
                    int rows, int K, int k, int E, const int32_t* offsets, const int32_t* slots, float alpha,
-                   float limit, bf16_raw* act_out, float* y_out, cudaStream_t s, bool pipelined);
+                   float limit, bf16_raw* act_out, float* y_out, cudaStream_t s, Sm90Tile tile);
 
 }  // namespace gptoss::cuda

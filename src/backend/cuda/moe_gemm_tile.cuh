@@ -14,7 +14,7 @@
 
 namespace gptoss::cuda::moe_gemm {
 
-constexpr int kBM = 128;             // slots per tile
+constexpr int kBM = 128;             // slots per tile (the wgmma kernel also has 64-slot tiles)
 constexpr int kBN = 128;             // weight rows per tile (4 groups of kTileRows)
 constexpr int kBK = 128;             // k per chunk: 4 MXFP4 blocks per row
 constexpr int kRowChunks = kBK / 8;  // 16-byte chunks per row of a chunk
@@ -23,14 +23,15 @@ constexpr int kGroups = kBN / kTileRows;
 constexpr int kRawPerStage = kGroups * kTileRows * 4;  // uint4 blocks of one chunk
 constexpr float kUnshift = 65536.0f;                   // the packed scales' 2^-16 (moe.cu's kShift)
 
-// Block blockIdx.x's (expert, first slot, end slot): the experts' tiles in order.
+// Block blockIdx.x's (expert, first slot, end slot): the experts' tiles of BM slots in order.
+template <int BM = kBM>
 __device__ __forceinline__ bool find_tile(const int32_t* offsets, int E, int& e, int& s0, int& s1) {
   int b = int(blockIdx.x);
   for (e = 0; e < E; ++e) {
-    const int begin = offsets[e], end = offsets[e + 1], tiles = (end - begin + kBM - 1) / kBM;
+    const int begin = offsets[e], end = offsets[e + 1], tiles = (end - begin + BM - 1) / BM;
     if (b < tiles) {
-      s0 = begin + b * kBM;
-      s1 = min(end, s0 + kBM);
+      s0 = begin + b * BM;
+      s1 = min(end, s0 + BM);
       return true;
     }
     b -= tiles;
@@ -38,11 +39,12 @@ __device__ __forceinline__ bool find_tile(const int32_t* offsets, int E, int& e,
   return false;
 }
 
-// The activation rows this thread copies: kBM * kRowChunks / kThreads of the
-// tile's rows, one 16-byte column each. kGateUp: xq rows are tokens (slot /
+// The activation rows this thread copies: BM * kRowChunks / kThreads of the
+// tile's BM rows, one 16-byte column each. kGateUp: xq rows are tokens (slot /
 // k_route); otherwise slots.
+template <int BM = kBM>
 struct ActivationRows {
-  static constexpr int kPerThread = kBM * kRowChunks / kThreads;
+  static constexpr int kPerThread = BM * kRowChunks / kThreads;
   const uint16_t* src[kPerThread];
   int col;
 
