@@ -43,7 +43,7 @@ struct ServeFlags {
 };
 // --max-num-batched-tokens 0: 8192 on one GPU of 70 GiB or more, 2048
 // elsewhere (a CPU, smaller GPUs, a --gpu-memory budget, experts on the
-// host, several GPUs), as vLLM chooses for its API server. H100,
+// host, several GPUs), as vLLM's API server does on H100/H200 cards. H100,
 // synthetic:20b, 2026-12-07, 8192 vs 2048 (same call, 256 clients): 4000 in
 // / 200 out x 500 36.5k vs 32.4k total tok/s (TTFT p50 2.0 s vs 20.5 s, TPOT
 // p50 135 vs 62 ms); one 32000-token prompt's TTFT 1.32 vs 1.46 s. Bigger
