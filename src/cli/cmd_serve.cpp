@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "cli/model_loading.h"
+#include "cli/placement.h"
 #include "cli/tokenizer_lookup.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -41,25 +42,6 @@ struct ServeFlags {
   std::string max_request_bytes = "8MiB";
   bool no_prefix_caching = false;
 };
-// --max-num-batched-tokens 0: 8192 on one GPU of 70 GiB or more, 2048
-// elsewhere (a CPU, smaller GPUs, a --gpu-memory budget, experts on the
-// host, several GPUs), as vLLM's API server does on H100/H200 cards. H100,
-// synthetic:20b, 2026-12-07, 8192 vs 2048 (same call, 256 clients): 4000 in
-// / 200 out x 500 36.5k vs 32.4k total tok/s (TTFT p50 2.0 s vs 20.5 s, TPOT
-// p50 135 vs 62 ms); one 32000-token prompt's TTFT 1.32 vs 1.46 s. Bigger
-// steps hold more of the waiting prompts, so first tokens come sooner and
-// the running decodes share longer steps.
-int auto_batched_tokens(const ModelFlags& m) {
-  constexpr int kSmall = 2048, kLarge = 8192;
-  constexpr size_t kLargeGpu = 70ull << 30;
-  const bool one_gpu = m.tensor_parallel_size <= 1 && m.devices.size() <= 1 && m.nccl_id_file.empty();
-  const bool whole_gpu = m.gpu_memory.empty() && !m.cpu_moe && m.n_cpu_moe <= 0;
-  const std::string device = resolve_device(m.device);
-  size_t free_b = 0, total_b = 0;
-  if (!one_gpu || !whole_gpu || cuda_device_index(device) < 0 || !gpu_memory_info(device, &free_b, &total_b))
-    return kSmall;
-  return total_b >= kLargeGpu ? kLarge : kSmall;
-}
 }  // namespace
 
 void add_serve_command(CLI::App& app) {
@@ -152,7 +134,10 @@ void add_serve_command(CLI::App& app) {
     ModelSource src = load_model(f->model);
     if (f->server.model_name == "gpt-oss") f->server.model_name = src.name;
     if (f->engine.max_num_batched_tokens == 0) {
-      f->engine.max_num_batched_tokens = auto_batched_tokens(f->model);
+      const std::string device = resolve_device(f->model.device);
+      size_t free_b = 0, total_b = 0;
+      if (cuda_device_index(device) < 0 || !gpu_memory_info(device, &free_b, &total_b)) total_b = 0;
+      f->engine.max_num_batched_tokens = default_batched_tokens(f->model, device, total_b);
       log_info("--max-num-batched-tokens " + std::to_string(f->engine.max_num_batched_tokens));
     }
     uint64_t planned_kv = 0;

@@ -74,4 +74,18 @@ PlacementChoice choose_placement(const ModelFlags& f, const ModelConfig& c, cons
   return {p.n_cpu_moe, in.gpu_budget_bytes - p.gpu_weight_bytes - p.activation_bytes};
 }
 
+// As vLLM's API server does on H100/H200 cards. H100, synthetic:20b,
+// 2026-12-07, 8192 vs 2048 (same call, 256 clients): 4000 in / 200 out x 500
+// 36.5k vs 32.4k total tok/s (TTFT p50 2.0 s vs 20.5 s, TPOT p50 135 vs 62
+// ms); one 32000-token prompt's TTFT 1.32 vs 1.46 s. Bigger steps hold more
+// of the waiting prompts, so first tokens come sooner and the running decodes
+// share longer steps.
+int default_batched_tokens(const ModelFlags& f, const std::string& device, uint64_t gpu_total_bytes) {
+  constexpr int kSmall = 2048, kLarge = 8192;
+  constexpr uint64_t kLargeGpu = 70ull << 30;
+  const bool one_gpu = f.tensor_parallel_size <= 1 && f.devices.size() <= 1 && f.nccl_id_file.empty();
+  const bool whole_gpu = f.gpu_memory.empty() && !f.cpu_moe && f.n_cpu_moe <= 0;
+  return one_gpu && whole_gpu && cuda_device_index(device) >= 0 && gpu_total_bytes >= kLargeGpu ? kLarge : kSmall;
+}
+
 }  // namespace gptoss::cli

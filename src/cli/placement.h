@@ -23,4 +23,9 @@ struct PlacementChoice {
 PlacementChoice choose_placement(const ModelFlags& flags, const ModelConfig& config, const std::string& device,
                                  int ctx_size, int max_step_tokens, double utilization, int max_num_seqs = 1);
 
+// serve's --max-num-batched-tokens 0: 8192 on one whole GPU (no --gpu-memory
+// budget, no experts on the host, one device) of 70 GiB or more, 2048
+// elsewhere. gpu_total_bytes: the device's memory (0 when unknown or a CPU).
+int default_batched_tokens(const ModelFlags& flags, const std::string& device, uint64_t gpu_total_bytes);
+
 }  // namespace gptoss::cli

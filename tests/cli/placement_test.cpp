@@ -56,3 +56,22 @@ TEST(Placement, ImpossibleBudgetSaysWhatWouldFit) {
     EXPECT_NE(std::string(e.what()).find("GiB"), std::string::npos) << e.what();
   }
 }
+
+// serve's step size when --max-num-batched-tokens is left at 0.
+TEST(Placement, BatchedTokensGrowOnlyOnOneWholeLargeGpu) {
+  const uint64_t h100 = 80ull << 30, rtx4090 = 24ull << 30;
+  ModelFlags f;
+  EXPECT_EQ(default_batched_tokens(f, "cuda:0", h100), 8192);
+  EXPECT_EQ(default_batched_tokens(f, "cuda:0", rtx4090), 2048);
+  EXPECT_EQ(default_batched_tokens(f, "cpu", 0), 2048);
+  EXPECT_EQ(default_batched_tokens(f, "cuda:0", 0), 2048);  // memory unknown
+  ModelFlags budget;
+  budget.gpu_memory = "12GiB";
+  EXPECT_EQ(default_batched_tokens(budget, "cuda:0", h100), 2048);
+  ModelFlags host;
+  host.n_cpu_moe = 4;
+  EXPECT_EQ(default_batched_tokens(host, "cuda:0", h100), 2048);
+  ModelFlags tp;
+  tp.tensor_parallel_size = 2;
+  EXPECT_EQ(default_batched_tokens(tp, "cuda:0", h100), 2048);
+}
