@@ -34,7 +34,7 @@ struct ServeFlags {
     // near it; an n > 1 stream's later choices, read only after the earlier
     // ones, pause there until their turn.
     e.max_unread_tokens = 1024;
-    e.max_num_batched_tokens = 0;  // auto_batched_tokens()
+    e.max_num_batched_tokens = 0;  // default_batched_tokens() (cli/placement.h)
     return e;
   }();
   std::string kv_cache_size;
@@ -136,7 +136,7 @@ void add_serve_command(CLI::App& app) {
     if (f->engine.max_num_batched_tokens == 0) {
       const std::string device = resolve_device(f->model.device);
       size_t free_b = 0, total_b = 0;
-      if (cuda_device_index(device) < 0 || !gpu_memory_info(device, &free_b, &total_b)) total_b = 0;
+      if (!gpu_memory_info(device, &free_b, &total_b)) total_b = 0;  // a CPU, or no answer
       f->engine.max_num_batched_tokens = default_batched_tokens(f->model, device, total_b);
       log_info("--max-num-batched-tokens " + std::to_string(f->engine.max_num_batched_tokens));
     }

@@ -169,15 +169,17 @@ __device__ __forceinline__ void moe_finish(const float (&acc)[2][NT][4], float (
 #pragma unroll
       for (int c = 0; c < 4; ++c) red[warp][(mt * NT + nt) * 4 + c][lane] = acc[mt][nt][c];
   __syncthreads();
-  // Warp w finishes accumulator tiles (mt, nt) = (i / NT, i % NT) for i = w, w + kMoeWarps, ...
-  for (int i = warp; i < 2 * NT; i += kMoeWarps) {
-    const int mt = i / NT, nt = i % NT;
+  // Warp w < 2 NT finishes accumulator tile (mt, nt) = (w / NT, w % NT); the
+  // other warps only helped load.
+  static_assert(2 * NT <= kMoeWarps, "a warp finishes at most one accumulator tile");
+  if (warp < 2 * NT) {
+    const int mt = warp / NT, nt = warp % NT;
     float v[4];
 #pragma unroll
     for (int c = 0; c < 4; ++c) {
       v[c] = 0.0f;
 #pragma unroll
-      for (int w = 0; w < kMoeWarps; ++w) v[c] += red[w][i * 4 + c][lane];
+      for (int w = 0; w < kMoeWarps; ++w) v[c] += red[w][warp * 4 + c][lane];
       v[c] *= kUnshift;
     }
 #pragma unroll
@@ -186,12 +188,12 @@ __device__ __forceinline__ void moe_finish(const float (&acc)[2][NT][4], float (
       if (j >= n) continue;
       const int slot = slots[s0 + j];
       if (kGateUp) {
-        const int ii = blockIdx.x * 16 + mt * 8 + g;  // intermediate index
-        if (2 * ii >= rows) continue;
-        const size_t r = size_t(e) * rows + 2 * ii;
+        const int i = blockIdx.x * 16 + mt * 8 + g;  // intermediate index
+        if (2 * i >= rows) continue;
+        const size_t r = size_t(e) * rows + 2 * i;
         const float gt = fminf(v[c] + bf2f(bias[r]), limit);
         const float up = fminf(fmaxf(v[2 + c] + bf2f(bias[r + 1]), -limit), limit);
-        act_out[size_t(slot) * (rows / 2) + mma_pos(ii)] = f2bf((up + 1.0f) * (gt / (1.0f + __expf(-alpha * gt))));
+        act_out[size_t(slot) * (rows / 2) + mma_pos(i)] = f2bf((up + 1.0f) * (gt / (1.0f + __expf(-alpha * gt))));
       } else {
         const int r = row0 + mt * 16 + g;
         if (r < rows) y_out[size_t(slot) * rows + r] = v[c] + bf2f(bias[size_t(e) * rows + r]);
