@@ -4,7 +4,9 @@
 # the kernels matching REGEX in a short eager synthetic:20b run at batch 1
 # (the last COUNT launches of the first 40 after SKIP), one process per
 # setting in ENVS (space-separated; "+" joins switches, "base" for none).
-# usage: scripts/device/ncu_kernel.sh REGEX [ENVS]
+# BATCH=N instead profiles decode steps of N sequences (512-token prompts) in
+# `gptoss bench`: SKIP then counts the matching launches of the prompts' steps.
+# usage: [BATCH=256] scripts/device/ncu_kernel.sh REGEX [ENVS]
 cd "$(dirname "$0")/../.."
 source scripts/device/env.sh
 re=$1
@@ -17,12 +19,18 @@ metrics+=",regex:sm__pipe_.*_cycles_active.avg.pct_of_peak_sustained_active"
 metrics+=",regex:sm__inst_executed_pipe_.*\.sum$"
 metrics+=",regex:smsp__average_warps_issue_stalled_.*_per_issue_active.ratio"
 metrics+=",l1tex__data_bank_conflicts_pipe_lsu_mem_shared.sum,l1tex__data_pipe_lsu_wavefronts_mem_shared.sum"
+metrics+=",lts__t_bytes.sum,lts__t_sectors_srcunit_tex_op_read.sum,lts__throughput.avg.pct_of_peak_sustained_elapsed"
+metrics+=",sm__warps_active.avg.pct_of_peak_sustained_active,launch__registers_per_thread,launch__grid_size"
+if [ -n "${BATCH:-}" ]; then
+  run=(gptoss bench --model "$M" --device cuda -p 0 -g 0 -b "$BATCH" --batch-prompt 512 --batch-gen 3 -r 1)
+else
+  run=(gptoss generate --model "$M" --device cuda --ids 1,2,3,4,5,6,7,8 --max-tokens 3 --temperature 0)
+fi
 for cfg in $envs; do
   case $cfg in base) e="GPTOSS_NONE=0" ;; *) e=${cfg//+/ } ;; esac
   echo "=== $cfg"
   env $e GPTOSS_CUDA_GRAPHS=0 ncu --clock-control none -k "regex:$re" --launch-skip ${SKIP:-30} --launch-count ${COUNT:-2} \
-    --metrics "$metrics" --csv gptoss generate --model "$M" --device cuda --ids 1,2,3,4,5,6,7,8 --max-tokens 3 \
-    --temperature 0 >"$OUT/ncu_kernel_${cfg//[^A-Za-z0-9_]/_}.csv" 2>"$OUT/ncu_kernel.err"
+    --metrics "$metrics" --csv "${run[@]}" >"$OUT/ncu_kernel_${cfg//[^A-Za-z0-9_]/_}.csv" 2>"$OUT/ncu_kernel.err"
   python3 - "$OUT/ncu_kernel_${cfg//[^A-Za-z0-9_]/_}.csv" <<'PY'
 import csv, sys
 from collections import defaultdict

@@ -329,6 +329,7 @@ class CudaRunner : public ModelRunner {
   };
   std::vector<AttentionRun> attention_runs_;
   bool flash_ok_ = false;  // the device and shapes allow flash_attention
+  bool decode_mma_ok_ = false;  // ... and decode_mma_attention
   // Steps of grouped_from_ tokens or more run GPU-resident experts through
   // the grouped GEMMs (moe_gemm.cu) when the device and layout allow them.
   bool grouped_moe_ok_ = false;
@@ -397,6 +398,8 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
   GPTOSS_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
   name_ = "cuda:" + std::to_string(device) + " (" + prop.name + ")";
   flash_ok_ = cuda::flash_attention_supported(cfg_.num_heads, cfg_.num_kv_heads, cfg_.head_dim);
+  decode_mma_ok_ = cuda::decode_mma_attention_supported(cfg_.num_heads, cfg_.num_kv_heads, cfg_.head_dim) &&
+                   env_int("GPTOSS_DECODE_MMA_ATTENTION", 0) != 0;
   GPTOSS_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   GPTOSS_CUBLAS_CHECK(cublasCreate(&cublas_));
   GPTOSS_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
@@ -966,6 +969,12 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
         if (r.flash)
           cuda::flash_attention(q_ + at, cache, d.sinks, r.t1 - r.t0, c.num_heads, c.num_kv_heads, rk, sliding,
                                 c.sliding_window, attn_ + at, stream_);
+        else if (splits == 1 && decode_mma_ok_)
+          // Tokens with few new keys each, when their keys are not split:
+          // tensor cores instead of attention.cu's float32 dot products
+          // (GPTOSS_DECODE_MMA_ATTENTION=1; off until measured on a GPU).
+          cuda::decode_mma_attention(q_ + at, cache, d.sinks, r.t1 - r.t0, c.num_heads, c.num_kv_heads, rk, sliding,
+                                     c.sliding_window, attn_ + at, stream_);
         else
           cuda::attention(q_ + at, cache, int(kind_blocks), d.sinks, r.t1 - r.t0, c.num_heads, c.num_kv_heads,
                           c.head_dim, rk, sliding, c.sliding_window, attn_ + at, stream_, splits, attn_part_);

@@ -509,7 +509,7 @@ TEST(CudaKernels, RopeAttentionWithSinksAndWindowMatchCpu) {
 // 100-token cached prefix, a decode at position 3000 and a 17-token chunk, on
 // random cache contents; full and sliding layers, GQA groups of 8 (gpt-oss)
 // and 4 (the tiny fixture).
-TEST(CudaKernels, FlashAttentionMatchesAttentionAndCpu) {
+TEST(CudaKernels, FlashAttentionMatchesAttentionAndCpu) {  // and decode_mma_attention
   REQUIRE_GPU();
   for (int NKV : {8, 2}) {
     const int NH = NKV == 8 ? 64 : 8, HD = 64, Q = NH * HD, KVD = NKV * HD, bs = 16, W = 128;
@@ -539,20 +539,24 @@ TEST(CudaKernels, FlashAttentionMatchesAttentionAndCpu) {
         auto cache = to_bf16(randn(nblocks * 2 * bs * KVD));
         Dev<bf16_t> d_cache(cache);
         const std::vector<bf16_t> poison(size_t(T) * Q, bf16_t(0xffff));  // NaN: unwritten outputs fail
-        Dev<bf16_t> d_ref(poison), d_flash(poison);
+        Dev<bf16_t> d_ref(poison), d_flash(poison), d_dec(poison);
         cuda::attention(d_q.p, d_cache.p, int(nblocks), d_sinks.p, T, NH, NKV, HD, tk, sliding, W, d_ref.p, 0);
         cuda::flash_attention(d_q.p, d_cache.p, d_sinks.p, T, NH, NKV, tk, sliding, W, d_flash.p, 0);
+        // The decode kernel (a block per token) on every token too: prompt rows are its slow case, not a wrong one.
+        cuda::decode_mma_attention(d_q.p, d_cache.p, d_sinks.p, T, NH, NKV, tk, sliding, W, d_dec.p, 0);
         GPTOSS_CUDA_CHECK(cudaDeviceSynchronize());
-        const auto ref = d_ref.get(), fl = d_flash.get();
-        float d = 0, m = 0;
+        const auto ref = d_ref.get(), fl = d_flash.get(), dec = d_dec.get();
+        float d = 0, dd = 0, m = 0;
         for (size_t i = 0; i < ref.size(); ++i) {
-          const float a = bf16_to_f32(fl[i]), b = bf16_to_f32(ref[i]);
+          const float a = bf16_to_f32(fl[i]), b = bf16_to_f32(ref[i]), c = bf16_to_f32(dec[i]);
           d = std::isfinite(a) ? std::max(d, std::fabs(a - b)) : INFINITY;
+          dd = std::isfinite(c) ? std::max(dd, std::fabs(c - b)) : INFINITY;
           m = std::max(m, std::fabs(b));
         }
         const std::string what = std::string(sliding ? "sliding" : "full") + " T0=" + std::to_string(T0) +
                                  " group " + std::to_string(NH / NKV);
         EXPECT_LT(d, 2e-2f) << what << " vs attention.cu (max |out| " << m << ")";
+        EXPECT_LT(dd, 2e-2f) << what << " decode_mma_attention vs attention.cu (max |out| " << m << ")";
         // CPU on a few rows of each sequence.
         auto kv_at = [&](int s, int j, int v, int g) {
           const int b = j / bs;
@@ -562,7 +566,7 @@ TEST(CudaKernels, FlashAttentionMatchesAttentionAndCpu) {
             row[size_t(e)] = bf16_to_f32(cache[((size_t(blk) * 2 + size_t(v)) * bs + j % bs) * KVD + g * HD + e]);
           return row;
         };
-        float err = 0;
+        float err = 0, err_dec = 0;
         std::vector<float> scores(size_t(P0 + T0 + P1 + 1)), out(HD), qh(HD);
         for (int t : {0, T0 / 2, T0 - 1, T0, T0 + 1, T - 1}) {
           for (int h = t % 5; h < NH; h += 9) {
@@ -573,12 +577,16 @@ TEST(CudaKernels, FlashAttentionMatchesAttentionAndCpu) {
             cpu::attend_with_sink(qh.data(), HD, first, last, bf16_to_f32(sinks[size_t(h)]), 0.125f,
                                   [&](int j) { return ks[size_t(j - first)].data(); },
                                   [&](int j) { return vs[size_t(j - first)].data(); }, scores.data(), out.data());
-            for (int e = 0; e < HD; ++e)
+            for (int e = 0; e < HD; ++e) {
               err = std::max(err, std::fabs(bf16_to_f32(fl[size_t(t) * Q + h * HD + e]) - out[size_t(e)]));
+              err_dec = std::max(err_dec, std::fabs(bf16_to_f32(dec[size_t(t) * Q + h * HD + e]) - out[size_t(e)]));
+            }
           }
         }
         EXPECT_LT(err, 2e-2f) << what << " vs CPU";
-        std::printf("flash attention %s: max abs diff %.2e vs attention.cu, %.2e vs CPU\n", what.c_str(), d, err);
+        EXPECT_LT(err_dec, 2e-2f) << what << " decode_mma_attention vs CPU";
+        std::printf("flash attention %s: max abs diff %.2e vs attention.cu, %.2e vs CPU; decode_mma_attention %.2e / %.2e\n",
+                    what.c_str(), d, err, dd, err_dec);
       }
     }
   }

@@ -125,6 +125,15 @@ bool flash_attention_supported(int n_heads, int n_kv, int head_dim);
 void flash_attention(const bf16_raw* q, const bf16_raw* layer_cache, const bf16_raw* sinks, int T, int n_heads,
                      int n_kv, const TokenKv& tk, bool sliding, int window, bf16_raw* out, cudaStream_t s);
 
+// Attention for tokens with few new keys each (decode steps of many sequences,
+// a mixed step's decode tokens), on tensor cores: block (token, kv head), the
+// group's query heads as the MMA's N (decode_mma_attention.cu). q roped, the
+// cache already holding the step's keys, as attention(); no key splits.
+// Needs compute capability 8.0, head_dim 64 and at most 8 query heads per kv head.
+bool decode_mma_attention_supported(int n_heads, int n_kv, int head_dim);
+void decode_mma_attention(const bf16_raw* q, const bf16_raw* layer_cache, const bf16_raw* sinks, int T, int n_heads,
+                          int n_kv, const TokenKv& tk, bool sliding, int window, bf16_raw* out, cudaStream_t s);
+
 // Decode steps (each token the only one of its sequence in the step):
 // rope_store_kv and attention in one launch, the key splits merged by the
 // last block of each (token, kv head). counters: T * n_kv zeroed ints (left

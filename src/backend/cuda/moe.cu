@@ -107,7 +107,7 @@ struct WeightTile {
   uint32_t sc[2][2];
 };
 
-// The weight rows thread (g, t) multiplies in block blockIdx.x of expert e.
+// The weight rows thread (g, t) multiplies in row tile `tile` (32 rows) of expert e.
 // kGateUp: 16 (gate, up) pairs, so that each thread's accumulators hold a gate
 // and its up (MMA row g = gate, g + 8 = up); otherwise 32 plain rows. Rows
 // past the end (rows % 32 != 0) read the last row, whose results are never
@@ -123,8 +123,10 @@ struct ExpertRows {
   int nb;       // 32-value blocks per row
   int rg;       // tile order: rows in this block's group
 
-  __device__ __forceinline__ ExpertRows(const uint8_t* blocks, const uint8_t* scales, int e, int rows, int K) : nb(K / 32) {
-    const int g = (threadIdx.x & 31) >> 2, row0 = blockIdx.x * kTileRows;
+  ExpertRows() = default;
+  __device__ __forceinline__ ExpertRows(const uint8_t* blocks, const uint8_t* scales, int e, int rows, int K, int tile)
+      : nb(K / 32) {
+    const int g = (threadIdx.x & 31) >> 2, row0 = tile * kTileRows;
     rg = min(kTileRows, rows - row0);
 #pragma unroll
     for (int mt = 0; mt < 2; ++mt)
@@ -153,15 +155,15 @@ struct ExpertRows {
   }
 };
 
-// The end of one sweep over an expert's 32 rows for slots s0 .. s0 + n - 1:
+// The end of one sweep over row tile `tile` (32 rows) for slots s0 .. s0 + n - 1:
 // the split-K sum over the block's warps, then SwiGLU (gate_up) or the bias
 // (down) and the stores. Every thread of the block calls it (it synchronises).
 template <bool kGateUp, int kMoeWarps, int NT>
 __device__ __forceinline__ void moe_finish(const float (&acc)[2][NT][4], float (*red)[2 * NT * 4][32], int n, int s0,
                                            int e, int rows, const int32_t* slots, const uint16_t* bias, float alpha,
-                                           float limit, uint16_t* act_out, float* y_out) {
+                                           float limit, uint16_t* act_out, float* y_out, int tile) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-  const int row0 = blockIdx.x * 32;
+  const int row0 = tile * 32;
 #pragma unroll
   for (int mt = 0; mt < 2; ++mt)
 #pragma unroll
@@ -188,7 +190,7 @@ __device__ __forceinline__ void moe_finish(const float (&acc)[2][NT][4], float (
       if (j >= n) continue;
       const int slot = slots[s0 + j];
       if (kGateUp) {
-        const int i = blockIdx.x * 16 + mt * 8 + g;  // intermediate index
+        const int i = tile * 16 + mt * 8 + g;  // intermediate index
         if (2 * i >= rows) continue;
         const size_t r = size_t(e) * rows + 2 * i;
         const float gt = fminf(v[c] + bf2f(bias[r]), limit);
@@ -209,8 +211,13 @@ __device__ __forceinline__ void moe_finish(const float (&acc)[2][NT][4], float (
 // NT: 8-slot tiles per sweep over the weights (1 for decode-sized steps,
 // which halves the registers and doubles the blocks an SM holds; 2 for larger
 // batches, where each expert's weights then serve 16 slots per read).
-template <bool kGateUp, bool kPacked, int kMoeWarps, int kDepth, int NT>
-__global__ void __launch_bounds__(kMoeWarps * 32, (NT == 1 ? 32 : 16) / kMoeWarps) moe_mma_kernel(
+// kGroups: row tiles of 32 per block, multiplied by the same inputs. Every
+// block reads its slots' whole inputs once per sweep from L2, so with 32 rows
+// a block at 256 sequences (~32 slots per expert) the step's input reads
+// (~38 GB from L2) outweigh its weights (~10 GB); 2 halves them, at the cost
+// of registers (fewer blocks an SM).
+template <bool kGateUp, bool kPacked, int kMoeWarps, int kDepth, int NT, int kGroups = 1>
+__global__ void __launch_bounds__(kMoeWarps * 32, kGroups == 1 ? (NT == 1 ? 32 : 16) / kMoeWarps : 3) moe_mma_kernel(
     const uint16_t* xq, const uint8_t* blocks, const uint8_t* scales, const uint16_t* bias, int rows, int K,
     int k_route, const int32_t* offsets, const int32_t* slots, const int32_t* active, float alpha, float limit,
     uint16_t* act_out, float* y_out) {
@@ -221,8 +228,12 @@ __global__ void __launch_bounds__(kMoeWarps * 32, (NT == 1 ? 32 : 16) / kMoeWarp
   const int e = active[blockIdx.y];
   if (e < 0) return;
   const int warp = threadIdx.x >> 5, g = (threadIdx.x & 31) >> 2, t = threadIdx.x & 3;
-  const ExpertRows<kGateUp, kPacked> wr(blocks, scales, e, rows, K);
-  const int nb = wr.nb;
+  const int tile0 = blockIdx.x * kGroups;
+  ExpertRows<kGateUp, kPacked> wr[kGroups] = {ExpertRows<kGateUp, kPacked>(blocks, scales, e, rows, K, tile0)};
+  if constexpr (kGroups > 1)
+#pragma unroll
+    for (int q = 1; q < kGroups; ++q) wr[q] = ExpertRows<kGateUp, kPacked>(blocks, scales, e, rows, K, tile0 + q);
+  const int nb = wr[0].nb;
   const int begin = offsets[e], end = offsets[e + 1];
   for (int s0 = begin; s0 < end; s0 += 8 * NT) {
     const int n = min(8 * NT, end - s0);
@@ -237,7 +248,7 @@ __global__ void __launch_bounds__(kMoeWarps * 32, (NT == 1 ? 32 : 16) / kMoeWarp
       const int slot = slots[s0 + (j < n ? j : 0)];
       xrow[nt] = reinterpret_cast<const uint4*>(xq + size_t(kGateUp ? slot / k_route : slot) * K);
     }
-    float acc[2][NT][4] = {};
+    float acc[kGroups][2][NT][4] = {};
     // One 32-value block per row and thread: its weights, scales and inputs;
     // kDepth of them per round trip, all loaded before any is used.
     auto load_x = [&](int blk, uint4 (&x)[NT][4]) {
@@ -249,17 +260,23 @@ __global__ void __launch_bounds__(kMoeWarps * 32, (NT == 1 ? 32 : 16) / kMoeWarp
           x[nt][c] = (NT > 1 ? nt < n_tiles : x_used) ? xrow[nt][blk * 4 + c] : make_uint4(0, 0, 0, 0);
     };
     for (int it = warp * 4; it < nb; it += kMoeWarps * 4 * kDepth) {
-      WeightTile tl[kDepth];
+      WeightTile tl[kDepth][kGroups];
       uint4 x[kDepth][NT][4];
 #pragma unroll
       for (int p = 0; p < kDepth; ++p) {
-        wr.load(it + p * kMoeWarps * 4 + t, tl[p]);
+#pragma unroll
+        for (int q = 0; q < kGroups; ++q) wr[q].load(it + p * kMoeWarps * 4 + t, tl[p][q]);
         load_x(it + p * kMoeWarps * 4 + t, x[p]);
       }
 #pragma unroll
-      for (int p = 0; p < kDepth; ++p) moe_block_mma<kPacked, NT>(tl[p].w, tl[p].sc, x[p], n_tiles, acc);
+      for (int p = 0; p < kDepth; ++p)
+#pragma unroll
+        for (int q = 0; q < kGroups; ++q) moe_block_mma<kPacked, NT>(tl[p][q].w, tl[p][q].sc, x[p], n_tiles, acc[q]);
     }
-    moe_finish<kGateUp, kMoeWarps, NT>(acc, red, n, s0, e, rows, slots, bias, alpha, limit, act_out, y_out);
+#pragma unroll
+    for (int q = 0; q < kGroups; ++q)
+      moe_finish<kGateUp, kMoeWarps, NT>(acc[q], red, n, s0, e, rows, slots, bias, alpha, limit, act_out, y_out,
+                                         tile0 + q);
   }
 }
 
@@ -289,7 +306,7 @@ __global__ void __launch_bounds__(kMoeWarps * 32, 24 / kMoeWarps) moe_mma_xs_ker
   const int slot1 = one_token ? slots[blockIdx.y] : 0;
   if (e < 0) return;
   const int warp = threadIdx.x >> 5, g = (threadIdx.x & 31) >> 2, t = threadIdx.x & 3;
-  const ExpertRows<kGateUp, kPacked> wr(blocks, scales, e, rows, K);
+  const ExpertRows<kGateUp, kPacked> wr(blocks, scales, e, rows, K, blockIdx.x);
   const int nb = wr.nb, kc = K / 8;
   const int step = kMoeWarps * 4;
   int it = warp * 4;  // this warp's first block (thread t takes block it + t)
@@ -319,7 +336,8 @@ __global__ void __launch_bounds__(kMoeWarps * 32, 24 / kMoeWarps) moe_mma_xs_ker
     moe_block_mma<kPacked, 1>(cur.w, cur.sc, x, 1, acc);
     cur = next;
   }
-  moe_finish<kGateUp, kMoeWarps, 1>(acc, red, n, begin, e, rows, slots, bias, alpha, limit, act_out, y_out);
+  moe_finish<kGateUp, kMoeWarps, 1>(acc, red, n, begin, e, rows, slots, bias, alpha, limit, act_out, y_out,
+                                    blockIdx.x);
 }
 
 __global__ void to_mma_layout_kernel(const float* src, int cols, uint16_t* dst) {
@@ -470,6 +488,16 @@ void launch_moe_mma(dim3 grid, bool small, int sweep, int max_slots, cudaStream_
     return;
   }
   const int variant = (!kGateUp && sweep == 8 && down8 && moe_variant() == 0) ? 2 : moe_variant();
+  // 16-slot sweeps over two row tiles a block (moe_mma_kernel's kGroups),
+  // GPTOSS_MOE_ROW_GROUPS=2; the grid's row tiles come in pairs for gpt-oss
+  // (180 and 90).
+  static const int row_groups = env_int("GPTOSS_MOE_ROW_GROUPS", 1);
+  if (row_groups == 2 && sweep == 16 && variant == 0 && grid.x % 2 == 0) {
+    grid.x /= 2;
+    launch(moe_mma_kernel<kGateUp, kPacked, 4, 1, 2, 2>, grid, 4 * 32, s, xq, blocks, scales, bias, rows, K, k_route,
+           offsets, slots, active, alpha, limit, act_out, y_out);
+    return;
+  }
   switch (variant) {
     GPTOSS_MOE_CASE(0, 4, 1)
     GPTOSS_MOE_CASE(1, 4, 2)
