@@ -330,6 +330,7 @@ class CudaRunner : public ModelRunner {
   std::vector<AttentionRun> attention_runs_;
   bool flash_ok_ = false;  // the device and shapes allow flash_attention
   bool decode_mma_ok_ = false;  // ... and decode_mma_attention
+  bool decode_mma_fused_ = false;  // it also takes the fused kernel's decode steps (33-64 tokens)
   // Steps of grouped_from_ tokens or more run GPU-resident experts through
   // the grouped GEMMs (moe_gemm.cu) when the device and layout allow them.
   bool grouped_moe_ok_ = false;
@@ -398,8 +399,13 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
   GPTOSS_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
   name_ = "cuda:" + std::to_string(device) + " (" + prop.name + ")";
   flash_ok_ = cuda::flash_attention_supported(cfg_.num_heads, cfg_.num_kv_heads, cfg_.head_dim);
-  decode_mma_ok_ = cuda::decode_mma_attention_supported(cfg_.num_heads, cfg_.num_kv_heads, cfg_.head_dim) &&
-                   env_int("GPTOSS_DECODE_MMA_ATTENTION", 0) != 0;
+  {
+    // GPTOSS_DECODE_MMA_ATTENTION: 1 for steps of more than 64 decode tokens
+    // and mixed steps' decode tokens; 2 also for 33-64 (the fused kernel's).
+    const int mode = env_int("GPTOSS_DECODE_MMA_ATTENTION", 0);
+    decode_mma_ok_ = mode != 0 && cuda::decode_mma_attention_supported(cfg_.num_heads, cfg_.num_kv_heads, cfg_.head_dim);
+    decode_mma_fused_ = decode_mma_ok_ && mode == 2;
+  }
   GPTOSS_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   GPTOSS_CUBLAS_CHECK(cublasCreate(&cublas_));
   GPTOSS_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
@@ -909,8 +915,8 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
   mark("embed");  // and the first layer's input norm; later layers get theirs from the previous combine
   std::vector<float> host_x;
   const int fuse = fused_decode();
-  const bool fused_attention =
-      step_decode_ && T <= kMaxFusedDecodeTokens && (fuse < 0 ? T >= kFusedAttentionFrom : fuse != 0);
+  const bool fused_attention = step_decode_ && T <= kMaxFusedDecodeTokens &&
+                               (fuse < 0 ? T >= kFusedAttentionFrom && !decode_mma_fused_ : fuse != 0);
   const auto skip = [&](const char* op) { return step_decode_ && ablated(op); };
   // Decode steps: each token is its sequence's logits row (run_step), so the
   // rows picked for the final norm are all of them, in order.
