@@ -400,9 +400,12 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
   name_ = "cuda:" + std::to_string(device) + " (" + prop.name + ")";
   flash_ok_ = cuda::flash_attention_supported(cfg_.num_heads, cfg_.num_kv_heads, cfg_.head_dim);
   {
-    // GPTOSS_DECODE_MMA_ATTENTION: 1 for steps of more than 64 decode tokens
-    // and mixed steps' decode tokens; 2 also for 33-64 (the fused kernel's).
-    const int mode = env_int("GPTOSS_DECODE_MMA_ATTENTION", 0);
+    // decode_mma_attention takes decode tokens whose keys are not split
+    // (steps of 9+ tokens, mixed steps' decode tokens), the fused kernel's
+    // 33-64 included. H100, synthetic:20b, 512+128, same call (2026-12-07),
+    // decode t/s with GPTOSS_DECODE_MMA_ATTENTION=0 / 1 (above 64 tokens) /
+    // 2 (the default): 64 sequences 8983 / 8988 / 9572; 256: 15805 / 18008.
+    const int mode = env_int("GPTOSS_DECODE_MMA_ATTENTION", 2);
     decode_mma_ok_ = mode != 0 && cuda::decode_mma_attention_supported(cfg_.num_heads, cfg_.num_kv_heads, cfg_.head_dim);
     decode_mma_fused_ = decode_mma_ok_ && mode == 2;
   }
@@ -977,8 +980,7 @@ void CudaRunner::run_layers(int T, int n_rows, bool gemv_path, const LayerTrace&
                                 c.sliding_window, attn_ + at, stream_);
         else if (splits == 1 && decode_mma_ok_)
           // Tokens with few new keys each, when their keys are not split:
-          // tensor cores instead of attention.cu's float32 dot products
-          // (GPTOSS_DECODE_MMA_ATTENTION=1; off until measured on a GPU).
+          // tensor cores instead of attention.cu's float32 dot products.
           cuda::decode_mma_attention(q_ + at, cache, d.sinks, r.t1 - r.t0, c.num_heads, c.num_kv_heads, rk, sliding,
                                      c.sliding_window, attn_ + at, stream_);
         else

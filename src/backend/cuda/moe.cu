@@ -214,8 +214,9 @@ __device__ __forceinline__ void moe_finish(const float (&acc)[2][NT][4], float (
 // kGroups: row tiles of 32 per block, multiplied by the same inputs. Every
 // block reads its slots' whole inputs once per sweep from L2, so with 32 rows
 // a block at 256 sequences (~32 slots per expert) the step's input reads
-// (~38 GB from L2) outweigh its weights (~10 GB); 2 halves them, at the cost
-// of registers (fewer blocks an SM).
+// outweigh its weights (arithmetic: ~38 GB from L2 against ~10 GB); 2 halves
+// them, at the cost of registers (150: 3 blocks an SM instead of 4). It
+// gained only 2.5% there (launch_moe_mma), so L2 was not what bound it.
 template <bool kGateUp, bool kPacked, int kMoeWarps, int kDepth, int NT, int kGroups = 1>
 __global__ void __launch_bounds__(kMoeWarps * 32, kGroups == 1 ? (NT == 1 ? 32 : 16) / kMoeWarps : 3) moe_mma_kernel(
     const uint16_t* xq, const uint8_t* blocks, const uint8_t* scales, const uint16_t* bias, int rows, int K,
@@ -488,10 +489,14 @@ void launch_moe_mma(dim3 grid, bool small, int sweep, int max_slots, cudaStream_
     return;
   }
   const int variant = (!kGateUp && sweep == 8 && down8 && moe_variant() == 0) ? 2 : moe_variant();
-  // 16-slot sweeps over two row tiles a block (moe_mma_kernel's kGroups),
-  // GPTOSS_MOE_ROW_GROUPS=2; the grid's row tiles come in pairs for gpt-oss
-  // (180 and 90).
-  static const int row_groups = env_int("GPTOSS_MOE_ROW_GROUPS", 1);
+  // 16-slot sweeps take two row tiles a block (moe_mma_kernel's kGroups)
+  // where the grid's row tiles come in pairs (gpt-oss: 180 and 90). H100,
+  // synthetic:20b, 512+128, 2026-12-07, with decode_mma_attention, decode
+  // t/s with GPTOSS_MOE_ROW_GROUPS=1 / 2: 256 sequences 18008 / 18453 (same
+  // call), 64 sequences 9572 / 9632 (two calls on one machine); without it,
+  // 64 sequences 8983 / 9032. 16 and 32 sequences, both on vs both off:
+  // 2951 / 2981, 5375 / 5437. tg128 (never 16-slot sweeps) 646 / 649.
+  static const int row_groups = env_int("GPTOSS_MOE_ROW_GROUPS", 2);
   if (row_groups == 2 && sweep == 16 && variant == 0 && grid.x % 2 == 0) {
     grid.x /= 2;
     launch(moe_mma_kernel<kGateUp, kPacked, 4, 1, 2, 2>, grid, 4 * 32, s, xq, blocks, scales, bias, rows, K, k_route,
