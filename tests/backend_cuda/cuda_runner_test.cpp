@@ -296,51 +296,56 @@ TEST(CudaRunner, SecondHybridRunnerMatchesGpu) {
   }
 }
 
+// B = 16: sliding layers' decode tokens in decode_mma_attention, full layers'
+// split among blocks (attention.cu); B = 40: every layer in
+// decode_mma_attention (the fused kernel's range). Alone: the staged kernel.
 TEST(CudaRunner, BatchedDecodeEqualsAlone) {
   REQUIRE_GPU();
   ModelSource src = open_model(kFixture);
   auto runner = make_cuda_runner(src, 0, 512);
-  const int V = src.config.vocab_size, B = 16;
-  runner->allocate_kv({16, B * 32, B * 40});
-  std::vector<std::vector<int32_t>> full(B), win(B);
-  for (int s = 0; s < B; ++s)
-    for (int i = 0; i < 32; ++i) full[size_t(s)].push_back(s * 32 + i);
-  for (int s = 0; s < B; ++s)
-    for (int i = 0; i < 40; ++i) win[size_t(s)].push_back(s * 40 + i);
-  // Prefill each sequence alone with a different prompt; then decode all together.
-  std::vector<int32_t> next(B);
-  for (int s = 0; s < B; ++s) {
-    ForwardBatch b;
-    for (int i = 0; i < 20 + s; ++i) b.tokens.push_back((s * 131 + i * 17) % V);
-    b.seqs.push_back({SeqKv{full[size_t(s)], win[size_t(s)]}, 0, 20 + s, false});
-    std::vector<float> l(static_cast<size_t>(V));
-    runner->forward(b, l.data());
-    next[size_t(s)] = argmax(l.data(), V);
-  }
-  std::vector<std::vector<int32_t>> batched(B);
-  for (int step = 0; step < 8; ++step) {
-    ForwardBatch b;
+  const int V = src.config.vocab_size;
+  for (const int B : {16, 40}) {
+    runner->allocate_kv({16, B * 32, B * 40});
+    std::vector<std::vector<int32_t>> full(B), win(B);
+    for (int s = 0; s < B; ++s)
+      for (int i = 0; i < 32; ++i) full[size_t(s)].push_back(s * 32 + i);
+    for (int s = 0; s < B; ++s)
+      for (int i = 0; i < 40; ++i) win[size_t(s)].push_back(s * 40 + i);
+    // Prefill each sequence alone with a different prompt; then decode all together.
+    std::vector<int32_t> next(B);
     for (int s = 0; s < B; ++s) {
-      b.tokens.push_back(next[size_t(s)]);
-      b.seqs.push_back({SeqKv{full[size_t(s)], win[size_t(s)]}, 20 + s + step, 1, false});
+      ForwardBatch b;
+      for (int i = 0; i < 20 + s; ++i) b.tokens.push_back((s * 131 + i * 17) % V);
+      b.seqs.push_back({SeqKv{full[size_t(s)], win[size_t(s)]}, 0, 20 + s, false});
+      std::vector<float> l(static_cast<size_t>(V));
+      runner->forward(b, l.data());
+      next[size_t(s)] = argmax(l.data(), V);
     }
-    std::vector<float> l(size_t(B) * V);
-    runner->forward(b, l.data());
-    for (int s = 0; s < B; ++s) batched[size_t(s)].push_back(next[size_t(s)] = argmax(&l[size_t(s) * V], V));
-  }
-  // Each sequence alone.
-  for (int s = 0; s < B; s += 5) {
-    SoloSession solo(*runner, 64);
-    std::vector<int32_t> prompt;
-    for (int i = 0; i < 20 + s; ++i) prompt.push_back((s * 131 + i * 17) % V);
-    auto l = solo.feed(prompt);
-    int tok = argmax(l.data(), V);
+    std::vector<std::vector<int32_t>> batched(B);
     for (int step = 0; step < 8; ++step) {
-      l = solo.feed(std::vector<int32_t>{tok});
-      tok = argmax(l.data(), V);
-      EXPECT_EQ(tok, batched[size_t(s)][size_t(step)]) << "sequence " << s << " step " << step;
+      ForwardBatch b;
+      for (int s = 0; s < B; ++s) {
+        b.tokens.push_back(next[size_t(s)]);
+        b.seqs.push_back({SeqKv{full[size_t(s)], win[size_t(s)]}, 20 + s + step, 1, false});
+      }
+      std::vector<float> l(size_t(B) * V);
+      runner->forward(b, l.data());
+      for (int s = 0; s < B; ++s) batched[size_t(s)].push_back(next[size_t(s)] = argmax(&l[size_t(s) * V], V));
     }
-    runner->allocate_kv({16, B * 32, B * 40});  // SoloSession re-allocated; restore for the next
+    // Each sequence alone.
+    for (int s = 0; s < B; s += 5) {
+      SoloSession solo(*runner, 64);
+      std::vector<int32_t> prompt;
+      for (int i = 0; i < 20 + s; ++i) prompt.push_back((s * 131 + i * 17) % V);
+      auto l = solo.feed(prompt);
+      int tok = argmax(l.data(), V);
+      for (int step = 0; step < 8; ++step) {
+        l = solo.feed(std::vector<int32_t>{tok});
+        tok = argmax(l.data(), V);
+        EXPECT_EQ(tok, batched[size_t(s)][size_t(step)]) << "sequence " << s << " step " << step;
+      }
+      runner->allocate_kv({16, B * 32, B * 40});  // SoloSession re-allocated; restore for the next
+    }
   }
 }
 
