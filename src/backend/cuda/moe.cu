@@ -230,10 +230,9 @@ __global__ void __launch_bounds__(kMoeWarps * 32, kGroups == 1 ? (NT == 1 ? 32 :
   if (e < 0) return;
   const int warp = threadIdx.x >> 5, g = (threadIdx.x & 31) >> 2, t = threadIdx.x & 3;
   const int tile0 = blockIdx.x * kGroups;
-  ExpertRows<kGateUp, kPacked> wr[kGroups] = {ExpertRows<kGateUp, kPacked>(blocks, scales, e, rows, K, tile0)};
-  if constexpr (kGroups > 1)
+  ExpertRows<kGateUp, kPacked> wr[kGroups];
 #pragma unroll
-    for (int q = 1; q < kGroups; ++q) wr[q] = ExpertRows<kGateUp, kPacked>(blocks, scales, e, rows, K, tile0 + q);
+  for (int q = 0; q < kGroups; ++q) wr[q] = ExpertRows<kGateUp, kPacked>(blocks, scales, e, rows, K, tile0 + q);
   const int nb = wr[0].nb;
   const int begin = offsets[e], end = offsets[e + 1];
   for (int s0 = begin; s0 < end; s0 += 8 * NT) {
