@@ -12,7 +12,8 @@
 #   decode   tg128 and batched decode (64 and 256 sequences, 512+128), defaults
 #   batch    batched decode ($BATCHES sequences, default 64,128,256; 512+128)
 #            under each of $CONFIGS (sweep16: the GEMVs' 16-slot sweeps at
-#            any batch of 5+ tokens, as before 8- and 32-slot sweeps)
+#            any batch of 5+ tokens, as before 8- and 32-slot sweeps; narrowdec:
+#            the grouped GEMMs' narrow wgmma tiles from 64 tokens)
 #   profile  GPTOSS_PROFILE=1 breakdown of a 2048-token step, old and new
 # usage: [CONFIGS="old new"] [PP=512,2048] scripts/device/prefill.sh [tests] [bench] [decode] [profile]
 set -uo pipefail
@@ -30,6 +31,8 @@ env_of() {
     from*) echo "GPTOSS_GROUPED_MOE_FROM=${1#from}" ;;  # from512: grouped GEMMs from 512 tokens
     sweep16) echo "GPTOSS_MOE_NARROW_UPTO=0" ;;         # MMA GEMVs: 16 slots a sweep from 5 tokens
     tile128) echo "GPTOSS_GROUPED_TILE64_BELOW=0" ;;     # wgmma: 128-slot tiles only
+    narrow) echo "GPTOSS_GROUPED_NARROW_UPTO=72" ;;      # wgmma narrow tiles (weights as M) up to 72 slots/expert
+    narrowdec) echo "GPTOSS_GROUPED_NARROW_UPTO=72 GPTOSS_GROUPED_MOE_FROM=64" ;;  # ... and for decode from 64 tokens
     *=*) echo "${1//+/ }" ;;                              # any VAR=value, several joined by +
   esac
 }

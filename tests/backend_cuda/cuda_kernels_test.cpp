@@ -13,6 +13,7 @@
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/moe_gemm_narrow_rows.h"
 #include "model/cuda_runner.h"
 #include "model/kv_layout.h"
 
@@ -165,7 +166,8 @@ TEST(CudaKernels, GroupedMoeGemmMatchesMmaAndCpu) {
   cuda::pack_mxfp4_for_mma(d_dnb.p, d_dns.p, E, H, I, 0);
   ThreadPool pool;
   for (const auto& [T, skewed] : std::vector<std::pair<int, bool>>{
-           {1, false}, {17, false}, {17, true}, {512, false}, {2048, false}, {8192, false}}) {
+           {1, false}, {17, false}, {17, true}, {64, false}, {256, false}, {512, false}, {512, true}, {2048, false},
+           {8192, false}}) {
     const std::string what = std::to_string(T) + (skewed ? " tokens on 4 experts" : " tokens");
     auto h = randn(size_t(T) * H);
     for (auto& v : h) v = bf16_to_f32(f32_to_bf16(v));
@@ -212,6 +214,23 @@ TEST(CudaKernels, GroupedMoeGemmMatchesMmaAndCpu) {
     if (cuda::moe_grouped_uses_wgmma()) {
       EXPECT_LT(rel_err(y, y_sync), 1e-3f) << what << ": wgmma vs mma.sync (same bf16 operands)";
       std::printf("grouped moe, %s: wgmma vs mma.sync rel err %.2e\n", what.c_str(), rel_err(y, y_sync));
+      // Every wgmma tile, whatever the step's size would choose.
+      const std::pair<cuda::GroupedGemm, const char*> tiles[] = {
+          {cuda::GroupedGemm::kWgmma128, "128 x 128"},       {cuda::GroupedGemm::kWgmma64, "64 x 128"},
+          {cuda::GroupedGemm::kWgmmaNarrow32, "narrow 32"}, {cuda::GroupedGemm::kWgmmaNarrow48, "narrow 48"},
+          {cuda::GroupedGemm::kWgmmaNarrow64, "narrow 64"}};
+      for (const auto& [which, name] : tiles) {
+        Dev<bf16_t> d_act3(size_t(T) * K * I);
+        Dev<float> d_y3(std::vector<float>(size_t(T) * K * H, NAN));
+        cuda::moe_gate_up_grouped(d_hq.p, T, d_gub.p, d_gus.p, d_gubias.p, E, H, I, K, d_off.p, d_slots.p, 1.702f,
+                                  7.0f, d_act3.p, 0, which);
+        cuda::moe_down_grouped(d_act3.p, T, d_dnb.p, d_dns.p, d_dnbias.p, E, H, I, K, d_off.p, d_slots.p, d_y3.p, 0,
+                               which);
+        GPTOSS_CUDA_CHECK(cudaDeviceSynchronize());
+        const float err = rel_err(d_y3.get(), y_sync);
+        EXPECT_LT(err, 1e-3f) << what << ": wgmma " << name << " vs mma.sync";
+        std::printf("grouped moe, %s: wgmma %s vs mma.sync rel err %.2e\n", what.c_str(), name, err);
+      }
     }
     // CPU: every slot of the first, a middle and the last token.
     float vs_cpu = 0;
@@ -259,6 +278,37 @@ TEST(Mxfp4MmaLayout, TileOrderIsAPermutationOfEachGroup) {
         for (int j = 0; j < rg; ++j) EXPECT_EQ(cuda::tile_pos(j, 0, rg, nb), 4 * j);
       }
     }
+}
+
+// The narrow wgmma tiles (moe_gemm_sm90_narrow.cu): the dequant's placement
+// of a block's 128 weight rows is a permutation, and the accumulators the
+// epilogue reads as gate i and up i (or as down row r) are those rows.
+TEST(NarrowMoeRows, DequantPlacementMatchesEpilogue) {
+  for (bool gate_up : {true, false}) {
+    std::vector<int> hits(128, 0);
+    for (int r = 0; r < 128; ++r) {
+      const int a = cuda::narrow_rows::a_row(gate_up, r);
+      ASSERT_GE(a, 0);
+      ASSERT_LT(a, 128);
+      ++hits[size_t(a)];
+    }
+    for (int h : hits) ASSERT_EQ(h, 1) << (gate_up ? "gate_up" : "down");
+  }
+  std::vector<int> gates(64, 0);
+  for (int wg = 0; wg < 2; ++wg)
+    for (int w = 0; w < 4; ++w)
+      for (int g = 0; g < 8; ++g) {
+        const int i = cuda::narrow_rows::gate_index(wg, w, g);
+        ASSERT_GE(i, 0);
+        ASSERT_LT(i, 64);
+        ++gates[size_t(i)];
+        for (int h = 0; h < 4; ++h) {
+          const int row = cuda::narrow_rows::acc_row(wg, w, g, h);
+          EXPECT_EQ(cuda::narrow_rows::a_row(true, 2 * i + (h >= 2 ? 1 : 0)), row) << "wg " << wg << " w " << w;
+          EXPECT_EQ(cuda::narrow_rows::a_row(false, row), row);
+        }
+      }
+  for (int n : gates) EXPECT_EQ(n, 1);
 }
 
 TEST(Mxfp4MmaLayout, PackedPairsEqualCheckpointPairs) {

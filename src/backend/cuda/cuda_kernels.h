@@ -186,7 +186,9 @@ void moe_down_mma(const bf16_raw* actq, int T, const uint8_t* blocks, const uint
 // capability 8.0 and H, 2I whole 32-row groups (moe_grouped_supported).
 // kAuto: wgmma on Hopper where the build has sm_90a code (and
 // GPTOSS_GROUPED_WGMMA is not 0; see moe_gemm.cu), else mma.sync; kMmaSync: mma.sync always.
-enum class GroupedGemm { kAuto, kMmaSync };
+// The others name one wgmma tile (tests; where there is no wgmma, they are kAuto):
+// slots x weight rows 128 x 128, 64 x 128, or 128 weight rows x up to 32 / 48 / 64 slots.
+enum class GroupedGemm { kAuto, kMmaSync, kWgmma128, kWgmma64, kWgmmaNarrow32, kWgmmaNarrow48, kWgmmaNarrow64 };
 bool moe_grouped_supported(int H, int I);
 bool moe_grouped_uses_wgmma();
 void moe_gate_up_grouped(const bf16_raw* hq, int T, const uint8_t* blocks, const uint8_t* scales, const bf16_raw* bias,

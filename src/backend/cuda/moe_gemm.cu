@@ -163,19 +163,45 @@ bool use_wgmma() { return wgmma_variant() != 0 && moe_grouped_sm90_available(); 
 // tiles: pp256 (32 a expert) 19.2k / 15.1k t/s; pp512 (64) 25.9k / 27.6k.
 // (The runner starts the grouped GEMMs at 384 tokens: below, only with
 // GPTOSS_GROUPED_MOE_FROM.)
+//
+// Steps whose experts average at most GPTOSS_GROUPED_NARROW_UPTO slots (0:
+// never) take the narrow tiles (moe_gemm_sm90_narrow.cu): the smallest of 32,
+// 48, 64 slots that holds 1.25 times the average, so that most experts fit
+// one tile and their weights are read once (GPTOSS_GROUPED_NARROW_TILE=32,
+// 48 or 64 forces one). Off by default until measured: written 2026-12-07
+// in a session without a GPU (scripts/device/prefill.sh's narrow and
+// narrowdec configurations compare it; decode steps reach the grouped GEMMs
+// only with GPTOSS_GROUPED_MOE_FROM below their token count).
 Sm90Tile sm90_tile(int T, int k, int E) {
   static const int below = env_int("GPTOSS_GROUPED_TILE64_BELOW", 48);
+  static const int narrow_upto = env_int("GPTOSS_GROUPED_NARROW_UPTO", 0);
+  static const int narrow_tile = env_int("GPTOSS_GROUPED_NARROW_TILE", 0);
   if (wgmma_variant() == 2) return Sm90Tile::k128Pipelined;
-  return int64_t(T) * k < int64_t(below) * E ? Sm90Tile::k64 : Sm90Tile::k128;
+  const int64_t slots = int64_t(T) * k;
+  if (slots <= int64_t(narrow_upto) * E) {
+    const int64_t need = narrow_tile > 0 ? narrow_tile : (slots + slots / 4 + E - 1) / E;
+    return need <= 32 ? Sm90Tile::kNarrow32 : need <= 48 ? Sm90Tile::kNarrow48 : Sm90Tile::kNarrow64;
+  }
+  return slots < int64_t(below) * E ? Sm90Tile::k64 : Sm90Tile::k128;
+}
+
+Sm90Tile named_tile(GroupedGemm which) {
+  switch (which) {
+    case GroupedGemm::kWgmma64: return Sm90Tile::k64;
+    case GroupedGemm::kWgmmaNarrow32: return Sm90Tile::kNarrow32;
+    case GroupedGemm::kWgmmaNarrow48: return Sm90Tile::kNarrow48;
+    case GroupedGemm::kWgmmaNarrow64: return Sm90Tile::kNarrow64;
+    default: return Sm90Tile::k128;
+  }
 }
 
 template <bool kGateUp>
 void launch_gemm(const bf16_raw* xq, int T, const uint8_t* blocks, const uint8_t* scales, const bf16_raw* bias,
                  int rows, int K, int k, int E, const int32_t* offsets, const int32_t* slots, float alpha, float limit,
                  bf16_raw* act_out, float* y_out, cudaStream_t s, GroupedGemm which) {
-  if (which == GroupedGemm::kAuto && use_wgmma()) {
+  if (which != GroupedGemm::kMmaSync && use_wgmma()) {
     moe_gemm_sm90<kGateUp>(xq, T, blocks, scales, bias, rows, K, k, E, offsets, slots, alpha, limit, act_out, y_out, s,
-                           sm90_tile(T, k, E));
+                           which == GroupedGemm::kAuto ? sm90_tile(T, k, E) : named_tile(which));
     return;
   }
   int dev = 0;

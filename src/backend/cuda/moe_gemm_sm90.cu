@@ -26,13 +26,7 @@ namespace {
 using namespace moe_gemm;
 
 // A chunk of kBK = 128 bf16 per row is two 64-wide halves, each a K-major
-// 128-byte-swizzled tile of all the rows (wgmma.cuh).
-template <int kRows>
-struct Sw128 {
-  __device__ __forceinline__ int operator()(int r, int c) const {
-    return (c >> 3) * (kRows * 8) + r * 8 + ((c & 7) ^ (r & 7));
-  }
-};
+// 128-byte-swizzled tile of all the rows (wgmma.cuh's Sw128).
 
 // kPipelined: two dequantised weight tiles, so that the next chunk's dequant
 // runs while the tensor cores work on this one (145 KB: one block an SM);
@@ -238,6 +232,13 @@ void moe_gemm_sm90(const bf16_raw* xq, int T, const uint8_t* blocks, const uint8
                    int rows, int K, int k, int E, const int32_t* offsets, const int32_t* slots, float alpha,
                    float limit, bf16_raw* act_out, float* y_out, cudaStream_t s, Sm90Tile tile) {
   switch (tile) {
+    case Sm90Tile::kNarrow32:
+    case Sm90Tile::kNarrow48:
+    case Sm90Tile::kNarrow64:
+      moe_gemm_sm90_narrow<kGateUp>(xq, T, blocks, scales, bias, rows, K, k, E, offsets, slots, alpha, limit, act_out,
+                                    y_out, s,
+                                    tile == Sm90Tile::kNarrow32 ? 32 : tile == Sm90Tile::kNarrow48 ? 48 : 64);
+      break;
     case Sm90Tile::k128Pipelined:
       launch_sm90<kGateUp, 128, true>(xq, T, blocks, scales, bias, rows, K, k, E, offsets, slots, alpha, limit,
                                       act_out, y_out, s);

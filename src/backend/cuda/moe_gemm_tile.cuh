@@ -39,6 +39,45 @@ __device__ __forceinline__ bool find_tile(const int32_t* offsets, int E, int& e,
   return false;
 }
 
+// find_tile's scratch in the kernel's shared memory (find_tile_block).
+struct TileFindScratch {
+  int warp_tiles[kThreads / 32];
+  int e, s0, s1;
+};
+
+// The same as find_tile, with the block reading every expert's offsets at
+// once and summing their tile counts in a scan: one round trip to memory
+// instead of one an expert before it (up to 32 or 128 dependent loads for
+// the last experts' blocks). Every thread of the block calls it.
+template <int BM>
+__device__ __forceinline__ bool find_tile_block(const int32_t* offsets, int E, TileFindScratch& sc, int& e, int& s0,
+                                                int& s1) {
+  if (E > kThreads) return find_tile<BM>(offsets, E, e, s0, s1);
+  const int tid = int(threadIdx.x), lane = tid & 31, warp = tid >> 5;
+  int begin = 0, end = 0;
+  if (tid < E) begin = offsets[tid], end = offsets[tid + 1];
+  const int n = (end - begin + BM - 1) / BM;
+  int incl = n;  // inclusive scan of the tile counts within the warp
+#pragma unroll
+  for (int off = 1; off < 32; off <<= 1) {
+    const int y = __shfl_up_sync(0xffffffffu, incl, off);
+    if (lane >= off) incl += y;
+  }
+  if (lane == 31) sc.warp_tiles[warp] = incl;
+  if (tid == 0) sc.e = -1;
+  __syncthreads();
+  for (int w = 0; w < warp; ++w) incl += sc.warp_tiles[w];
+  const int b = int(blockIdx.x), first = incl - n;
+  if (b >= first && b < incl) {  // this thread's expert holds the block's tile
+    sc.e = tid;
+    sc.s0 = begin + (b - first) * BM;
+    sc.s1 = min(end, sc.s0 + BM);
+  }
+  __syncthreads();
+  e = sc.e, s0 = sc.s0, s1 = sc.s1;
+  return e >= 0;
+}
+
 // The activation rows this thread copies: BM * kRowChunks / kThreads of the
 // tile's BM rows, one 16-byte column each. kGateUp: xq rows are tokens (slot /
 // k_route); otherwise slots.

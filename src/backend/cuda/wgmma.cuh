@@ -87,4 +87,65 @@ __device__ __forceinline__ void wgmma_m64n64k16_bf16(float (&d)[32], uint64_t a,
 #endif
 }
 
+// d (64 x 16, float) += A (64 x 16, desc a) * B (16 x 16, desc b)^T, bf16; d's layout as above, j < 2.
+__device__ __forceinline__ void wgmma_m64n16k16_bf16(float (&d)[8], uint64_t a, uint64_t b) {
+#ifdef GPTOSS_WGMMA
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %10, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n16k16.f32.bf16.bf16 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7}, %8, %9, p, 1, 1, 0, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7])
+      : "l"(a), "l"(b), "r"(1));
+#else
+  (void)d, (void)a, (void)b;
+#endif
+}
+
+// d (64 x 32, float) += A (64 x 16, desc a) * B (32 x 16, desc b)^T, bf16; d's layout as above, j < 4.
+__device__ __forceinline__ void wgmma_m64n32k16_bf16(float (&d)[16], uint64_t a, uint64_t b) {
+#ifdef GPTOSS_WGMMA
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %18, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15}, %16, %17, p, 1, 1, 0, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
+      : "l"(a), "l"(b), "r"(1));
+#else
+  (void)d, (void)a, (void)b;
+#endif
+}
+
+// d (64 x 48, float) += A (64 x 16, desc a) * B (48 x 16, desc b)^T, bf16; d's layout as above, j < 6.
+__device__ __forceinline__ void wgmma_m64n48k16_bf16(float (&d)[24], uint64_t a, uint64_t b) {
+#ifdef GPTOSS_WGMMA
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %26, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n48k16.f32.bf16.bf16 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23}, %24, %25, p, 1, 1, 0, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23])
+      : "l"(a), "l"(b), "r"(1));
+#else
+  (void)d, (void)a, (void)b;
+#endif
+}
+
+// The product of width N (16, 32, 48, 64 or 128 slots or rows).
+template <int N>
+__device__ __forceinline__ void wgmma_m64nNk16_bf16(float (&d)[N / 2], uint64_t a, uint64_t b) {
+  if constexpr (N == 16) wgmma_m64n16k16_bf16(d, a, b);
+  else if constexpr (N == 32) wgmma_m64n32k16_bf16(d, a, b);
+  else if constexpr (N == 48) wgmma_m64n48k16_bf16(d, a, b);
+  else if constexpr (N == 64) wgmma_m64n64k16_bf16(d, a, b);
+  else wgmma_m64n128k16_bf16(d, a, b);
+}
+
+// Index of 16-byte chunk c of row r in a K-major tile of kRows rows whose
+// 128 bf16 per row are two 64-wide halves, each 128-byte swizzled (above).
+template <int kRows>
+struct Sw128 {
+  __device__ __forceinline__ int operator()(int r, int c) const {
+    return (c >> 3) * (kRows * 8) + r * 8 + ((c & 7) ^ (r & 7));
+  }
+};
+
 }  // namespace gptoss::cuda
