@@ -32,6 +32,7 @@ env_of() {
     sweep16) echo "GPTOSS_MOE_NARROW_UPTO=0" ;;         # MMA GEMVs: 16 slots a sweep from 5 tokens
     tile128) echo "GPTOSS_GROUPED_TILE64_BELOW=0" ;;     # wgmma: 128-slot tiles only
     narrow) echo "GPTOSS_GROUPED_NARROW_UPTO=72" ;;      # wgmma narrow tiles (weights as M) up to 72 slots/expert
+    scan) echo "GPTOSS_GROUPED_TILE_SCAN=1" ;;           # 64/128-slot tiles found by one scan of the offsets
     narrowdec) echo "GPTOSS_GROUPED_NARROW_UPTO=72 GPTOSS_GROUPED_MOE_FROM=64" ;;  # ... and for decode from 64 tokens
     *=*) echo "${1//+/ }" ;;                              # any VAR=value, several joined by +
   esac

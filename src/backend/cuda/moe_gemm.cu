@@ -58,13 +58,16 @@ __global__ void __launch_bounds__(kThreads, 2) moe_gemm_kernel(const uint16_t* x
                                                             const uint8_t* scales, const uint16_t* bias, int rows,
                                                             int K, int k_route, int E, const int32_t* offsets,
                                                             const int32_t* slots, float alpha, float limit,
-                                                            uint16_t* act_out, float* y_out) {
+                                                            uint16_t* act_out, float* y_out, bool scan_tiles) {
   pdl_enter(Release::kAtEntry);
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   extern __shared__ uint4 smem_raw[];
   Smem& sh = *reinterpret_cast<Smem*>(smem_raw);
   int e, s0, s1;
-  if (!find_tile(offsets, E, e, s0, s1)) return;
+  // The scan's scratch is the dequant buffer, first written after the main loop's first barrier.
+  if (!(scan_tiles ? find_tile_block<kBM>(offsets, E, *reinterpret_cast<TileFindScratch*>(sh.b), e, s0, s1)
+                   : find_tile(offsets, E, e, s0, s1)))
+    return;
   const int n0 = blockIdx.y * kBN;
   const int nb = K / 32, n_chunks = (nb + 3) / 4;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, wm = warp >> 2, wn = warp & 3;
@@ -210,10 +213,19 @@ void launch_gemm(const bf16_raw* xq, int T, const uint8_t* blocks, const uint8_t
   // Every expert's partial tile counts once: at most T * k / kBM + E tiles.
   const int max_tiles = (T * k + kBM - 1) / kBM + E;
   launch_smem(moe_gemm_kernel<kGateUp>, dim3(max_tiles, (rows + kBN - 1) / kBN), kThreads, kSmemBytes, s, xq, blocks,
-              scales, bias, rows, K, k, E, offsets, slots, alpha, limit, act_out, y_out);
+              scales, bias, rows, K, k, E, offsets, slots, alpha, limit, act_out, y_out, grouped_tile_scan());
 }
 
 }  // namespace
+
+// GPTOSS_GROUPED_TILE_SCAN=1: the 64- and 128-slot tiles (both kernels) find
+// their tile with find_tile_block (one scan of the offsets) instead of
+// walking the experts before theirs with a round trip each. Written
+// 2026-12-07 without a GPU: off until measured (the narrow tiles always scan).
+bool grouped_tile_scan() {
+  static const bool on = env_int("GPTOSS_GROUPED_TILE_SCAN", 0) != 0;
+  return on;
+}
 
 bool moe_grouped_uses_wgmma() { return use_wgmma(); }
 
@@ -225,9 +237,10 @@ bool moe_grouped_supported(int H, int I) {
   // Whole 32-row groups in both projections, whole MXFP4 blocks along k.
   const bool ok = major >= 8 && size_t(optin) >= kSmemBytes && H % kTileRows == 0 && (2 * I) % kTileRows == 0 &&
                   H % 32 == 0 && I % 32 == 0;
-  // The wgmma probe (a kernel launch and a copy) runs now, at load time,
-  // never inside a step that a CUDA graph may be capturing.
-  if (ok) (void)use_wgmma();
+  // The wgmma probe (a kernel launch and a copy) and the narrow kernels'
+  // attributes happen now, at load time, never inside a step that a CUDA
+  // graph may be capturing.
+  if (ok && use_wgmma()) moe_gemm_sm90_narrow_allow();
   return ok;
 }
 

@@ -87,7 +87,7 @@ template <bool kGateUp, int BM, bool kPipelined>
 __global__ void __launch_bounds__(kThreads, kPipelined ? 1 : 2)
     moe_gemm_sm90_kernel(const uint16_t* xq, const uint8_t* blocks, const uint8_t* scales, const uint16_t* bias,
                          int rows, int K, int k_route, int E, const int32_t* offsets, const int32_t* slots,
-                         float alpha, float limit, uint16_t* act_out, float* y_out) {
+                         float alpha, float limit, uint16_t* act_out, float* y_out, bool scan_tiles) {
   pdl_enter(Release::kAtEntry);
 #ifdef GPTOSS_WGMMA
   extern __shared__ __align__(1024) uint4 smem_raw[];
@@ -95,7 +95,10 @@ __global__ void __launch_bounds__(kThreads, kPipelined ? 1 : 2)
   auto& sh = *reinterpret_cast<Smem<BM, kPipelined>*>(smem_raw);
   if (threadIdx.x == 0 && (__cvta_generic_to_shared(smem_raw) & 1023) != 0) __trap();  // the swizzle atoms would be off
   int e, s0, s1;
-  if (!find_tile<BM>(offsets, E, e, s0, s1)) return;
+  // The scan's scratch is the dequant buffer, first written after a barrier of the main loop.
+  if (!(scan_tiles ? find_tile_block<BM>(offsets, E, *reinterpret_cast<TileFindScratch*>(sh.b[0]), e, s0, s1)
+                   : find_tile<BM>(offsets, E, e, s0, s1)))
+    return;
   const int n0 = blockIdx.y * kBN;
   const int nb = K / 32, n_chunks = (nb + 3) / 4;
   const int wg = threadIdx.x / 128, warp = (threadIdx.x / 32) % 4, lane = threadIdx.x & 31;
@@ -222,7 +225,8 @@ void launch_sm90(const bf16_raw* xq, int T, const uint8_t* blocks, const uint8_t
   }
   const int max_tiles = (T * k + BM - 1) / BM + E;
   launch_smem(moe_gemm_sm90_kernel<kGateUp, BM, kPipelined>, dim3(max_tiles, (rows + kBN - 1) / kBN), kThreads, smem, s,
-              xq, blocks, scales, bias, rows, K, k, E, offsets, slots, alpha, limit, act_out, y_out);
+              xq, blocks, scales, bias, rows, K, k, E, offsets, slots, alpha, limit, act_out, y_out,
+              grouped_tile_scan());
 }
 
 }  // namespace

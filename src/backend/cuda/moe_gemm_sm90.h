@@ -10,6 +10,9 @@ namespace gptoss::cuda {
 // This device is Hopper and this build holds its sm_90a code.
 bool moe_grouped_sm90_available();
 
+// The 64- and 128-slot tiles find their place by a scan of the offsets (moe_gemm.cu).
+bool grouped_tile_scan();
+
 // Tiles of the wgmma kernel: 128 slots x 128 weight rows, two blocks an SM;
 // the same with the next chunk's weights dequantised while this one's
 // products run (one block an SM); 64 slots x 128 rows (steps whose experts
@@ -23,6 +26,9 @@ template <bool kGateUp>
 void moe_gemm_sm90(const bf16_raw* xq, int T, const uint8_t* blocks, const uint8_t* scales, const bf16_raw* bias,
                    int rows, int K, int k, int E, const int32_t* offsets, const int32_t* slots, float alpha,
                    float limit, bf16_raw* act_out, float* y_out, cudaStream_t s, Sm90Tile tile);
+
+// The narrow kernels' shared memory, allowed for this device (at load time: not inside a graph capture).
+void moe_gemm_sm90_narrow_allow();
 
 // The narrow tiles (moe_gemm_sm90_narrow.cu): tiles of at most max_slots (32, 48, 64) slots.
 template <bool kGateUp>

@@ -174,25 +174,44 @@ __global__ void __launch_bounds__(kThreads, 2)
 #endif
 }
 
+// The kernel's shared memory, allowed once per device; at load time
+// (moe_gemm_sm90_narrow_allow), so that no step a CUDA graph captures is the first.
+template <bool kGateUp, int NMax, int S>
+void allow_narrow() {
+  static std::array<std::atomic<bool>, 64> allowed{};
+  int dev = 0;
+  GPTOSS_CUDA_CHECK(cudaGetDevice(&dev));
+  if (dev < 64 && allowed[size_t(dev)].load()) return;
+  GPTOSS_CUDA_CHECK(cudaFuncSetAttribute(moe_gemm_narrow_kernel<kGateUp, NMax, S>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         int(sizeof(NarrowSmem<NMax, S>))));
+  // Two blocks an SM need nearly all of it as shared memory rather than L1.
+  GPTOSS_CUDA_CHECK(cudaFuncSetAttribute(moe_gemm_narrow_kernel<kGateUp, NMax, S>,
+                                         cudaFuncAttributePreferredSharedMemoryCarveout, 100));
+  if (dev < 64) allowed[size_t(dev)].store(true);
+}
+
 template <bool kGateUp, int NMax, int S>
 void launch_narrow(const bf16_raw* xq, int T, const uint8_t* blocks, const uint8_t* scales, const bf16_raw* bias,
                    int rows, int K, int k, int E, const int32_t* offsets, const int32_t* slots, float alpha,
                    float limit, bf16_raw* act_out, float* y_out, cudaStream_t s) {
-  static std::array<std::atomic<bool>, 64> allowed{};
-  constexpr size_t smem = sizeof(NarrowSmem<NMax, S>);
-  int dev = 0;
-  GPTOSS_CUDA_CHECK(cudaGetDevice(&dev));
-  if (dev >= 64 || !allowed[size_t(dev)].load()) {
-    GPTOSS_CUDA_CHECK(cudaFuncSetAttribute(moe_gemm_narrow_kernel<kGateUp, NMax, S>,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-    if (dev < 64) allowed[size_t(dev)].store(true);
-  }
+  allow_narrow<kGateUp, NMax, S>();
   const int max_tiles = (T * k + NMax - 1) / NMax + E;
-  launch_smem(moe_gemm_narrow_kernel<kGateUp, NMax, S>, dim3(max_tiles, (rows + kBN - 1) / kBN), kThreads, smem, s,
-              xq, blocks, scales, bias, rows, K, k, E, offsets, slots, alpha, limit, act_out, y_out);
+  launch_smem(moe_gemm_narrow_kernel<kGateUp, NMax, S>, dim3(max_tiles, (rows + kBN - 1) / kBN), kThreads,
+              sizeof(NarrowSmem<NMax, S>), s, xq, blocks, scales, bias, rows, K, k, E, offsets, slots, alpha, limit,
+              act_out, y_out);
 }
 
 }  // namespace
+
+void moe_gemm_sm90_narrow_allow() {
+  allow_narrow<true, 32, 4>();
+  allow_narrow<false, 32, 4>();
+  allow_narrow<true, 48, 3>();
+  allow_narrow<false, 48, 3>();
+  allow_narrow<true, 64, 3>();
+  allow_narrow<false, 64, 3>();
+}
 
 template <bool kGateUp>
 void moe_gemm_sm90_narrow(const bf16_raw* xq, int T, const uint8_t* blocks, const uint8_t* scales,
