@@ -21,7 +21,13 @@ cd "$(dirname "$0")/../.."
 source scripts/device/env.sh
 steps=${*:-tests bench decode profile}
 M=${MODEL:-synthetic:20b}
+# A configuration's environment: names and VAR=value, several joined by +.
 env_of() {
+  local part out=""
+  for part in ${1//+/ }; do out="$out $(env_of_one "$part")"; done
+  echo $out
+}
+env_of_one() {
   case $1 in
     old) echo "GPTOSS_FLASH_ATTENTION=0 GPTOSS_GROUPED_MOE=0" ;;
     flash) echo "GPTOSS_GROUPED_MOE=0" ;;
@@ -34,7 +40,8 @@ env_of() {
     narrow) echo "GPTOSS_GROUPED_NARROW_UPTO=72" ;;      # wgmma narrow tiles (weights as M) up to 72 slots/expert
     scan) echo "GPTOSS_GROUPED_TILE_SCAN=1" ;;           # 64/128-slot tiles found by one scan of the offsets
     narrowdec) echo "GPTOSS_GROUPED_NARROW_UPTO=72 GPTOSS_GROUPED_MOE_FROM=64" ;;  # ... and for decode from 64 tokens
-    *=*) echo "${1//+/ }" ;;                              # any VAR=value, several joined by +
+    *=*) echo "$1" ;;                                     # any VAR=value
+    *) echo "unknown configuration $1: the defaults" >&2; echo "GPTOSS_NONE=0" ;;
   esac
 }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
