@@ -62,24 +62,13 @@ template <int BM>
 __device__ __forceinline__ void chunk_products(float (&acc)[WarpgroupTile<BM>::kAcc], const uint4* a, const uint4* b,
                                                int wg, int wc) {
   using W = WarpgroupTile<BM>;
-  wgmma_fence_operands(acc);
-  wgmma_fence();
-  auto product = [&](int s) {
+  wgmma_chunk<kBK / 16>(acc, 2 * wc, [&](int s) {
     const int h = s >> 2, kk = s & 3;
     const uint64_t da = wgmma_desc_sw128(&a[(h * BM + W::a_row0(wg)) * 8]) + uint64_t(2 * kk);
     const uint64_t db = wgmma_desc_sw128(&b[(h * kBN + W::b_row0(wg)) * 8]) + uint64_t(2 * kk);
     if constexpr (BM == 128) wgmma_m64n128k16_bf16(acc, da, db);
     else wgmma_m64n64k16_bf16(acc, da, db);
-  };
-  // A whole chunk unrolled (a break between products would make ptxas fence
-  // every one); only the last chunk of a row may be shorter.
-  if (wc == 4) {
-#pragma unroll
-    for (int s = 0; s < kBK / 16; ++s) product(s);
-  } else {
-    for (int s = 0; s < 2 * wc; ++s) product(s);
-  }
-  wgmma_commit();
+  });
 }
 #endif
 

@@ -58,21 +58,12 @@ struct WeightRowIndex {
 // One chunk's products of warpgroup wg: its 64 weight rows x NW slots, wc blocks deep.
 template <int NW, int NMax>
 __device__ __forceinline__ void narrow_products(float (&acc)[NW / 2], const uint4* a, const uint4* b, int wg, int wc) {
-  wgmma_fence_operands(acc);
-  wgmma_fence();
-  auto product = [&](int s) {
+  wgmma_chunk<kBK / 16>(acc, 2 * wc, [&](int s) {
     const int h = s >> 2, kk = s & 3;
     const uint64_t dw = wgmma_desc_sw128(&b[(h * kBN + 64 * wg) * 8]) + uint64_t(2 * kk);
     const uint64_t dx = wgmma_desc_sw128(&a[(h * NMax) * 8]) + uint64_t(2 * kk);
     wgmma_m64nNk16_bf16<NW>(acc, dw, dx);
-  };
-  if (wc == 4) {
-#pragma unroll
-    for (int s = 0; s < kBK / 16; ++s) product(s);
-  } else {
-    for (int s = 0; s < 2 * wc; ++s) product(s);
-  }
-  wgmma_commit();
+  });
 }
 
 // The tile of slots s0 .. s1 - 1 (at most NW) of expert e, block's rows n0 ..

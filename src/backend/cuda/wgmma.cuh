@@ -129,6 +129,23 @@ __device__ __forceinline__ void wgmma_m64n48k16_bf16(float (&d)[24], uint64_t a,
 #endif
 }
 
+// One chunk's products by a warpgroup: product(s) for the k16 steps
+// s < steps (at most kMax), then one commit. A whole chunk is unrolled (a
+// break between products would make ptxas fence every one); only a row's
+// last chunk may be shorter.
+template <int kMax, int N, class Product>
+__device__ __forceinline__ void wgmma_chunk(float (&acc)[N], int steps, Product product) {
+  wgmma_fence_operands(acc);
+  wgmma_fence();
+  if (steps == kMax) {
+#pragma unroll
+    for (int s = 0; s < kMax; ++s) product(s);
+  } else {
+    for (int s = 0; s < steps; ++s) product(s);
+  }
+  wgmma_commit();
+}
+
 // The product of width N (16, 32, 48, 64 or 128 slots or rows).
 template <int N>
 __device__ __forceinline__ void wgmma_m64nNk16_bf16(float (&d)[N / 2], uint64_t a, uint64_t b) {
