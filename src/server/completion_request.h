@@ -8,12 +8,19 @@
 
 namespace gptoss::server {
 
+// 'prompt' may hold several prompts (strings, or arrays of token ids): each
+// is its own engine request, and its n choices are numbered prompt * n + j.
 struct CompletionJob {
-  GenerateRequest gen;  // ready for Engine::submit
-  int logprobs = -1;    // alternatives per token to report; -1: none
+  std::vector<GenerateRequest> gens;  // one per prompt, ready for Engine::submit
+  std::vector<std::string> echo;      // per prompt: its text when 'echo' is true, else empty
+  int logprobs = -1;                  // alternatives per token to report; -1: none
 };
 
-// body: prompt, suffix (refused), logprobs, besides the common fields.
+// Most prompts one request may hold, and most sequences (prompts x n).
+constexpr int kMaxCompletionPrompts = 1024;
+constexpr int kMaxCompletionSequences = 1024;
+
+// body: prompt, echo, suffix (refused), logprobs, besides the common fields.
 // Throws ApiError 400 with the offending parameter.
 CompletionJob prepare_completion(const ServerContext& ctx, const Json& body, const CommonParams& common);
 

@@ -16,20 +16,50 @@ namespace gptoss::server {
 
 namespace {
 
-std::vector<int32_t> prompt_ids(const ServerContext& ctx, const Json& body) {
+// One prompt: its token ids and, for echo, its text.
+struct PromptIn {
+  std::vector<int32_t> ids;
+  std::string text;
+};
+
+// 'prompt': a string, an array of token ids, or an array of either (several prompts).
+std::vector<PromptIn> prompts_of(const ServerContext& ctx, const Json& body, bool echo) {
   auto it = body.find("prompt");
   if (it == body.end() || it->is_null()) throw bad_request("'prompt' is required: a string or an array of token ids", "prompt");
-  if (it->is_string()) return ctx.tokenizer->encode(it->get<std::string>(), /*allow_special=*/true);
-  if (it->is_array()) {
-    if (it->size() == 1 && (*it)[0].is_string()) return ctx.tokenizer->encode((*it)[0].get<std::string>(), true);
-    std::vector<int32_t> ids;
-    for (auto& v : *it) {
-      if (!v.is_number_integer()) throw bad_request("'prompt' must be a string or an array of token ids (one prompt per request)", "prompt");
-      ids.push_back(v.get<int32_t>());
+  const int vocab = ctx.engine.model_config().vocab_size;
+  auto from_text = [&](const std::string& t) { return PromptIn{ctx.tokenizer->encode(t, /*allow_special=*/true), t}; };
+  auto from_ids = [&](const Json& a, const std::string& where) {
+    PromptIn p;
+    for (auto& v : a) {
+      if (!v.is_number_integer()) throw bad_request(where + " must be a string or an array of token ids", "prompt");
+      const int64_t id = v.get<int64_t>();
+      if (id < 0 || id >= vocab)
+        throw bad_request(where + " holds token id " + std::to_string(id) + ", outside the vocabulary (0.." +
+                              std::to_string(vocab - 1) + ")",
+                          "prompt");
+      p.ids.push_back(int32_t(id));
     }
-    return ids;
+    if (echo) p.text = ctx.tokenizer->decode(p.ids);
+    return p;
+  };
+  if (it->is_string()) return {from_text(it->get<std::string>())};
+  if (!it->is_array()) throw bad_request("'prompt' must be a string or an array of token ids", "prompt");
+  if (it->empty()) throw bad_request("'prompt' is empty", "prompt");
+  // An array of integers is one prompt; otherwise every element is one.
+  if ((*it)[0].is_number_integer()) return {from_ids(*it, "'prompt'")};
+  if (it->size() > size_t(kMaxCompletionPrompts))
+    throw bad_request("'prompt' holds " + std::to_string(it->size()) + " prompts; at most " +
+                          std::to_string(kMaxCompletionPrompts) + " per request",
+                      "prompt");
+  std::vector<PromptIn> out;
+  for (size_t i = 0; i < it->size(); ++i) {
+    const Json& e = (*it)[i];
+    const std::string where = "'prompt[" + std::to_string(i) + "]'";
+    if (e.is_string()) out.push_back(from_text(e.get<std::string>()));
+    else if (e.is_array()) out.push_back(from_ids(e, where));
+    else throw bad_request(where + " must be a string or an array of token ids", "prompt");
   }
-  throw bad_request("'prompt' must be a string or an array of token ids", "prompt");
+  return out;
 }
 
 // One choice: its sequence, text decoding, stop strings and log-probabilities.
@@ -43,8 +73,13 @@ struct CompletionChoice {
   Json lp_tokens = Json::array(), lp_values = Json::array(), lp_top = Json::array(), lp_offsets = Json::array();
   GenerationOutcome outcome;
 
-  CompletionChoice(const ServerContext& c, int i, std::shared_ptr<RequestStream> s, std::vector<std::string> stop, int lp)
-      : index(i), stream(std::move(s)), decoder(c.tokenizer), stops(std::move(stop)), logprobs(lp) {}
+  int prompt;        // which of the request's prompts
+  std::string echo;  // the prompt's text, sent before the completion ('echo')
+
+  CompletionChoice(const ServerContext& c, int i, int p, std::shared_ptr<RequestStream> s, std::vector<std::string> stop,
+                   int lp, std::string echo_text)
+      : index(i), stream(std::move(s)), decoder(c.tokenizer), stops(std::move(stop)), logprobs(lp), prompt(p),
+        echo(std::move(echo_text)) {}
 
   std::string take(const Tokenizer& tok, const SampledToken& t) {
     std::string piece = stops.push(decoder.push(t.token));
@@ -71,22 +106,26 @@ struct CompletionChoice {
   }
 };
 
-// n choices are n sequences submitted together (sharing the prompt's KV
-// blocks); a stream sends them one after another, as /v1/chat/completions does.
+// Each prompt's n choices are n sequences submitted together (sharing the
+// prompt's KV blocks); every prompt is submitted at once, so they run as one
+// batch; a stream sends the choices one after another, as
+// /v1/chat/completions does.
 struct CompletionRun {
   ServerContext& ctx;
   std::vector<std::unique_ptr<CompletionChoice>> choices;
   std::string id = random_id("cmpl-");
   std::time_t created = std::time(nullptr);
 
-  CompletionRun(ServerContext& c, const GenerateRequest& gen, int n, const std::vector<std::string>& stop, int lp)
-      : ctx(c) {
+  CompletionRun(ServerContext& c, const CompletionJob& job, int n, const std::vector<std::string>& stop) : ctx(c) {
     try {
-      for (int i = 0; i < n; ++i) {
-        GenerateRequest g = gen;
-        if (g.sampling.seed) g.sampling.seed = *g.sampling.seed + uint64_t(i);
-        choices.push_back(std::make_unique<CompletionChoice>(c, i, submit(ctx, std::move(g), id), stop, lp));
-      }
+      for (size_t p = 0; p < job.gens.size(); ++p)
+        for (int j = 0; j < n; ++j) {
+          const int index = int(p) * n + j;
+          GenerateRequest g = job.gens[p];
+          if (g.sampling.seed) g.sampling.seed = *g.sampling.seed + uint64_t(index);
+          choices.push_back(std::make_unique<CompletionChoice>(c, index, int(p), submit(ctx, std::move(g), id), stop,
+                                                               job.logprobs, job.echo[p]));
+        }
     } catch (...) {
       cancel_all();
       throw;
@@ -102,12 +141,14 @@ struct CompletionRun {
   static Json choice(int index, const std::string& t, Json finish_reason, Json lp) {
     return {{"index", index}, {"text", t}, {"logprobs", std::move(lp)}, {"finish_reason", std::move(finish_reason)}};
   }
+  // Each prompt's tokens count once, however many choices it has.
   Json usage() const {
-    const GenerationOutcome& first = choices.front()->outcome;
-    int completion = 0;
-    for (auto& c : choices) completion += c->outcome.completion_tokens;
-    return {{"prompt_tokens", first.prompt_tokens}, {"completion_tokens", completion},
-            {"total_tokens", first.prompt_tokens + completion}};
+    int prompt = 0, completion = 0, last = -1;
+    for (auto& c : choices) {
+      if (c->prompt != last) prompt += c->outcome.prompt_tokens, last = c->prompt;
+      completion += c->outcome.completion_tokens;
+    }
+    return {{"prompt_tokens", prompt}, {"completion_tokens", completion}, {"total_tokens", prompt + completion}};
   }
 };
 
@@ -115,21 +156,41 @@ struct CompletionRun {
 
 CompletionJob prepare_completion(const ServerContext& ctx, const Json& body, const CommonParams& common) {
   if (body.contains("suffix") && !body["suffix"].is_null()) throw bad_request("'suffix' is not supported", "suffix");
+  const bool echo = opt_bool(body, "echo").value_or(false);
   CompletionJob job;
-  GenerateRequest& gen = job.gen;
-  gen.prompt = prompt_ids(ctx, body);
-  if (gen.prompt.empty()) throw bad_request("'prompt' is empty", "prompt");
-  gen.sampling = common.sampling;
+  SamplingParams sampling = common.sampling;
   if (auto lp = opt_int(body, "logprobs", 0, 20)) {
-    gen.sampling.logprobs = true;
-    gen.sampling.top_logprobs = int(*lp);
+    // With echo, OpenAI's API also scores the prompt's own tokens, which
+    // this server does not compute: refused rather than answered without them.
+    if (echo)
+      throw bad_request("'echo' with 'logprobs' asks for the prompt tokens' log-probabilities, which this server does "
+                        "not compute; send one of them",
+                        "echo");
+    sampling.logprobs = true;
+    sampling.top_logprobs = int(*lp);
     job.logprobs = int(*lp);
   }
-  for (int id : ctx.engine.model_config().eos_token_ids) gen.stop_token_ids.push_back(id);
-  gen.stop_token_ids.insert(gen.stop_token_ids.end(), {harmony::kReturn, harmony::kCall, harmony::kEndOfText});
-  fit_to_context(ctx, gen, common.max_tokens.value_or(16), "max_tokens");
-  apply_forced_output(ctx, body, gen);
-  gen.pause_for_reader = common.stream;
+  std::vector<PromptIn> prompts = prompts_of(ctx, body, echo);
+  if (int64_t(prompts.size()) * common.n > kMaxCompletionSequences)
+    throw bad_request(std::to_string(prompts.size()) + " prompts x n = " + std::to_string(common.n) + " are " +
+                          std::to_string(int64_t(prompts.size()) * common.n) + " sequences; at most " +
+                          std::to_string(kMaxCompletionSequences) + " per request",
+                      "n");
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    GenerateRequest gen;
+    gen.prompt = std::move(prompts[i].ids);
+    if (gen.prompt.empty())
+      throw bad_request(prompts.size() == 1 ? "'prompt' is empty" : "'prompt[" + std::to_string(i) + "]' is empty",
+                        "prompt");
+    gen.sampling = sampling;
+    for (int id : ctx.engine.model_config().eos_token_ids) gen.stop_token_ids.push_back(id);
+    gen.stop_token_ids.insert(gen.stop_token_ids.end(), {harmony::kReturn, harmony::kCall, harmony::kEndOfText});
+    fit_to_context(ctx, gen, common.max_tokens.value_or(16), "max_tokens");
+    apply_forced_output(ctx, body, gen);
+    gen.pause_for_reader = common.stream;
+    job.gens.push_back(std::move(gen));
+    job.echo.push_back(echo ? std::move(prompts[i].text) : std::string());
+  }
   return job;
 }
 
@@ -137,7 +198,7 @@ void handle_completions(ServerContext& ctx, const HttpRequest& req, HttpResponse
   Json body = parse_body(req.body);
   CommonParams common = parse_common(body, "max_tokens");
   CompletionJob job = prepare_completion(ctx, body, common);
-  auto run = std::make_shared<CompletionRun>(ctx, job.gen, common.n, common.stop, job.logprobs);
+  auto run = std::make_shared<CompletionRun>(ctx, job, common.n, common.stop);
   const Tokenizer& tok = *ctx.tokenizer;
   if (!common.stream) {
     struct CancelAll {
@@ -153,7 +214,7 @@ void handle_completions(ServerContext& ctx, const HttpRequest& req, HttpResponse
       report_request(ctx, run->id, "/v1/completions", c.outcome);
       if (c.outcome.reason == FinishReason::Error)
         throw ApiError(500, "generation failed: " + c.outcome.error, "", "internal_error", "server_error");
-      list.push_back(CompletionRun::choice(c.index, c.text, c.finish(), c.lp_json()));
+      list.push_back(CompletionRun::choice(c.index, c.echo + c.text, c.finish(), c.lp_json()));
     }
     Json out = run->body(std::move(list));
     out["usage"] = run->usage();
@@ -168,6 +229,11 @@ void handle_completions(ServerContext& ctx, const HttpRequest& req, HttpResponse
         bool ok = true;
         for (auto& cp : run->choices) {
           CompletionChoice& c = *cp;
+          if (!c.echo.empty() &&
+              !sse_send(sink, run->body(Json::array({CompletionRun::choice(c.index, c.echo, nullptr, nullptr)})))) {
+            run->cancel_all();
+            return false;
+          }
           c.outcome = run_generation(
               *c.stream, [&](const SampledToken& t) {
                 std::string piece = c.take(tok, t);

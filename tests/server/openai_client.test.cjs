@@ -237,6 +237,34 @@ test('completions, whole and streamed', async () => {
   assert.deepEqual(texts, [r.choices[0].text, r.choices[0].text]);
 });
 
+test('completions: several prompts in one request, echo', async () => {
+  const alone = async (prompt) =>
+    (await client.completions.create({ model: 'm', prompt, max_tokens: 4, temperature: 0 })).choices[0].text;
+  const a = await alone('Once upon a time'), b = await alone([200006, 17360, 200008]);
+  // Strings and token-id arrays mix; choices are numbered prompt * n + j; each prompt's tokens count once.
+  const r = await client.completions.create({ model: 'm', prompt: ['Once upon a time', [200006, 17360, 200008]],
+                                             max_tokens: 4, temperature: 0, n: 2 });
+  assert.deepEqual(r.choices.map((c) => [c.index, c.text]), [[0, a], [1, a], [2, b], [3, b]]);
+  const one = await client.completions.create({ model: 'm', prompt: 'Once upon a time', max_tokens: 4, temperature: 0 });
+  assert.equal(r.usage.prompt_tokens, one.usage.prompt_tokens + 3);
+  assert.equal(r.usage.completion_tokens, 16);
+  // echo: the prompt's text, then the completion; streamed, the prompt comes first.
+  const e = await client.completions.create({ model: 'm', prompt: ['Once upon a time', 'Hello'], max_tokens: 4,
+                                             temperature: 0, echo: true });
+  assert.equal(e.choices[0].text, 'Once upon a time' + a);
+  assert.ok(e.choices[1].text.startsWith('Hello'));
+  const s = await client.completions.create({ model: 'm', prompt: ['Once upon a time', 'Hello'], max_tokens: 4,
+                                             temperature: 0, echo: true, stream: true });
+  const texts = ['', ''];
+  for await (const c of s) for (const ch of c.choices) texts[ch.index] += ch.text ?? '';
+  assert.deepEqual(texts, e.choices.map((c) => c.text));
+  // echo with logprobs would need the prompt's own log-probabilities: refused, not answered without them.
+  await assert.rejects(client.completions.create({ model: 'm', prompt: 'x', max_tokens: 2, echo: true, logprobs: 1 }),
+                       (err) => err.status === 400 && err.error.param === 'echo');
+  await assert.rejects(client.completions.create({ model: 'm', prompt: ['x', 7], max_tokens: 2 }),
+                       (err) => err.status === 400 && /prompt\[1\]/.test(err.error.message));
+});
+
 test('bad requests get OpenAI error objects', async () => {
   const expect400 = async (body, param) => {
     await assert.rejects(client.chat.completions.create({ model: 'm', ...body }), (e) => {
