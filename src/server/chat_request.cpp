@@ -69,7 +69,18 @@ void apply_forced_output(const ServerContext& ctx, const Json& body, GenerateReq
   gen.sampling.forced_tokens = ctx.tokenizer->encode(*forced, /*allow_special=*/true);
 }
 
-ChatJob prepare_chat(const ServerContext& ctx, const Json& body, const CommonParams& common, const char* max_param) {
+namespace {
+
+// The conversation as the model reads it, with what the request's tools,
+// tool_choice and response_format add; the rest of prepare_chat's job.
+struct RenderedChat {
+  ChatJob job;  // tool_names, logprobs, top_logprobs and gen.prompt filled
+  std::vector<h::FunctionTool> tools;
+  ToolChoice choice;
+  h::ReasoningEffort effort = h::ReasoningEffort::Medium;
+};
+
+RenderedChat render_chat(const ServerContext& ctx, const Json& body) {
   auto msgs = body.find("messages");
   if (msgs == body.end() || !msgs->is_array() || msgs->empty())
     throw bad_request("'messages' must be a non-empty array of {\"role\", \"content\"} objects", "messages");
@@ -81,8 +92,9 @@ ChatJob prepare_chat(const ServerContext& ctx, const Json& body, const CommonPar
     const bool tools = what.rfind("tools", 0) == 0;
     throw bad_request(what, tools ? "tools" : "messages", tools ? "invalid_tool_schema" : "invalid_messages");
   }
-  ChatJob job;
-  std::vector<h::FunctionTool> tools;
+  RenderedChat out;
+  ChatJob& job = out.job;
+  std::vector<h::FunctionTool>& tools = out.tools;
   try {
     tools = h::function_tools_from_json(conv.tools);
   } catch (const Error& e) {
@@ -91,7 +103,7 @@ ChatJob prepare_chat(const ServerContext& ctx, const Json& body, const CommonPar
   for (auto& t : tools) job.tool_names.push_back(t.name);
 
   std::vector<std::string> extra;  // instructions we add
-  ToolChoice choice;
+  ToolChoice& choice = out.choice;
   if (auto tc = body.find("tool_choice"); tc != body.end() && !tc->is_null()) {
     if (tc->is_string()) {
       const std::string c = tc->get<std::string>();
@@ -144,6 +156,19 @@ ChatJob prepare_chat(const ServerContext& ctx, const Json& body, const CommonPar
   } catch (const Error& e) {
     throw bad_request(e.what(), "messages");
   }
+  out.effort = conv.reasoning_effort;
+  return out;
+}
+
+}  // namespace
+
+std::vector<int32_t> chat_prompt_ids(const ServerContext& ctx, const Json& body) {
+  return render_chat(ctx, body).job.gen.prompt;
+}
+
+ChatJob prepare_chat(const ServerContext& ctx, const Json& body, const CommonParams& common, const char* max_param) {
+  RenderedChat r = render_chat(ctx, body);
+  ChatJob job = std::move(r.job);
   job.gen.sampling = common.sampling;
   job.gen.sampling.logprobs = job.logprobs;
   job.gen.sampling.top_logprobs = job.top_logprobs;
@@ -151,7 +176,7 @@ ChatJob prepare_chat(const ServerContext& ctx, const Json& body, const CommonPar
   job.stop = common.stop;
   fit_to_context(ctx, job.gen, common.max_tokens, max_param);
   apply_forced_output(ctx, body, job.gen);
-  job.gen.constraint = prepare_constraint(ctx, body, tools, choice, conv.reasoning_effort);
+  job.gen.constraint = prepare_constraint(ctx, body, r.tools, r.choice, r.effort);
   return job;
 }
 

@@ -23,6 +23,11 @@ struct ChatJob {
 ChatJob prepare_chat(const ServerContext& ctx, const Json& body, const CommonParams& common,
                      const char* max_param = "max_tokens");
 
+// The token ids prepare_chat would feed the model for this body (messages,
+// tools, tool_choice, response_format, reasoning_effort), without its checks
+// of the length against the context (POST /tokenize).
+std::vector<int32_t> chat_prompt_ids(const ServerContext& ctx, const Json& body);
+
 // Checks max_tokens against the context and fills the engine request's
 // limits; shared with /v1/completions.
 void fit_to_context(const ServerContext& ctx, GenerateRequest& gen, const std::optional<int>& max_tokens,

@@ -24,11 +24,17 @@ using Handler = void (*)(ServerContext&, const HttpRequest&, HttpResponse&);
 
 // A route's handler runs on a handler thread when it may block (it waits
 // for the engine); the others answer on the socket thread at once.
+// A path ending in '/' takes one more segment or more (a model id may hold '/').
 struct Route {
   const char* method;
   const char* path;
   Handler fn;
   bool blocking;
+  bool matches(const std::string& p) const {
+    const std::string_view r(path);
+    if (r.back() != '/') return p == r;
+    return p.size() > r.size() && p.compare(0, r.size(), r) == 0;
+  }
 };
 
 namespace {
@@ -40,6 +46,9 @@ const Route kRoutes[] = {
     {"POST", "/v1/completions", handle_completions, true},
     {"POST", "/v1/responses", handle_responses, true},
     {"GET", "/v1/models", handle_models, false},
+    {"GET", "/v1/models/", handle_model, false},
+    {"POST", "/tokenize", handle_tokenize, true},  // a long text takes a while: not on the socket thread
+    {"POST", "/detokenize", handle_detokenize, true},
     {"GET", "/metrics", handle_metrics, false},
     {"GET", "/v1/status", handle_status, false},
     {"GET", "/health", health, false},
@@ -52,7 +61,7 @@ const Route* find_route(const HttpRequest& req, bool& path_known) {
   path_known = false;
   const std::string& method = req.method == "HEAD" ? std::string("GET") : req.method;
   for (const Route& r : kRoutes)
-    if (req.path == r.path) {
+    if (r.matches(req.path)) {
       path_known = true;
       if (method == r.method) return &r;
     }
@@ -61,6 +70,16 @@ const Route* find_route(const HttpRequest& req, bool& path_known) {
     if (method == "GET") return &kWebAsset;
   }
   return nullptr;
+}
+
+// The path label of the request counters: a route's pattern, never the
+// client's own text (every scanned URL would be a new series kept forever,
+// and a quote or newline in it would break the exposition format).
+std::string metrics_path(const std::string& path) {
+  for (const Route& r : kRoutes)
+    if (r.matches(path)) return std::string(r.path).back() == '/' ? std::string(r.path) + "{id}" : std::string(r.path);
+  if (path == "/" || find_web_asset(path)) return "(web ui)";
+  return "(no route)";
 }
 
 void send_error(HttpResponse& res, const ApiError& e) {
@@ -122,7 +141,7 @@ bool HttpServer::answered_by_checks(const HttpRequest& req, HttpResponse& res) {
     ApiError e(503, "the server is shutting down: retry on another instance", "", "unavailable", "server_error");
     e.retry_after_s = 1;
     send_error(res, e);
-    ctx_.count_http(req.path, 503);
+    ctx_.count_http(metrics_path(req.path), 503);
     return true;
   }
   // The UI's files are public (the page asks for the key); the API is not.
@@ -134,7 +153,7 @@ bool HttpServer::answered_by_checks(const HttpRequest& req, HttpResponse& res) {
     const bool ok = auth.rfind(prefix, 0) == 0 && same_secret(auth.substr(prefix.size()), ctx_.options.api_key);
     if (!ok) {
       send_error(res, ApiError(401, "Invalid or missing API key: send 'Authorization: Bearer <key>'", "", "invalid_api_key"));
-      ctx_.count_http(req.path, 401);
+      ctx_.count_http(metrics_path(req.path), 401);
       return true;
     }
   }
@@ -152,7 +171,7 @@ bool HttpServer::answer_at_once(const HttpRequest& req, HttpResponse& res) {
       send_error(res, ApiError(404, "no route for " + req.method + " " + req.path +
                                         " (try /v1/chat/completions, /v1/completions, /v1/responses, /v1/models)",
                                "", "not_found"));
-    ctx_.count_http(req.path, res.status);
+    ctx_.count_http(metrics_path(req.path), res.status);
     return true;
   }
   if (r->blocking) return false;
@@ -178,7 +197,7 @@ void HttpServer::run_route(const Route& r, const HttpRequest& req, HttpResponse&
     log_error(std::string("internal error on ") + req.path + ": " + e.what());
     send_error(res, ApiError(500, std::string("internal error: ") + e.what(), "", "internal_error", "server_error"));
   }
-  ctx_.count_http(req.path, res.status);
+  ctx_.count_http(metrics_path(req.path), res.status);
 }
 
 void HttpServer::refuse_overloaded(const std::string& limit, HttpResponse& res) {

@@ -1,18 +1,32 @@
-// GET /v1/models and GET /metrics (Prometheus text format).
+// GET /v1/models, /v1/models/{id} and GET /metrics (Prometheus text format).
 #include <sstream>
 
+#include "server/api_error.h"
 #include "server/endpoints.h"
 #include "server/http_util.h"
 
 namespace gptoss::server {
 
+namespace {
+Json model_object(const ServerContext& ctx) {
+  return {{"id", ctx.options.model_name},
+          {"object", "model"},
+          {"created", ctx.started},
+          {"owned_by", "gptoss.cpp"},
+          {"max_model_len", ctx.engine.options().max_model_len}};
+}
+}  // namespace
+
 void handle_models(ServerContext& ctx, const HttpRequest&, HttpResponse& res) {
-  Json m = {{"id", ctx.options.model_name},
-            {"object", "model"},
-            {"created", ctx.started},
-            {"owned_by", "gptoss.cpp"},
-            {"max_model_len", ctx.engine.options().max_model_len}};
-  res.set_content(dump_json({{"object", "list"}, {"data", Json::array({m})}}), "application/json");
+  res.set_content(dump_json({{"object", "list"}, {"data", Json::array({model_object(ctx)})}}), "application/json");
+}
+
+void handle_model(ServerContext& ctx, const HttpRequest& req, HttpResponse& res) {
+  const std::string id = req.path.substr(std::string("/v1/models/").size());
+  if (id != ctx.options.model_name)
+    throw ApiError(404, "The model '" + id + "' does not exist: this server serves '" + ctx.options.model_name + "'",
+                   "model", "model_not_found");
+  res.set_content(dump_json(model_object(ctx)), "application/json");
 }
 
 namespace {

@@ -43,6 +43,50 @@ test('models lists the served model', async () => {
   assert.equal(list.data[0].id, 'synthetic:tiny');
 });
 
+test('models.retrieve: the served model, 404 for another', async () => {
+  const m = await client.models.retrieve('synthetic:tiny');
+  assert.equal(m.id, 'synthetic:tiny');
+  assert.equal(m.object, 'model');
+  await assert.rejects(client.models.retrieve('openai/gpt-oss-120b'),
+                       (e) => e.status === 404 && e.error.code === 'model_not_found');
+});
+
+test('tokenize and detokenize, as vLLM and llama.cpp answer them', async () => {
+  const post = async (path, body) => {
+    const r = await fetch(`${BASE}${path}`, { method: 'POST', headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: r.status, body: await r.json() };
+  };
+  // The chat form counts what the chat endpoint feeds the model, tools and instructions included.
+  const body = { messages: hi, tools, tool_choice: 'required', reasoning_effort: 'low' };
+  const chat = await client.chat.completions.create({ model: 'm', ...body, max_tokens: 1 });
+  const t = await post('/tokenize', body);
+  assert.equal(t.status, 200);
+  assert.equal(t.body.count, chat.usage.prompt_tokens);
+  assert.equal(t.body.tokens.length, t.body.count);
+  assert.equal(t.body.max_model_len, 2048);
+  // The completions form, vLLM's 'prompt' and llama.cpp's 'content' (with pieces).
+  const c = await client.completions.create({ model: 'm', prompt: 'Once upon a time', max_tokens: 1 });
+  const p = await post('/tokenize', { prompt: 'Once upon a time' });
+  assert.equal(p.body.count, c.usage.prompt_tokens);
+  const pieces = await post('/tokenize', { content: 'Once upon a time', with_pieces: true });
+  assert.deepEqual(pieces.body.tokens.map((x) => x.id), p.body.tokens);
+  assert.equal(pieces.body.tokens.map((x) => x.piece).join(''), 'Once upon a time');
+  const d = await post('/detokenize', { tokens: p.body.tokens });
+  assert.equal(d.body.prompt, 'Once upon a time');
+  assert.equal(d.body.content, 'Once upon a time');
+  assert.equal((await post('/detokenize', { tokens: [-1] })).status, 400);
+  assert.equal((await post('/tokenize', { prompt: 5 })).status, 400);
+});
+
+test('request counters name routes, never the client\'s path', async () => {
+  await fetch(`${BASE}/%22%0Ascan-${Date.now()}`, { headers: { Authorization: `Bearer ${KEY}` } });
+  await client.models.retrieve('synthetic:tiny');
+  const { text } = await metrics();
+  assert.ok(!text.includes('scan-'), 'an unknown path became a label');
+  assert.match(text, /gptoss_http_requests_total\{path="\(no route\)",status="404"\} \d+/);
+  assert.match(text, /gptoss_http_requests_total\{path="\/v1\/models\/\{id\}",status="200"\} \d+/);
+});
+
 test('health needs no key', async () => {
   const r = await fetch(`${BASE}/health`);
   assert.equal(r.status, 200);
