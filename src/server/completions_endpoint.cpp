@@ -156,6 +156,11 @@ struct CompletionRun {
 
 CompletionJob prepare_completion(const ServerContext& ctx, const Json& body, const CommonParams& common) {
   if (body.contains("suffix") && !body["suffix"].is_null()) throw bad_request("'suffix' is not supported", "suffix");
+  if (auto best_of = opt_int(body, "best_of", 1, 64); best_of && *best_of != common.n)
+    throw bad_request(*best_of < common.n ? "'best_of' must be at least 'n'"
+                                          : "'best_of' (ranking more candidates than n by log-probability) is not "
+                                            "supported: ask for n choices instead",
+                      "best_of");
   const bool echo = opt_bool(body, "echo").value_or(false);
   CompletionJob job;
   SamplingParams sampling = common.sampling;

@@ -305,6 +305,10 @@ test('completions: several prompts in one request, echo', async () => {
   // echo with logprobs would need the prompt's own log-probabilities: refused, not answered without them.
   await assert.rejects(client.completions.create({ model: 'm', prompt: 'x', max_tokens: 2, echo: true, logprobs: 1 }),
                        (err) => err.status === 400 && err.error.param === 'echo');
+  // best_of beyond n would rank candidates by log-probability: refused rather than ignored.
+  await assert.rejects(client.completions.create({ model: 'm', prompt: 'x', max_tokens: 2, best_of: 3 }),
+                       (err) => err.status === 400 && err.error.param === 'best_of');
+  assert.equal((await client.completions.create({ model: 'm', prompt: 'x', max_tokens: 2, n: 2, best_of: 2 })).choices.length, 2);
   await assert.rejects(client.completions.create({ model: 'm', prompt: ['x', 7], max_tokens: 2 }),
                        (err) => err.status === 400 && /prompt\[1\]/.test(err.error.message));
 });
