@@ -1,6 +1,8 @@
 #include "runtime/engine.h"
 
 #include <algorithm>
+#include <cmath>
+#include <numeric>
 
 #include "core/log.h"
 #include "core/mem_size.h"
@@ -93,7 +95,8 @@ Engine::Engine(ModelRunner& runner, const EngineOptions& o) : runner_(runner), o
   runner_.allocate_kv(kv_);
   blocks_ = std::make_unique<KvBlockManager>(kv_, runner.config().sliding_window, step_tokens, opt_.prefix_caching);
   scheduler_ = std::make_unique<Scheduler>(
-      *blocks_, SchedulerConfig{opt_.max_num_seqs, opt_.max_num_batched_tokens, step_tokens, opt_.max_unread_tokens});
+      *blocks_, SchedulerConfig{opt_.max_num_seqs, opt_.max_num_batched_tokens, step_tokens, opt_.max_unread_tokens,
+                                runner.max_logit_rows()});
   log_info("KV cache: " + describe_kv_cache(runner, kv_));
   stats_.kv = blocks_->usage();
   thread_ = std::thread([this] { loop(); });
@@ -112,6 +115,7 @@ std::shared_ptr<RequestStream> Engine::submit(GenerateRequest r) {
   for (int32_t t : r.prompt)
     if (t < 0 || t >= V) reject("token id " + std::to_string(t) + " is outside the vocabulary (0.." + std::to_string(V - 1) + ")");
   if (r.max_tokens < 1) reject("max_tokens must be at least 1");
+  if (r.prompt_logprobs > 20) reject("prompt_logprobs takes at most 20 alternatives");
   if (plen >= opt_.max_model_len)
     reject("the prompt has " + std::to_string(plen) + " tokens but the context length is " +
            std::to_string(opt_.max_model_len) + " (shorten the prompt, or start the server with a larger --ctx-size)");
@@ -267,8 +271,8 @@ void Engine::submit_step(const std::vector<ScheduledSeq>& items, bool fed) {
       continue;
     }
     const SubmittedStep& prev = submitted_.front();
-    const size_t row = size_t(std::find(prev.ids.begin(), prev.ids.end(), it.seq->id) - prev.ids.begin());
-    masks[k] = prev.masks[row];
+    const size_t item = size_t(std::find(prev.ids.begin(), prev.ids.end(), it.seq->id) - prev.ids.begin());
+    masks[k] = prev.masks[item];
   }
   if (!build.empty())
     ThreadPool::global().parallel_for(build.size(), [&](size_t b, size_t e) {
@@ -278,30 +282,39 @@ void Engine::submit_step(const std::vector<ScheduledSeq>& items, bool fed) {
   SubmittedStep st;
   st.fed = fed;
   if (fed) metrics_.lookahead_steps++;
+  int rows = 0;
   for (const ScheduledSeq& it : items) {
     Sequence& s = *it.seq;
     BatchSeq b;
     b.kv = s.blocks.kv();
     b.n_tokens = it.n_tokens;
     if (fed) {
-      // One token after the in-flight step's: its row there (one row per item).
+      // One token after the in-flight step's: its last row there.
       const SubmittedStep& prev = submitted_.front();
-      const size_t row = size_t(std::find(prev.ids.begin(), prev.ids.end(), s.id) - prev.ids.begin());
-      b.pos0 = s.num_computed + prev.items[row].n_tokens;
+      const size_t item = size_t(std::find(prev.ids.begin(), prev.ids.end(), s.id) - prev.ids.begin());
+      b.pos0 = s.num_computed + prev.items[item].n_tokens;
       batch.tokens.push_back(0);
-      batch.feed.push_back(int32_t(row));
+      batch.feed.push_back(int32_t(prev.last_row[item]));
       b.choice = s.sampler.device_choice(1);
     } else {
       batch.tokens.insert(batch.tokens.end(), s.tokens.begin() + s.num_computed,
                           s.tokens.begin() + s.num_computed + it.n_tokens);
       b.pos0 = s.num_computed;
       b.choice = s.sampler.device_choice();
+      b.all_logits = s.wants_prompt_rows();
+      // The token is chosen from the last row, with the counter it has alone.
+      if (b.all_logits) b.choice.counter -= uint32_t(it.n_tokens - 1);
     }
-    b.want_logits = it.sample && s.sampler.needs_logits();
+    const bool host_sampled = it.sample && s.sampler.needs_logits();
+    b.want_logits = host_sampled || b.all_logits;
     b.mask = masks[st.ids.size()] ? masks[st.ids.size()]->data() : nullptr;
     batch.seqs.push_back(b);
     st.ids.push_back(s.id);
-    st.host_sampled.push_back(b.want_logits);
+    st.host_sampled.push_back(host_sampled);
+    st.all_logits.push_back(b.all_logits);
+    st.first_row.push_back(rows);
+    rows += b.all_logits ? it.n_tokens : 1;
+    st.last_row.push_back(rows - 1);
   }
   st.items = items;
   st.masks = std::move(masks);
@@ -330,15 +343,17 @@ void Engine::collect_step() {
   std::vector<size_t> full;
   for (size_t i : live) {
     const ScheduledSeq& it = st.items[i];
+    if (st.all_logits[i]) take_prompt_logprobs(st, i);
     if (!it.sample) continue;
     if (st.host_sampled[i]) full.push_back(i);
-    else sampled_[i] = it.seq->sampler.from_runner(chosen_[i]);
+    else sampled_[i] = it.seq->sampler.from_runner(chosen_[size_t(st.last_row[i])]);
   }
   if (!full.empty())
     ThreadPool::global().parallel_for(full.size(), [&](size_t b, size_t e) {
       for (size_t j = b; j < e; ++j) {
         const size_t i = full[j];
-        sampled_[i] = st.items[i].seq->sampler.sample(&logits_[i * size_t(V)], V, st.masks[i] ? st.masks[i]->data() : nullptr);
+        sampled_[i] = st.items[i].seq->sampler.sample(&logits_[size_t(st.last_row[i]) * size_t(V)], V,
+                                                      st.masks[i] ? st.masks[i]->data() : nullptr);
       }
     });
 
@@ -354,6 +369,13 @@ void Engine::collect_step() {
     }
     s.num_computed += it.n_tokens;
     blocks_->commit(s.blocks, s.tokens, s.num_computed);
+    if (s.prompt_logprobs >= 0 && !s.prompt_lp_sent && s.num_computed >= s.prompt_len) {
+      StreamEvent e;
+      e.kind = StreamEvent::Kind::PromptLogprobs;
+      e.prompt = std::move(s.prompt_lp);
+      s.prompt_lp_sent = true;
+      s.stream->push(std::move(e));
+    }
     if (!it.sample) continue;
     // What goes wrong with one sequence here (its sampler, its stream) ends
     // that sequence alone; the rest of the batch carries on.
@@ -366,6 +388,42 @@ void Engine::collect_step() {
       if (live_.count(id)) finish(&s, FinishReason::Error, e.what());  // unless it already finished
     }
   }
+}
+
+// Row j of item i holds the distribution after position pos0 + j: the
+// log-probability of the prompt's next token there, and the top
+// alternatives. A position already taken (a prompt recomputed after a
+// preemption) is not taken again.
+void Engine::take_prompt_logprobs(const SubmittedStep& st, size_t i) {
+  Sequence& s = *st.items[i].seq;
+  if (s.prompt_lp_sent) return;
+  const int V = runner_.config().vocab_size, k = std::min(s.prompt_logprobs, V);
+  const int pos0 = s.num_computed, n = st.last_row[i] - st.first_row[i] + 1;
+  const int from = int(s.prompt_lp.size()) - pos0, to = std::min(n, s.prompt_len - 1 - pos0);
+  if (from < 0 || from >= to) return;
+  std::vector<SampledToken> got(size_t(to - from));
+  ThreadPool::global().parallel_for(got.size(), [&](size_t b, size_t e) {
+    std::vector<int32_t> ids;
+    for (size_t q = b; q < e; ++q) {
+      const int j = from + int(q);
+      const float* row = &logits_[size_t(st.first_row[i] + j) * size_t(V)];
+      float mx = row[0];
+      for (int v = 1; v < V; ++v) mx = std::max(mx, row[v]);
+      double sum = 0;
+      for (int v = 0; v < V; ++v) sum += std::exp(double(row[v] - mx));
+      const float lse = mx + float(std::log(sum));
+      SampledToken& t = got[q];
+      t.token = s.tokens[size_t(pos0 + j + 1)];
+      t.logprob = row[t.token] - lse;
+      if (k > 0) {
+        ids.resize(size_t(V));
+        std::iota(ids.begin(), ids.end(), 0);
+        std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), [&](int32_t a, int32_t c) { return row[a] > row[c]; });
+        for (int a = 0; a < k; ++a) t.top.push_back({ids[size_t(a)], row[ids[size_t(a)]] - lse});
+      }
+    }
+  });
+  for (auto& t : got) s.prompt_lp.push_back(std::move(t));
 }
 
 // Whether row i of a collected step is dropped: it was queued after a wrong

@@ -103,11 +103,17 @@ class Engine {
     std::vector<std::shared_ptr<const constrain::TokenMask>> masks;
     bool fed = false;                 // queued by look_ahead
     int rows = 0;
+    // Each item's logits rows [first_row, last_row]: one, or one per token
+    // where the prompt's log-probabilities are asked for (all_logits).
+    std::vector<int> first_row, last_row;
+    std::vector<bool> all_logits;
   };
   void submit_step(const std::vector<ScheduledSeq>& items, bool fed);
   void look_ahead();
   void collect_step();
   bool redo_row(const SubmittedStep& st, size_t i);
+  // The prompt log-probabilities of item i's rows, kept in its sequence.
+  void take_prompt_logprobs(const SubmittedStep& st, size_t i);
   void drop_submitted();
   void finish(Sequence* seq, FinishReason reason, const std::string& error = {});
   // Hands one sampled token to its sequence and its stream; may finish it.

@@ -18,9 +18,10 @@ enum class FinishReason { None, Stop, Length, Cancelled, Error };
 const char* to_string(FinishReason r);
 
 struct StreamEvent {
-  enum class Kind { Token, Finished };
+  enum class Kind { Token, Finished, PromptLogprobs };
   Kind kind = Kind::Token;
   SampledToken token;                         // Kind::Token
+  std::vector<SampledToken> prompt;           // Kind::PromptLogprobs: prompt tokens 1.. (GenerateRequest::prompt_logprobs)
   FinishReason reason = FinishReason::None;   // Kind::Finished
   std::string error;                          // FinishReason::Error: what went wrong
   int prompt_tokens = 0, cached_tokens = 0;   // Kind::Finished: usage

@@ -35,6 +35,15 @@ bool Scheduler::reader_behind(const Sequence* seq, int in_flight) const {
 StepPlan Scheduler::schedule() {
   StepPlan plan;
   int budget = cfg_.max_num_batched_tokens;
+  // Logits rows left in this step: n tokens of a sequence take n rows when
+  // its prompt's log-probabilities are asked for (fewer tokens then, if
+  // need be), else one. 0 tokens: the sequence sits this step out.
+  int rows_left = cfg_.max_logit_rows > 0 ? cfg_.max_logit_rows : 1 << 30;
+  auto fit_rows = [&](const Sequence* seq, int n) {
+    if (rows_left <= 0) return 0;
+    return seq->wants_prompt_rows() ? std::min(n, rows_left) : n;
+  };
+  auto take_rows = [&](const Sequence* seq, int n) { rows_left -= seq->wants_prompt_rows() ? n : 1; };
   // Running sequences first: decoding ones (one token each) before prompt
   // chunks, so a long prompt never stalls the others; oldest first within each.
   std::vector<Sequence*> order;
@@ -44,7 +53,8 @@ StepPlan Scheduler::schedule() {
     if (budget <= 0) break;
     if (seq->state != SeqState::Running) continue;  // preempted earlier in this loop
     if (reader_behind(seq)) continue;  // keeps its blocks, unless others need them (below)
-    const int n = std::min({seq->pending(), budget, cfg_.max_step_tokens});
+    const int n = fit_rows(seq, std::min({seq->pending(), budget, cfg_.max_step_tokens}));
+    if (n <= 0) continue;
     bool self_preempted = false;
     while (!blocks_.prepare_step(seq->blocks, seq->num_computed, n)) {
       // The newest sequence that has no place in this step yet makes room;
@@ -64,6 +74,7 @@ StepPlan Scheduler::schedule() {
     }
     if (self_preempted) continue;
     plan.items.push_back({seq, n, seq->num_computed + n == int(seq->tokens.size())});
+    take_rows(seq, n);
     budget -= n;
   }
   // Then waiting ones, in order, while there is room (not after a preemption:
@@ -77,11 +88,14 @@ StepPlan Scheduler::schedule() {
       ++i;
       continue;
     }
-    if (seq->num_computed == 0 && seq->blocks.empty()) {
+    // A prompt whose log-probabilities are asked for is computed whole: a
+    // cached prefix would have none.
+    if (seq->num_computed == 0 && seq->blocks.empty() && seq->prompt_logprobs < 0) {
       seq->num_computed = blocks_.match_prefix(seq->tokens, seq->blocks);
       if (seq->preemptions == 0) seq->cached_prompt_tokens = seq->num_computed;
     }
-    const int n = std::min({seq->pending(), budget, cfg_.max_step_tokens});
+    const int n = fit_rows(seq, std::min({seq->pending(), budget, cfg_.max_step_tokens}));
+    if (n <= 0) break;
     if (!blocks_.prepare_step(seq->blocks, seq->num_computed, n)) {
       blocks_.release(seq->blocks);
       seq->num_computed = 0;
@@ -91,6 +105,7 @@ StepPlan Scheduler::schedule() {
     seq->state = SeqState::Running;
     running_.push_back(seq);
     plan.items.push_back({seq, n, seq->num_computed + n == int(seq->tokens.size())});
+    take_rows(seq, n);
     budget -= n;
   }
   return plan;

@@ -31,6 +31,9 @@ struct SchedulerConfig {
   // Cancelling instead would also cut off n > 1 streams, whose later choices
   // wait unread while earlier ones are sent. 0: no limit.
   int max_unread_tokens = 0;
+  // Logits rows a step may return: one per item, or one per token of a
+  // chunk whose prompt log-probabilities are asked for. 0: no limit.
+  int max_logit_rows = 0;
 };
 
 struct ScheduledSeq {

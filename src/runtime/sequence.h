@@ -32,6 +32,12 @@ struct GenerateRequest {
   // Constrained decoding (structured outputs, tool_choice, the thinking
   // budget): what each sequence's output must be; null for free output.
   std::shared_ptr<const constrain::ConstraintSpec> constraint;
+  // The prompt's own log-probabilities (each token after the first, given
+  // those before it) with this many alternatives each; -1: none. They come
+  // as one StreamEvent before the first token. Such a prompt is computed
+  // whole (no prefix-cache hit) in chunks whose every row's logits reach
+  // the host.
+  int prompt_logprobs = -1;
 };
 
 enum class SeqState { Waiting, Running, Finished };
@@ -63,6 +69,12 @@ class Sequence {
   // Steps in flight whose row for this sequence is to be dropped (queued
   // after a wrong mask guess, see Engine::look_ahead).
   int discard_steps = 0;
+  int prompt_logprobs = -1;               // GenerateRequest::prompt_logprobs
+  std::vector<SampledToken> prompt_lp;    // [i]: prompt token i + 1 given tokens 0..i
+  bool prompt_lp_sent = false;
+
+  // This step's chunk of the prompt needs every row's logits (prompt_logprobs).
+  bool wants_prompt_rows() const { return prompt_logprobs >= 0 && num_computed < prompt_len; }
 
   // Whether the next token's mask depends on tokens not yet taken.
   bool constrained() const { return constraint && !constraint->failed(); }

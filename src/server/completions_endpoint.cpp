@@ -81,18 +81,45 @@ struct CompletionChoice {
       : index(i), stream(std::move(s)), decoder(c.tokenizer), stops(std::move(stop)), logprobs(lp), prompt(p),
         echo(std::move(echo_text)) {}
 
+  // One log-probability entry: the token's text, its log-probability and
+  // alternatives (null for the prompt's first token, which has none), and
+  // where its text starts in the choice's text (echo included).
+  void add_lp(const Tokenizer& tok, int32_t token, Json value, const std::vector<TokenLogprob>* top, size_t offset) {
+    lp_tokens.push_back(to_valid_utf8(tok.token_bytes(token)));
+    lp_values.push_back(std::move(value));
+    lp_offsets.push_back(offset);
+    if (!top) {
+      lp_top.push_back(nullptr);
+      return;
+    }
+    Json t = Json::object();
+    for (auto& a : *top) t[to_valid_utf8(tok.generated_bytes(a.token))] = a.logprob;
+    lp_top.push_back(std::move(t));
+  }
+  // echo with logprobs: the prompt's tokens lead the choice's entries.
+  void take_prompt(const Tokenizer& tok, const std::vector<int32_t>& ids, const std::vector<SampledToken>& lp) {
+    size_t offset = 0;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (i == 0) add_lp(tok, ids[0], nullptr, nullptr, 0);
+      else if (i - 1 < lp.size()) add_lp(tok, ids[i], lp[i - 1].logprob, &lp[i - 1].top, offset);
+      offset += to_valid_utf8(tok.token_bytes(ids[i])).size();
+    }
+  }
   std::string take(const Tokenizer& tok, const SampledToken& t) {
     std::string piece = stops.push(decoder.push(t.token));
-    if (logprobs >= 0) {
-      lp_tokens.push_back(to_valid_utf8(tok.generated_bytes(t.token)));
-      lp_values.push_back(t.logprob);
-      lp_offsets.push_back(text.size());
-      Json top = Json::object();
-      for (auto& a : t.top) top[to_valid_utf8(tok.generated_bytes(a.token))] = a.logprob;
-      lp_top.push_back(top);
-    }
+    if (logprobs >= 0) add_lp(tok, t.token, t.logprob, &t.top, echo.size() + text.size());
     text += piece;
     return piece;
+  }
+  // Streamed: the entries not yet sent, with the chunk that sends them.
+  size_t lp_sent = 0;
+  Json lp_unsent() {
+    if (logprobs < 0) return nullptr;
+    auto slice = [&](const Json& a) { return Json(std::vector<Json>(a.begin() + long(lp_sent), a.end())); };
+    Json out = {{"tokens", slice(lp_tokens)}, {"token_logprobs", slice(lp_values)}, {"top_logprobs", slice(lp_top)},
+                {"text_offset", slice(lp_offsets)}};
+    lp_sent = lp_tokens.size();
+    return out;
   }
   std::string flush() {
     std::string rest = stops.hit() ? std::string() : stops.push(decoder.flush()) + stops.flush();
@@ -154,6 +181,12 @@ struct CompletionRun {
 
 }  // namespace
 
+static std::vector<std::vector<int32_t>> prompt_ids_of(const CompletionJob& job) {
+  std::vector<std::vector<int32_t>> out;
+  for (auto& g : job.gens) out.push_back(g.prompt);
+  return out;
+}
+
 CompletionJob prepare_completion(const ServerContext& ctx, const Json& body, const CommonParams& common) {
   if (body.contains("suffix") && !body["suffix"].is_null()) throw bad_request("'suffix' is not supported", "suffix");
   if (auto best_of = opt_int(body, "best_of", 1, 64); best_of && *best_of != common.n)
@@ -165,12 +198,6 @@ CompletionJob prepare_completion(const ServerContext& ctx, const Json& body, con
   CompletionJob job;
   SamplingParams sampling = common.sampling;
   if (auto lp = opt_int(body, "logprobs", 0, 20)) {
-    // With echo, OpenAI's API also scores the prompt's own tokens, which
-    // this server does not compute: refused rather than answered without them.
-    if (echo)
-      throw bad_request("'echo' with 'logprobs' asks for the prompt tokens' log-probabilities, which this server does "
-                        "not compute; send one of them",
-                        "echo");
     sampling.logprobs = true;
     sampling.top_logprobs = int(*lp);
     job.logprobs = int(*lp);
@@ -188,6 +215,9 @@ CompletionJob prepare_completion(const ServerContext& ctx, const Json& body, con
       throw bad_request(prompts.size() == 1 ? "'prompt' is empty" : "'prompt[" + std::to_string(i) + "]' is empty",
                         "prompt");
     gen.sampling = sampling;
+    // echo with logprobs also scores the prompt's own tokens (how evaluation
+    // harnesses read a text's likelihood).
+    if (echo && job.logprobs >= 0) gen.prompt_logprobs = job.logprobs;
     for (int id : ctx.engine.model_config().eos_token_ids) gen.stop_token_ids.push_back(id);
     gen.stop_token_ids.insert(gen.stop_token_ids.end(), {harmony::kReturn, harmony::kCall, harmony::kEndOfText});
     fit_to_context(ctx, gen, common.max_tokens.value_or(16), "max_tokens");
@@ -213,8 +243,10 @@ void handle_completions(ServerContext& ctx, const HttpRequest& req, HttpResponse
     Json list = Json::array();
     for (auto& cp : run->choices) {
       CompletionChoice& c = *cp;
-      c.outcome = run_generation(*c.stream, [&](const SampledToken& t) { c.take(tok, t); return true; }, {},
-                                 [&] { return c.stops.hit(); });
+      const std::vector<int32_t>& ids = job.gens[size_t(c.prompt)].prompt;
+      c.outcome = run_generation(
+          *c.stream, [&](const SampledToken& t) { c.take(tok, t); return true; }, {}, [&] { return c.stops.hit(); },
+          [&](const std::vector<SampledToken>& lp) { c.take_prompt(tok, ids, lp); return true; });
       c.flush();
       report_request(ctx, run->id, "/v1/completions", c.outcome);
       if (c.outcome.reason == FinishReason::Error)
@@ -229,12 +261,15 @@ void handle_completions(ServerContext& ctx, const HttpRequest& req, HttpResponse
   const bool include_usage = common.include_usage;
   res.set_chunked_content_provider(
       "text/event-stream",
-      [run, include_usage](size_t, DataSink& sink) {
+      [run, include_usage, prompts = std::make_shared<std::vector<std::vector<int32_t>>>(prompt_ids_of(job))](
+          size_t, DataSink& sink) {
         const Tokenizer& tok = *run->ctx.tokenizer;
         bool ok = true;
         for (auto& cp : run->choices) {
           CompletionChoice& c = *cp;
-          if (!c.echo.empty() &&
+          // The echoed prompt leads; with logprobs it waits for the prompt's scores.
+          const bool echo_now = !c.echo.empty() && c.logprobs < 0;
+          if (echo_now &&
               !sse_send(sink, run->body(Json::array({CompletionRun::choice(c.index, c.echo, nullptr, nullptr)})))) {
             run->cancel_all();
             return false;
@@ -243,15 +278,21 @@ void handle_completions(ServerContext& ctx, const HttpRequest& req, HttpResponse
               *c.stream, [&](const SampledToken& t) {
                 std::string piece = c.take(tok, t);
                 return piece.empty() ? true
-                                     : (ok = sse_send(sink, run->body(Json::array({CompletionRun::choice(c.index, piece, nullptr, nullptr)}))));
+                                     : (ok = sse_send(sink, run->body(Json::array({CompletionRun::choice(c.index, piece, nullptr, c.lp_unsent())}))));
               },
-              [&] { return ok = sse_comment(sink); }, [&] { return c.stops.hit(); });
+              [&] { return ok = sse_comment(sink); }, [&] { return c.stops.hit(); },
+              [&](const std::vector<SampledToken>& lp) {
+                c.take_prompt(tok, (*prompts)[size_t(c.prompt)], lp);
+                return c.echo.empty() ||
+                       (ok = sse_send(sink, run->body(Json::array({CompletionRun::choice(c.index, c.echo, nullptr, c.lp_unsent())}))));
+              });
           report_request(run->ctx, run->id, "/v1/completions", c.outcome);
           if (c.outcome.client_gone || !ok) {
             run->cancel_all();
             return false;
           }
-          ok = sse_send(sink, run->body(Json::array({CompletionRun::choice(c.index, c.flush(), c.finish(), nullptr)})));
+          std::string rest = c.flush();
+          ok = sse_send(sink, run->body(Json::array({CompletionRun::choice(c.index, rest, c.finish(), c.lp_unsent())})));
         }
         if (include_usage) {
           Json u = run->body(Json::array());

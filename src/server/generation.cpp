@@ -7,7 +7,8 @@
 namespace gptoss::server {
 
 GenerationOutcome run_generation(RequestStream& stream, const std::function<bool(const SampledToken&)>& on_token,
-                                 const std::function<bool()>& keepalive, const std::function<bool()>& stop) {
+                                 const std::function<bool()>& keepalive, const std::function<bool()>& stop,
+                                 const std::function<bool(const std::vector<SampledToken>&)>& on_prompt) {
   using Clock = std::chrono::steady_clock;
   GenerationOutcome g;
   const auto t0 = Clock::now();
@@ -32,6 +33,13 @@ GenerationOutcome run_generation(RequestStream& stream, const std::function<bool
       g.cached_tokens = e->cached_tokens;
       g.completion_tokens = e->completion_tokens;
       break;
+    }
+    if (e->kind == StreamEvent::Kind::PromptLogprobs) {
+      if (on_prompt && !g.client_gone && !on_prompt(e->prompt)) {
+        g.client_gone = true;
+        stream.cancel();
+      }
+      continue;
     }
     if (g.ttft_s == 0) g.ttft_s = std::chrono::duration<double>(Clock::now() - t0).count();
     if (g.client_gone || stopped_early) continue;  // draining what was already sampled

@@ -22,9 +22,11 @@ struct GenerationOutcome {
 // on_token(token) -> false when the client is gone; keepalive() is called
 // after a second without tokens, -> false likewise. stop() -> true asks to
 // end early (a stop string was seen): the sequence is cancelled and the
-// outcome says Stop.
+// outcome says Stop. on_prompt gets the prompt's log-probabilities, before
+// the first token, when the request asked for them (-> false: client gone).
 GenerationOutcome run_generation(RequestStream& stream, const std::function<bool(const SampledToken&)>& on_token,
-                                 const std::function<bool()>& keepalive, const std::function<bool()>& stop);
+                                 const std::function<bool()>& keepalive, const std::function<bool()>& stop,
+                                 const std::function<bool(const std::vector<SampledToken>&)>& on_prompt = {});
 
 // Decode speed: tokens after the first over the time after the first (0 when unknown).
 double decode_tokens_per_second(const GenerationOutcome& g);

@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "runtime/engine.h"
 #include "runtime/kv_sizing.h"
+#include "runtime/solo_session.h"
 #include "pretend_gpu.h"
 
 using namespace gptoss;
@@ -454,3 +455,64 @@ TEST(Engine, PausesASequenceWhoseReaderIsBehind) {
   ASSERT_TRUE(e.drain(60s));
   EXPECT_EQ(collect(*s).tokens.size(), 30u);
 }
+
+// Prompt log-probabilities (what /v1/completions' echo + logprobs reports):
+// for a prompt cut into chunks of 7 tokens, computed beside other sequences
+// (one that shares its prefix, which must not serve it from the prefix
+// cache), each entry is the log-softmax of one sequence's own logits at that
+// position, computed alone on a runner of its own; the token after the prompt
+// is the same as without them.
+TEST(Engine, PromptLogprobsEqualTheSequencesOwnLogits) {
+  static ModelSource src = open_model(std::string(GPTOSS_FIXTURES_DIR) + "/tiny-gptoss");
+  CpuRunner alone(src, ThreadPool::global(), 256);
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int32_t> tok(0, 2000);
+  std::vector<int32_t> prompt(40);
+  for (auto& t : prompt) t = tok(rng);
+  SoloSession solo(alone, 64);
+  const std::vector<float> logits = solo.feed(prompt, /*all_logits=*/true);
+  const int V = alone.config().vocab_size;
+
+  EngineOptions o;
+  o.max_num_batched_tokens = 7;
+  Engine e(fixture_runner(), o);
+  // A sequence with the same prompt first, so its blocks are in the prefix cache.
+  Result warm = collect(*e.submit(greedy(prompt, 2)));
+  GenerateRequest r = greedy(prompt, 2);
+  r.prompt_logprobs = 3;
+  auto other = e.submit(greedy(std::vector<int32_t>(prompt.begin(), prompt.begin() + 20), 8));
+  auto s = e.submit(r);
+  std::vector<SampledToken> lp;
+  std::vector<int32_t> out;
+  int prompt_events = 0;
+  for (;;) {
+    auto ev = s->next(60s);
+    ASSERT_TRUE(ev) << "no event within 60 s";
+    if (ev->kind == StreamEvent::Kind::Finished) break;
+    if (ev->kind == StreamEvent::Kind::PromptLogprobs) {
+      EXPECT_TRUE(out.empty()) << "the prompt's log-probabilities come before the first token";
+      lp = ev->prompt;
+      prompt_events++;
+      continue;
+    }
+    out.push_back(ev->token.token);
+  }
+  collect(*other);
+  EXPECT_EQ(prompt_events, 1);
+  EXPECT_EQ(out, warm.tokens);
+  ASSERT_EQ(lp.size(), prompt.size() - 1);
+  for (size_t i = 0; i < lp.size(); ++i) {
+    const float* row = &logits[i * size_t(V)];
+    double sum = 0;
+    const float mx = *std::max_element(row, row + V);
+    for (int v = 0; v < V; ++v) sum += std::exp(double(row[v] - mx));
+    const float lse = mx + float(std::log(sum));
+    EXPECT_EQ(lp[i].token, prompt[i + 1]);
+    EXPECT_NEAR(lp[i].logprob, row[prompt[i + 1]] - lse, 1e-3) << "position " << i;
+    ASSERT_EQ(lp[i].top.size(), 3u);
+    EXPECT_EQ(lp[i].top[0].token, int32_t(std::max_element(row, row + V) - row)) << "position " << i;
+    EXPECT_NEAR(lp[i].top[0].logprob, mx - lse, 1e-3);
+    EXPECT_GE(lp[i].top[0].logprob, lp[i].top[1].logprob);
+  }
+}
+

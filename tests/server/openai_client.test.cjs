@@ -302,9 +302,38 @@ test('completions: several prompts in one request, echo', async () => {
   const texts = ['', ''];
   for await (const c of s) for (const ch of c.choices) texts[ch.index] += ch.text ?? '';
   assert.deepEqual(texts, e.choices.map((c) => c.text));
-  // echo with logprobs would need the prompt's own log-probabilities: refused, not answered without them.
-  await assert.rejects(client.completions.create({ model: 'm', prompt: 'x', max_tokens: 2, echo: true, logprobs: 1 }),
-                       (err) => err.status === 400 && err.error.param === 'echo');
+  // echo with logprobs scores the prompt's own tokens too (what evaluation harnesses read):
+  // the first has none; then every token's log-probability, alternatives and offset in the text.
+  const text = 'The quick brown fox jumps over the lazy dog';
+  const plain = await client.completions.create({ model: 'm', prompt: text, max_tokens: 2, temperature: 0, logprobs: 2 });
+  const scored = await client.completions.create({ model: 'm', prompt: text, max_tokens: 2, temperature: 0, logprobs: 2, echo: true });
+  const lp = scored.choices[0].logprobs, P = plain.usage.prompt_tokens;
+  assert.equal(scored.choices[0].text, text + plain.choices[0].text);
+  assert.equal(lp.tokens.length, P + 2);
+  assert.equal(lp.token_logprobs[0], null);
+  assert.equal(lp.top_logprobs[0], null);
+  assert.equal(lp.tokens.slice(0, P).join(''), text);
+  for (let i = 1; i < P; ++i) {
+    assert.ok(lp.token_logprobs[i] <= 0 && Number.isFinite(lp.token_logprobs[i]), `prompt token ${i}`);
+    assert.equal(Object.keys(lp.top_logprobs[i]).length, 2);
+    assert.ok(Math.max(...Object.values(lp.top_logprobs[i])) >= lp.token_logprobs[i] - 1e-4);
+    assert.equal(lp.text_offset[i], lp.tokens.slice(0, i).join('').length);
+  }
+  // The generated tokens: as without echo.
+  assert.deepEqual(lp.tokens.slice(P), plain.choices[0].logprobs.tokens);
+  lp.token_logprobs.slice(P).forEach((v, j) => assert.ok(Math.abs(v - plain.choices[0].logprobs.token_logprobs[j]) < 1e-4));
+  assert.equal(lp.text_offset[P], text.length);
+  // Streamed: the same entries, the prompt's first.
+  const st = await client.completions.create({ model: 'm', prompt: text, max_tokens: 2, temperature: 0, logprobs: 2, echo: true, stream: true });
+  const got = { tokens: [], token_logprobs: [] };
+  let streamed = '';
+  for await (const c of st) for (const ch of c.choices) {
+    streamed += ch.text ?? '';
+    if (ch.logprobs) got.tokens.push(...ch.logprobs.tokens), got.token_logprobs.push(...ch.logprobs.token_logprobs);
+  }
+  assert.equal(streamed, scored.choices[0].text);
+  assert.deepEqual(got.tokens, lp.tokens);
+  got.token_logprobs.forEach((v, j) => assert.ok(v === lp.token_logprobs[j] || Math.abs(v - lp.token_logprobs[j]) < 1e-4));
   // best_of beyond n would rank candidates by log-probability: refused rather than ignored.
   await assert.rejects(client.completions.create({ model: 'm', prompt: 'x', max_tokens: 2, best_of: 3 }),
                        (err) => err.status === 400 && err.error.param === 'best_of');
