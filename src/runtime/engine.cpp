@@ -114,7 +114,8 @@ std::shared_ptr<RequestStream> Engine::submit(GenerateRequest r) {
   if (plen == 0) reject("the prompt is empty");
   for (int32_t t : r.prompt)
     if (t < 0 || t >= V) reject("token id " + std::to_string(t) + " is outside the vocabulary (0.." + std::to_string(V - 1) + ")");
-  if (r.max_tokens < 1) reject("max_tokens must be at least 1");
+  // 0 only to score a prompt: nothing is generated.
+  if (r.max_tokens < (r.prompt_logprobs >= 0 ? 0 : 1)) reject("max_tokens must be at least 1");
   if (r.prompt_logprobs > 20) reject("prompt_logprobs takes at most 20 alternatives");
   if (plen >= opt_.max_model_len)
     reject("the prompt has " + std::to_string(plen) + " tokens but the context length is " +
@@ -377,6 +378,10 @@ void Engine::collect_step() {
       s.stream->push(std::move(e));
     }
     if (!it.sample) continue;
+    if (s.max_tokens == 0) {  // a prompt scored, nothing to generate
+      finish(&s, FinishReason::Length);
+      continue;
+    }
     // What goes wrong with one sequence here (its sampler, its stream) ends
     // that sequence alone; the rest of the batch carries on.
     try {

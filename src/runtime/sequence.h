@@ -36,7 +36,7 @@ struct GenerateRequest {
   // those before it) with this many alternatives each; -1: none. They come
   // as one StreamEvent before the first token. Such a prompt is computed
   // whole (no prefix-cache hit) in chunks whose every row's logits reach
-  // the host.
+  // the host. With them, max_tokens may be 0: the prompt is only scored.
   int prompt_logprobs = -1;
 };
 

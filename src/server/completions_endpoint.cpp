@@ -202,6 +202,8 @@ CompletionJob prepare_completion(const ServerContext& ctx, const Json& body, con
     sampling.top_logprobs = int(*lp);
     job.logprobs = int(*lp);
   }
+  if (common.max_tokens == 0 && !(echo && job.logprobs >= 0))
+    throw bad_request("'max_tokens' 0 only scores the prompt: it needs 'echo' and 'logprobs'", "max_tokens");
   std::vector<PromptIn> prompts = prompts_of(ctx, body, echo);
   if (int64_t(prompts.size()) * common.n > kMaxCompletionSequences)
     throw bad_request(std::to_string(prompts.size()) + " prompts x n = " + std::to_string(common.n) + " are " +

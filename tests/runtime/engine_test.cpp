@@ -514,5 +514,19 @@ TEST(Engine, PromptLogprobsEqualTheSequencesOwnLogits) {
     EXPECT_NEAR(lp[i].top[0].logprob, mx - lse, 1e-3);
     EXPECT_GE(lp[i].top[0].logprob, lp[i].top[1].logprob);
   }
+  // max_tokens 0: the prompt scored, nothing generated (allowed only with prompt_logprobs).
+  r.max_tokens = 0;
+  auto scored = e.submit(r);
+  auto first = scored->next(60s);
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->kind, StreamEvent::Kind::PromptLogprobs);
+  ASSERT_EQ(first->prompt.size(), lp.size());
+  for (size_t i = 0; i < lp.size(); ++i) EXPECT_NEAR(first->prompt[i].logprob, lp[i].logprob, 1e-5);
+  auto done = scored->next(60s);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->kind, StreamEvent::Kind::Finished);
+  EXPECT_EQ(done->reason, FinishReason::Length);
+  EXPECT_EQ(done->completion_tokens, 0);
+  EXPECT_THROW(e.submit(greedy(prompt, 0)), RequestError);
 }
 

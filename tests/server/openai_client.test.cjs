@@ -323,6 +323,14 @@ test('completions: several prompts in one request, echo', async () => {
   assert.deepEqual(lp.tokens.slice(P), plain.choices[0].logprobs.tokens);
   lp.token_logprobs.slice(P).forEach((v, j) => assert.ok(Math.abs(v - plain.choices[0].logprobs.token_logprobs[j]) < 1e-4));
   assert.equal(lp.text_offset[P], text.length);
+  // max_tokens 0 only scores the prompt (and needs echo and logprobs).
+  const only = await client.completions.create({ model: 'm', prompt: text, max_tokens: 0, logprobs: 1, echo: true });
+  assert.equal(only.choices[0].text, text);
+  assert.equal(only.choices[0].finish_reason, 'length');
+  assert.equal(only.usage.completion_tokens, 0);
+  assert.deepEqual(only.choices[0].logprobs.tokens, lp.tokens.slice(0, P));
+  await assert.rejects(client.completions.create({ model: 'm', prompt: text, max_tokens: 0 }),
+                       (err) => err.status === 400 && err.error.param === 'max_tokens');
   // Streamed: the same entries, the prompt's first.
   const st = await client.completions.create({ model: 'm', prompt: text, max_tokens: 2, temperature: 0, logprobs: 2, echo: true, stream: true });
   const got = { tokens: [], token_logprobs: [] };
