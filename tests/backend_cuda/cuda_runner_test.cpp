@@ -20,6 +20,7 @@
 #include "format/safetensors.h"
 #include "model/cpu_runner.h"
 #include "model/cuda_runner.h"
+#include "runtime/engine.h"
 #include "runtime/solo_session.h"
 
 using namespace gptoss;
@@ -421,6 +422,62 @@ TEST(CudaRunner, PipelinedStepsEqualOneAtATime) {
   runner->allocate_kv({16, 4, 12});
   EXPECT_THROW(runner->submit(bad), Error);
   EXPECT_EQ(runner->in_flight(), 0);
+}
+
+// Prompt log-probabilities served by the engine on the GPU (chunks of 7
+// tokens whose every row's logits come back, beside a sequence that decodes,
+// so one step mixes all_logits rows with a decode row and the fed steps that
+// follow name the right rows) against one sequence's own logits on a GPU
+// runner of its own.
+TEST(CudaRunner, EnginePromptLogprobsEqualOneSequencesLogits) {
+  REQUIRE_GPU();
+  ModelSource src = open_model(kFixture);
+  std::vector<int32_t> prompt(40);
+  for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = int32_t((i * 977 + 13) % 2000);
+  std::vector<float> logits;
+  int V = src.config.vocab_size;
+  {
+    auto alone = make_cuda_runner(src, 0, 256);
+    SoloSession solo(*alone, 64);
+    logits = solo.feed(prompt, /*all_logits=*/true);
+  }
+  auto runner = make_cuda_runner(src, 0, 256);
+  EngineOptions o;
+  o.max_num_batched_tokens = 7;
+  o.kv_cache_bytes = 64ull << 20;
+  Engine e(*runner, o);
+  GenerateRequest busy;
+  busy.prompt = {1, 2, 3};
+  busy.sampling.temperature = 0;
+  busy.max_tokens = 40;
+  auto other = e.submit(busy);
+  GenerateRequest r;
+  r.prompt = prompt;
+  r.sampling.temperature = 0;
+  r.max_tokens = 4;
+  r.prompt_logprobs = 2;
+  auto s = e.submit(r);
+  std::vector<SampledToken> lp;
+  int tokens = 0;
+  for (;;) {
+    auto ev = s->next(std::chrono::seconds(60));
+    ASSERT_TRUE(ev);
+    if (ev->kind == StreamEvent::Kind::Finished) break;
+    if (ev->kind == StreamEvent::Kind::PromptLogprobs) lp = ev->prompt;
+    else ++tokens;
+  }
+  while (auto ev = other->next(std::chrono::seconds(60)))
+    if (ev->kind == StreamEvent::Kind::Finished) break;
+  EXPECT_EQ(tokens, 4);
+  ASSERT_EQ(lp.size(), prompt.size() - 1);
+  for (size_t i = 0; i < lp.size(); ++i) {
+    const float* row = &logits[i * size_t(V)];
+    const float mx = *std::max_element(row, row + V);
+    double sum = 0;
+    for (int v = 0; v < V; ++v) sum += std::exp(double(row[v] - mx));
+    EXPECT_NEAR(lp[i].logprob, row[prompt[i + 1]] - (mx + float(std::log(sum))), 2e-2) << "position " << i;
+    EXPECT_EQ(lp[i].top.size(), 2u);
+  }
 }
 
 // Constrained decoding through the runner: decode steps (graph-launched)
