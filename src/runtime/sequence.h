@@ -74,7 +74,7 @@ class Sequence {
   bool prompt_lp_sent = false;
 
   // This step's chunk of the prompt needs every row's logits (prompt_logprobs).
-  bool wants_prompt_rows() const { return prompt_logprobs >= 0 && num_computed < prompt_len; }
+  bool wants_prompt_rows() const { return prompt_logprobs >= 0 && !prompt_lp_sent && num_computed < prompt_len; }
 
   // Whether the next token's mask depends on tokens not yet taken.
   bool constrained() const { return constraint && !constraint->failed(); }
