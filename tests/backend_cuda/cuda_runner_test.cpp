@@ -300,11 +300,18 @@ TEST(CudaRunner, SecondHybridRunnerMatchesGpu) {
 // B = 16: sliding layers' decode tokens in decode_mma_attention, full layers'
 // split among blocks (attention.cu); B = 40: every layer in
 // decode_mma_attention (the fused kernel's range). Alone: the staged kernel.
+// The kernels round differently (bf16 P in the tensor-core ones), and the
+// tiny random model's top logits are often near-ties (2026-12-07 on the H100:
+// free-running greedy runs parted at 3 of 64 steps), so each sequence alone is
+// teacher-forced with the batch's tokens: its logits stay within kTol of the
+// batch's, and its greedy token is the batch's wherever its top two are more
+// than 2 kTol apart.
 TEST(CudaRunner, BatchedDecodeEqualsAlone) {
   REQUIRE_GPU();
   ModelSource src = open_model(kFixture);
   auto runner = make_cuda_runner(src, 0, 512);
   const int V = src.config.vocab_size;
+  constexpr float kTol = 2e-2f;
   for (const int B : {16, 40}) {
     runner->allocate_kv({16, B * 32, B * 40});
     std::vector<std::vector<int32_t>> full(B), win(B);
@@ -322,7 +329,9 @@ TEST(CudaRunner, BatchedDecodeEqualsAlone) {
       runner->forward(b, l.data());
       next[size_t(s)] = argmax(l.data(), V);
     }
+    const std::vector<int32_t> first = next;
     std::vector<std::vector<int32_t>> batched(B);
+    std::vector<std::vector<std::vector<float>>> rows(B);  // checked sequences' logits, step by step
     for (int step = 0; step < 8; ++step) {
       ForwardBatch b;
       for (int s = 0; s < B; ++s) {
@@ -331,22 +340,40 @@ TEST(CudaRunner, BatchedDecodeEqualsAlone) {
       }
       std::vector<float> l(size_t(B) * V);
       runner->forward(b, l.data());
-      for (int s = 0; s < B; ++s) batched[size_t(s)].push_back(next[size_t(s)] = argmax(&l[size_t(s) * V], V));
+      for (int s = 0; s < B; ++s) {
+        batched[size_t(s)].push_back(next[size_t(s)] = argmax(&l[size_t(s) * V], V));
+        if (s % 5 == 0) rows[size_t(s)].emplace_back(l.begin() + long(size_t(s) * V), l.begin() + long(size_t(s + 1) * V));
+      }
     }
-    // Each sequence alone.
+    // Each checked sequence alone, fed the batch's tokens.
+    float worst = 0, closest = INFINITY;
     for (int s = 0; s < B; s += 5) {
       SoloSession solo(*runner, 64);
       std::vector<int32_t> prompt;
       for (int i = 0; i < 20 + s; ++i) prompt.push_back((s * 131 + i * 17) % V);
       auto l = solo.feed(prompt);
-      int tok = argmax(l.data(), V);
+      EXPECT_EQ(argmax(l.data(), V), first[size_t(s)]) << "sequence " << s << ": the prompt's token";
+      int tok = first[size_t(s)];
       for (int step = 0; step < 8; ++step) {
         l = solo.feed(std::vector<int32_t>{tok});
-        tok = argmax(l.data(), V);
-        EXPECT_EQ(tok, batched[size_t(s)][size_t(step)]) << "sequence " << s << " step " << step;
+        const std::vector<float>& b = rows[size_t(s)][size_t(step)];
+        float diff = 0;
+        for (int v = 0; v < V; ++v) diff = std::max(diff, std::fabs(l[size_t(v)] - b[size_t(v)]));
+        worst = std::max(worst, diff);
+        EXPECT_LT(diff, kTol) << "B " << B << " sequence " << s << " step " << step;
+        const int top = argmax(l.data(), V);
+        float second = -INFINITY;
+        for (int v = 0; v < V; ++v)
+          if (v != top) second = std::max(second, l[size_t(v)]);
+        const float margin = l[size_t(top)] - second;
+        closest = std::min(closest, margin);
+        if (margin > 2 * kTol)
+          EXPECT_EQ(top, batched[size_t(s)][size_t(step)]) << "B " << B << " sequence " << s << " step " << step;
+        tok = batched[size_t(s)][size_t(step)];
       }
       runner->allocate_kv({16, B * 32, B * 40});  // SoloSession re-allocated; restore for the next
     }
+    std::printf("B %d: alone vs batched, max |logit diff| %.2e, closest top-2 margin %.2e\n", B, worst, closest);
   }
 }
 
