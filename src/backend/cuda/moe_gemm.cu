@@ -171,10 +171,11 @@ bool use_wgmma() { return wgmma_variant() != 0 && moe_grouped_sm90_available(); 
 // never) take the narrow tiles (moe_gemm_sm90_narrow.cu): the smallest of 32,
 // 48, 64 slots that holds 1.25 times the average, so that most experts fit
 // one tile and their weights are read once (GPTOSS_GROUPED_NARROW_TILE=32,
-// 48 or 64 forces one). Off by default until measured: written 2026-12-07
-// in a session without a GPU (scripts/device/prefill.sh's narrow and
-// narrowdec configurations compare it; decode steps reach the grouped GEMMs
-// only with GPTOSS_GROUPED_MOE_FROM below their token count).
+// 48 or 64 forces one). Off: H100, synthetic:20b, 2026-12-07
+// (scripts/device/grouped_ab.sh; bench/results/h100-synthetic-20b/
+// narrow-2026-12-07): pp512 23.8k vs 28.0k t/s with the 128-slot tiles; as
+// the decode path from 64 tokens (GPTOSS_GROUPED_MOE_FROM=64), 256
+// sequences 16.3k vs 18.6k with the MMA GEMVs, 64 sequences 5.2k vs 9.6k.
 Sm90Tile sm90_tile(int T, int k, int E) {
   static const int below = env_int("GPTOSS_GROUPED_TILE64_BELOW", 48);
   static const int narrow_upto = env_int("GPTOSS_GROUPED_NARROW_UPTO", 0);
@@ -220,8 +221,9 @@ void launch_gemm(const bf16_raw* xq, int T, const uint8_t* blocks, const uint8_t
 
 // GPTOSS_GROUPED_TILE_SCAN=1: the 64- and 128-slot tiles (both kernels) find
 // their tile with find_tile_block (one scan of the offsets) instead of
-// walking the experts before theirs with a round trip each. Written
-// 2026-12-07 without a GPU: off until measured (the narrow tiles always scan).
+// walking the experts before theirs with a round trip each. H100,
+// 2026-12-07: pp512 28.4k vs 28.0k t/s, pp2048 41.8k vs 42.1k (within the
+// runs' spread): off (the narrow tiles always scan).
 bool grouped_tile_scan() {
   static const bool on = env_int("GPTOSS_GROUPED_TILE_SCAN", 0) != 0;
   return on;
