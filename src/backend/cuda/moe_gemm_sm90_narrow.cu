@@ -9,9 +9,16 @@
 // slots are N, which wgmma lets be any multiple of 8 (this kernel takes 16,
 // 32, 48 or 64, the smallest that holds the tile). The tile's activations
 // then take a quarter to a half of the shared memory the weights do, which
-// leaves room for a ring of 3-4 chunks in flight with two blocks an SM:
-// these steps read each expert's weights once, so they are bound by how many
-// bytes are on their way from memory, not by the tensor cores.
+// leaves room for a ring of 3-4 chunks in flight with two blocks an SM.
+//
+// Measured (H100, 2026-12-07, bench/results/h100-synthetic-20b/
+// narrow-2026-12-07): slower than what it would replace, so off by default
+// (moe_gemm.cu, GPTOSS_GROUPED_NARROW_UPTO). It reads each weight once, yet
+// at 256 sequences its gate_up moves 25% of the DRAM bandwidth against the
+// MMA GEMVs' 54%: 16 warps an SM wait on the per-chunk barriers and the
+// dequant through shared memory (with 5x down's bank conflicts in gate_up,
+// whose gate and up rows sit 8 apart). Dequantising into registers as A
+// operands (wgmma takes A from registers) would skip that round trip.
 //
 // Gate/up rows are interleaved in memory (gate 2i, up 2i + 1); the dequant
 // puts gate i at MMA row 16 (i / 8) + i % 8 and its up 8 rows below, where
