@@ -39,7 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     Json body = parse_body(body_text);
     if (endpoint == Endpoint::Responses) body = responses_to_chat(body);
-    CommonParams common = parse_common(body, "max_tokens");
+    CommonParams common = parse_common(body, "max_tokens", endpoint == Endpoint::Completions ? 0 : 1);
     if (endpoint == Endpoint::Completions) {
       CompletionJob job = prepare_completion(fx->ctx, body, common);
       (void)job;

@@ -1,8 +1,6 @@
 #include "runtime/engine.h"
 
 #include <algorithm>
-#include <cmath>
-#include <numeric>
 
 #include "core/log.h"
 #include "core/mem_size.h"
@@ -402,30 +400,20 @@ void Engine::collect_step() {
 void Engine::take_prompt_logprobs(const SubmittedStep& st, size_t i) {
   Sequence& s = *st.items[i].seq;
   if (s.prompt_lp_sent) return;
-  const int V = runner_.config().vocab_size, k = std::min(s.prompt_logprobs, V);
+  const int V = runner_.config().vocab_size, k = s.prompt_logprobs;
   const int pos0 = s.num_computed, n = st.last_row[i] - st.first_row[i] + 1;
   const int from = int(s.prompt_lp.size()) - pos0, to = std::min(n, s.prompt_len - 1 - pos0);
   if (from < 0 || from >= to) return;
   std::vector<SampledToken> got(size_t(to - from));
   ThreadPool::global().parallel_for(got.size(), [&](size_t b, size_t e) {
-    std::vector<int32_t> ids;
     for (size_t q = b; q < e; ++q) {
       const int j = from + int(q);
       const float* row = &logits_[size_t(st.first_row[i] + j) * size_t(V)];
-      float mx = row[0];
-      for (int v = 1; v < V; ++v) mx = std::max(mx, row[v]);
-      double sum = 0;
-      for (int v = 0; v < V; ++v) sum += std::exp(double(row[v] - mx));
-      const float lse = mx + float(std::log(sum));
+      const float lse = log_sum_exp(row, V);
       SampledToken& t = got[q];
       t.token = s.tokens[size_t(pos0 + j + 1)];
       t.logprob = row[t.token] - lse;
-      if (k > 0) {
-        ids.resize(size_t(V));
-        std::iota(ids.begin(), ids.end(), 0);
-        std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), [&](int32_t a, int32_t c) { return row[a] > row[c]; });
-        for (int a = 0; a < k; ++a) t.top.push_back({ids[size_t(a)], row[ids[size_t(a)]] - lse});
-      }
+      if (k > 0) t.top = top_logprobs(row, V, lse, k);
     }
   });
   for (auto& t : got) s.prompt_lp.push_back(std::move(t));

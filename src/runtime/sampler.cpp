@@ -40,28 +40,33 @@ SampledToken Sampler::from_runner(int32_t chosen) {
   return out;
 }
 
+float log_sum_exp(const float* logits, int V) {
+  const float m = *std::max_element(logits, logits + V);
+  double s = 0;
+  for (int i = 0; i < V; ++i) s += std::exp(double(logits[i] - m));
+  return m + float(std::log(s));
+}
+
+std::vector<TokenLogprob> top_logprobs(const float* logits, int V, float lse, int k) {
+  std::vector<int32_t> ids(static_cast<size_t>(V));
+  std::iota(ids.begin(), ids.end(), 0);
+  k = std::min(k, V);
+  std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
+  std::vector<TokenLogprob> out;
+  for (int i = 0; i < k; ++i) out.push_back({ids[size_t(i)], logits[ids[size_t(i)]] - lse});
+  return out;
+}
+
 SampledToken Sampler::sample(float* logits, int V, const uint32_t* mask) {
   SampledToken out;
   // Log-probabilities are reported under the model's own distribution, before
   // penalties and truncation, as the OpenAI API does.
-  float lse = 0.0f;
-  if (p_.logprobs || p_.top_logprobs > 0) {
-    float m = *std::max_element(logits, logits + V);
-    double s = 0;
-    for (int i = 0; i < V; ++i) s += std::exp(double(logits[i] - m));
-    lse = m + float(std::log(s));
-  }
+  const float lse = p_.logprobs || p_.top_logprobs > 0 ? log_sum_exp(logits, V) : 0.0f;
   auto report = [&](int32_t tok) {
     out.token = tok;
     if (!(p_.logprobs || p_.top_logprobs > 0)) return;
     out.logprob = logits[tok] - lse;
-    if (p_.top_logprobs > 0) {
-      std::vector<int32_t> ids(static_cast<size_t>(V));
-      std::iota(ids.begin(), ids.end(), 0);
-      int k = std::min(p_.top_logprobs, V);
-      std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
-      for (int i = 0; i < k; ++i) out.top.push_back({ids[size_t(i)], logits[ids[size_t(i)]] - lse});
-    }
+    if (p_.top_logprobs > 0) out.top = top_logprobs(logits, V, lse, p_.top_logprobs);
   };
   if (forced_done_ < p_.forced_tokens.size()) {
     report(p_.forced_tokens[forced_done_++]);

@@ -39,6 +39,11 @@ struct SampledToken {
   std::vector<TokenLogprob> top;         // top alternatives, if asked
 };
 
+// log(sum(exp(row))), summed in double: the base of every reported log-probability.
+float log_sum_exp(const float* logits, int V);
+// The k likeliest tokens of a row and their log-probabilities (logit - lse), likeliest first.
+std::vector<TokenLogprob> top_logprobs(const float* logits, int V, float lse, int k);
+
 class Sampler {
  public:
   explicit Sampler(const SamplingParams& params);

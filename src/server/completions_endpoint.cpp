@@ -73,13 +73,14 @@ struct CompletionChoice {
   Json lp_tokens = Json::array(), lp_values = Json::array(), lp_top = Json::array(), lp_offsets = Json::array();
   GenerationOutcome outcome;
 
-  int prompt;        // which of the request's prompts
-  std::string echo;  // the prompt's text, sent before the completion ('echo')
+  int prompt;                      // which of the request's prompts
+  std::string echo;                // the prompt's text, sent before the completion ('echo')
+  std::vector<int32_t> prompt_ids;  // the prompt's tokens, which echo with logprobs reports
 
   CompletionChoice(const ServerContext& c, int i, int p, std::shared_ptr<RequestStream> s, std::vector<std::string> stop,
-                   int lp, std::string echo_text)
+                   int lp, std::string echo_text, std::vector<int32_t> ids)
       : index(i), stream(std::move(s)), decoder(c.tokenizer), stops(std::move(stop)), logprobs(lp), prompt(p),
-        echo(std::move(echo_text)) {}
+        echo(std::move(echo_text)), prompt_ids(std::move(ids)) {}
 
   // One log-probability entry: the token's text, its log-probability and
   // alternatives (null for the prompt's first token, which has none), and
@@ -97,7 +98,8 @@ struct CompletionChoice {
     lp_top.push_back(std::move(t));
   }
   // echo with logprobs: the prompt's tokens lead the choice's entries.
-  void take_prompt(const Tokenizer& tok, const std::vector<int32_t>& ids, const std::vector<SampledToken>& lp) {
+  void take_prompt(const Tokenizer& tok, const std::vector<SampledToken>& lp) {
+    const std::vector<int32_t>& ids = prompt_ids;
     size_t offset = 0;
     for (size_t i = 0; i < ids.size(); ++i) {
       if (i == 0) add_lp(tok, ids[0], nullptr, nullptr, 0);
@@ -151,7 +153,8 @@ struct CompletionRun {
           GenerateRequest g = job.gens[p];
           if (g.sampling.seed) g.sampling.seed = *g.sampling.seed + uint64_t(index);
           choices.push_back(std::make_unique<CompletionChoice>(c, index, int(p), submit(ctx, std::move(g), id), stop,
-                                                               job.logprobs, job.echo[p]));
+                                                               job.logprobs, job.echo[p],
+                                                               job.gens[p].prompt_logprobs >= 0 ? job.gens[p].prompt : std::vector<int32_t>()));
         }
     } catch (...) {
       cancel_all();
@@ -180,12 +183,6 @@ struct CompletionRun {
 };
 
 }  // namespace
-
-static std::vector<std::vector<int32_t>> prompt_ids_of(const CompletionJob& job) {
-  std::vector<std::vector<int32_t>> out;
-  for (auto& g : job.gens) out.push_back(g.prompt);
-  return out;
-}
 
 CompletionJob prepare_completion(const ServerContext& ctx, const Json& body, const CommonParams& common) {
   if (body.contains("suffix") && !body["suffix"].is_null()) throw bad_request("'suffix' is not supported", "suffix");
@@ -233,7 +230,7 @@ CompletionJob prepare_completion(const ServerContext& ctx, const Json& body, con
 
 void handle_completions(ServerContext& ctx, const HttpRequest& req, HttpResponse& res) {
   Json body = parse_body(req.body);
-  CommonParams common = parse_common(body, "max_tokens");
+  CommonParams common = parse_common(body, "max_tokens", 0);
   CompletionJob job = prepare_completion(ctx, body, common);
   auto run = std::make_shared<CompletionRun>(ctx, job, common.n, common.stop);
   const Tokenizer& tok = *ctx.tokenizer;
@@ -245,10 +242,9 @@ void handle_completions(ServerContext& ctx, const HttpRequest& req, HttpResponse
     Json list = Json::array();
     for (auto& cp : run->choices) {
       CompletionChoice& c = *cp;
-      const std::vector<int32_t>& ids = job.gens[size_t(c.prompt)].prompt;
       c.outcome = run_generation(
           *c.stream, [&](const SampledToken& t) { c.take(tok, t); return true; }, {}, [&] { return c.stops.hit(); },
-          [&](const std::vector<SampledToken>& lp) { c.take_prompt(tok, ids, lp); return true; });
+          [&](const std::vector<SampledToken>& lp) { c.take_prompt(tok, lp); return true; });
       c.flush();
       report_request(ctx, run->id, "/v1/completions", c.outcome);
       if (c.outcome.reason == FinishReason::Error)
@@ -263,8 +259,7 @@ void handle_completions(ServerContext& ctx, const HttpRequest& req, HttpResponse
   const bool include_usage = common.include_usage;
   res.set_chunked_content_provider(
       "text/event-stream",
-      [run, include_usage, prompts = std::make_shared<std::vector<std::vector<int32_t>>>(prompt_ids_of(job))](
-          size_t, DataSink& sink) {
+      [run, include_usage](size_t, DataSink& sink) {
         const Tokenizer& tok = *run->ctx.tokenizer;
         bool ok = true;
         for (auto& cp : run->choices) {
@@ -284,7 +279,7 @@ void handle_completions(ServerContext& ctx, const HttpRequest& req, HttpResponse
               },
               [&] { return ok = sse_comment(sink); }, [&] { return c.stops.hit(); },
               [&](const std::vector<SampledToken>& lp) {
-                c.take_prompt(tok, (*prompts)[size_t(c.prompt)], lp);
+                c.take_prompt(tok, lp);
                 return c.echo.empty() ||
                        (ok = sse_send(sink, run->body(Json::array({CompletionRun::choice(c.index, c.echo, nullptr, c.lp_unsent())}))));
               });

@@ -94,7 +94,7 @@ std::vector<std::string> opt_string_list(const Json& j, const char* key, size_t 
   return out;
 }
 
-CommonParams parse_common(const Json& b, const char* max_key) {
+CommonParams parse_common(const Json& b, const char* max_key, int min_tokens) {
   CommonParams p;
   SamplingParams& s = p.sampling;
   if (auto v = opt_number(b, "temperature", 0, 2)) s.temperature = float(*v);
@@ -104,9 +104,7 @@ CommonParams parse_common(const Json& b, const char* max_key) {
   if (auto v = opt_number(b, "frequency_penalty", -2, 2)) s.frequency_penalty = float(*v);
   if (auto v = opt_number(b, "presence_penalty", -2, 2)) s.presence_penalty = float(*v);
   if (auto v = opt_int(b, "seed", INT64_MIN, INT64_MAX)) s.seed = uint64_t(*v);
-  // 0 is for /v1/completions' echo with logprobs (the prompt scored, nothing generated); checked there.
-  if (auto v = opt_int(b, max_key, std::string(max_key) == "max_tokens" && b.contains("echo") ? 0 : 1, INT32_MAX))
-    p.max_tokens = int(*v);
+  if (auto v = opt_int(b, max_key, min_tokens, INT32_MAX)) p.max_tokens = int(*v);
   if (auto v = opt_int(b, "max_completion_tokens", 1, INT32_MAX)) p.max_tokens = int(*v);
   p.stop = opt_string_list(b, "stop", 4);
   p.stream = opt_bool(b, "stream").value_or(false);

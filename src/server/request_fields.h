@@ -36,8 +36,9 @@ struct CommonParams {
 
 // Reads temperature, top_p, top_k, min_p, frequency/presence_penalty, seed,
 // stop, stream, stream_options, n, and the max-tokens field named `max_key`
-// (and max_completion_tokens for chat).
-CommonParams parse_common(const Json& body, const char* max_key);
+// (and max_completion_tokens for chat), at least min_tokens (/v1/completions
+// allows 0: a prompt only scored, which it checks itself).
+CommonParams parse_common(const Json& body, const char* max_key, int min_tokens = 1);
 
 // Test-only: token text the sampler must produce ("gptoss_debug":
 // {"force_output": "..."}), honoured only when the server allows it.
