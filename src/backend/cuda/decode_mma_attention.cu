@@ -25,6 +25,7 @@
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/launch.cuh"
 #include "backend/cuda/paged_kv.cuh"
+#include "core/env.h"
 
 namespace gptoss::cuda {
 
@@ -81,6 +82,7 @@ __device__ __forceinline__ void load_tile(WarpStage& st, const uint16_t* cache, 
   }
 }
 
+template <bool kSplitP>
 __global__ void __launch_bounds__(kWarps * 32) decode_mma_attention_kernel(const uint16_t* q, const uint16_t* cache,
                                                                           const uint16_t* sinks, int n_heads, int n_kv,
                                                                           TokenKv tk, bool sliding, int window,
@@ -170,14 +172,22 @@ __global__ void __launch_bounds__(kWarps * 32) decode_mma_attention_kernel(const
       }
       // P^T's rows gr (keys 16 mt + gr) and gr + 8, transposed: head gr's
       // keys 16 mt + 2 tq (+1) and + 8, the B operand of the k-step over them.
-      const uint32_t b0 = transpose8x8(pack_bf16x2(s[mt][0], s[mt][1]));
-      const uint32_t b1 = transpose8x8(pack_bf16x2(s[mt][2], s[mt][3]));
+      const uint32_t h0 = pack_bf16x2(s[mt][0], s[mt][1]), h1 = pack_bf16x2(s[mt][2], s[mt][3]);
+      const uint32_t b0 = transpose8x8(h0), b1 = transpose8x8(h1);
+      // kSplitP: P = hi + lo, both bf16, each its own product with V: P to
+      // ~16 bits, as attention.cu's float32 P (see decode_mma_attention()).
+      uint32_t c0 = 0, c1 = 0;
+      if (kSplitP) {
+        c0 = transpose8x8(pack_bf16x2(s[mt][0] - bf2f(uint16_t(h0)), s[mt][1] - bf2f(uint16_t(h0 >> 16))));
+        c1 = transpose8x8(pack_bf16x2(s[mt][2] - bf2f(uint16_t(h1)), s[mt][3] - bf2f(uint16_t(h1 >> 16))));
+      }
 #pragma unroll
       for (int md = 0; md < 4; ++md) {
         // Matrices: dims chunk 2 md + (lane / 8 & 1), keys 16 mt + 8 (lane / 16) ..
         uint32_t a[4];
         ldmatrix_x4_trans(a, &st.v[swz(16 * mt + (lane >> 4) * 8 + (lane & 7), 2 * md + ((lane >> 3) & 1))]);
         mma_bf16_16816(o[md], a[0], a[1], a[2], a[3], b0, b1);
+        if (kSplitP) mma_bf16_16816(o[md], a[0], a[1], a[2], a[3], c0, c1);
       }
     }
     __syncwarp();  // this stage is refilled two tiles on
@@ -224,8 +234,10 @@ __global__ void __launch_bounds__(kWarps * 32) decode_mma_attention_kernel(const
 // 64 KB of dynamic shared memory needs the kernel's consent (once a process).
 void allow_smem() {
   static const bool done = [] {
-    GPTOSS_CUDA_CHECK(cudaFuncSetAttribute(decode_mma_attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                           int(kSmemBytes)));
+    GPTOSS_CUDA_CHECK(cudaFuncSetAttribute(decode_mma_attention_kernel<false>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, int(kSmemBytes)));
+    GPTOSS_CUDA_CHECK(cudaFuncSetAttribute(decode_mma_attention_kernel<true>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, int(kSmemBytes)));
     return true;
   }();
   (void)done;
@@ -248,8 +260,11 @@ void decode_mma_attention(const bf16_raw* q, const bf16_raw* layer_cache, const 
   if (T <= 0) return;
   if (n_heads / n_kv > kMaxGroup) throw std::invalid_argument("decode_mma_attention: at most 8 query heads per kv head");
   allow_smem();
-  launch_smem(decode_mma_attention_kernel, dim3(T, n_kv), kWarps * 32, kSmemBytes, s, q, layer_cache, sinks, n_heads,
-              n_kv, tk, sliding, window, out);
+  // GPTOSS_DECODE_MMA_SPLIT_P=0: P rounded to bf16 once, as flash
+  // attention kernels do.
+  static const bool split_p = env_int("GPTOSS_DECODE_MMA_SPLIT_P", 1) != 0;
+  launch_smem(split_p ? decode_mma_attention_kernel<true> : decode_mma_attention_kernel<false>, dim3(T, n_kv),
+              kWarps * 32, kSmemBytes, s, q, layer_cache, sinks, n_heads, n_kv, tk, sliding, window, out);
 }
 
 }  // namespace gptoss::cuda

@@ -221,7 +221,7 @@ template <bool kGateUp, bool kPacked, int kMoeWarps, int kDepth, int NT, int kGr
 __global__ void __launch_bounds__(kMoeWarps * 32, kGroups == 1 ? (NT == 1 ? 32 : 16) / kMoeWarps : 3) moe_mma_kernel(
     const uint16_t* xq, const uint8_t* blocks, const uint8_t* scales, const uint16_t* bias, int rows, int K,
     int k_route, const int32_t* offsets, const int32_t* slots, const int32_t* active, float alpha, float limit,
-    uint16_t* act_out, float* y_out) {
+    uint16_t* act_out, float* y_out, int n_split) {
   __shared__ float red[kMoeWarps][2 * NT * 4][32];
   // The expert comes from the routing, so there is nothing to prefetch. (L2
   // prefetches of the next tiles once it is known measured 7-11% slower.)
@@ -229,13 +229,15 @@ __global__ void __launch_bounds__(kMoeWarps * 32, kGroups == 1 ? (NT == 1 ? 32 :
   const int e = active[blockIdx.y];
   if (e < 0) return;
   const int warp = threadIdx.x >> 5, g = (threadIdx.x & 31) >> 2, t = threadIdx.x & 3;
-  const int tile0 = blockIdx.x * kGroups;
+  // n_split neighbouring blocks share a row tile, each taking every
+  // n_split-th sweep of its slots (see slot_split()).
+  const int tile0 = int(blockIdx.x) / n_split * kGroups, part = int(blockIdx.x) % n_split;
   ExpertRows<kGateUp, kPacked> wr[kGroups];
 #pragma unroll
   for (int q = 0; q < kGroups; ++q) wr[q] = ExpertRows<kGateUp, kPacked>(blocks, scales, e, rows, K, tile0 + q);
   const int nb = wr[0].nb;
   const int begin = offsets[e], end = offsets[e + 1];
-  for (int s0 = begin; s0 < end; s0 += 8 * NT) {
+  for (int s0 = begin + part * 8 * NT; s0 < end; s0 += n_split * 8 * NT) {
     const int n = min(8 * NT, end - s0);
     const int n_tiles = (n + 7) / 8;
     // Columns past the step's slots repeat the first one (results unused);
@@ -450,20 +452,35 @@ int moe_variant() {
   return v;
 }
 
+// Blocks that share a row tile of an expert, each sweeping a share of its
+// slots (16 a sweep): with one block per tile, an expert with ~32 slots (256
+// sequences on synthetic:20b) has its weights swept twice by one block, the
+// second time long after the first, when most of them have left L2 (Nsight
+// Compute, H100, 2026-12-07: gate_up read 454 MB of DRAM for 282 MB of
+// weights). Neighbouring blocks sweeping at the same time read them once.
+// mean_slots: the step's slots per active expert, as the host knows it.
+// GPTOSS_MOE_SLOT_SPLIT=0 turns it off (one block a tile).
+int slot_split(int mean_slots) {
+  static const int on = env_int("GPTOSS_MOE_SLOT_SPLIT", 1);
+  if (on == 0) return 1;
+  // A quarter above the mean: the busier experts' last sweep gets a block too.
+  return std::clamp((mean_slots * 5 / 4 + 15) / 16, 1, 4);
+}
+
 // small: steps of at most 4 tokens, so at most max_slots (= tokens) slots per
 // expert; sweep: slots per sweep over an expert's weights (8 or 16, sweep_slots()).
 template <bool kGateUp, bool kPacked>
-void launch_moe_mma(dim3 grid, bool small, int sweep, int max_slots, cudaStream_t s, const uint16_t* xq, const uint8_t* blocks, const uint8_t* scales,
+void launch_moe_mma(dim3 grid, bool small, int sweep, int max_slots, int mean_slots, cudaStream_t s, const uint16_t* xq, const uint8_t* blocks, const uint8_t* scales,
                     const uint16_t* bias, int rows, int K, int k_route, const int32_t* offsets, const int32_t* slots,
                     const int32_t* active, float alpha, float limit, uint16_t* act_out, float* y_out) {
 #define GPTOSS_MOE_CASE(i, W, D)                                                                                   \
   case i:                                                                                                        \
     if (sweep == 8)                                                                                              \
       launch(moe_mma_kernel<kGateUp, kPacked, W, D, 1>, grid, W * 32, s, xq, blocks, scales, bias, rows, K,        \
-             k_route, offsets, slots, active, alpha, limit, act_out, y_out);                                       \
+             k_route, offsets, slots, active, alpha, limit, act_out, y_out, 1);                                    \
     else                                                                                                         \
       launch(moe_mma_kernel<kGateUp, kPacked, W, D, 2>, grid, W * 32, s, xq, blocks, scales, bias, rows, K,        \
-             k_route, offsets, slots, active, alpha, limit, act_out, y_out);                                       \
+             k_route, offsets, slots, active, alpha, limit, act_out, y_out, 1);                                    \
     break;
   // The down projection has half the blocks of gate_up (H rows, not 2I): at
   // decode sizes 8 warps per block keep as many loads in flight
@@ -497,9 +514,10 @@ void launch_moe_mma(dim3 grid, bool small, int sweep, int max_slots, cudaStream_
   // 2951 / 2981, 5375 / 5437. tg128 (never 16-slot sweeps) 646 / 649.
   static const int row_groups = env_int("GPTOSS_MOE_ROW_GROUPS", 2);
   if (row_groups == 2 && sweep == 16 && variant == 0 && grid.x % 2 == 0) {
-    grid.x /= 2;
+    const int split = slot_split(mean_slots);
+    grid.x = grid.x / 2 * unsigned(split);
     launch(moe_mma_kernel<kGateUp, kPacked, 4, 1, 2, 2>, grid, 4 * 32, s, xq, blocks, scales, bias, rows, K, k_route,
-           offsets, slots, active, alpha, limit, act_out, y_out);
+           offsets, slots, active, alpha, limit, act_out, y_out, split);
     return;
   }
   switch (variant) {
@@ -531,11 +549,13 @@ void launch_moe_mma(Mxfp4Layout layout, dim3 grid, bool small, int sweep, int ma
                     const uint8_t* blocks, const uint8_t* scales, const uint16_t* bias, int rows, int K, int k_route,
                     const int32_t* offsets, const int32_t* slots, const int32_t* active, float alpha, float limit,
                     uint16_t* act_out, float* y_out) {
+  // max_slots is the step's tokens; each takes k_route slots among grid.y experts.
+  const int mean_slots = int(int64_t(max_slots) * k_route / std::max(1u, grid.y));
   if (layout == Mxfp4Layout::kMma)
-    launch_moe_mma<kGateUp, true>(grid, small, sweep, max_slots, s, xq, blocks, scales, bias, rows, K, k_route, offsets, slots, active,
+    launch_moe_mma<kGateUp, true>(grid, small, sweep, max_slots, mean_slots, s, xq, blocks, scales, bias, rows, K, k_route, offsets, slots, active,
                                   alpha, limit, act_out, y_out);
   else
-    launch_moe_mma<kGateUp, false>(grid, small, sweep, max_slots, s, xq, blocks, scales, bias, rows, K, k_route, offsets, slots, active,
+    launch_moe_mma<kGateUp, false>(grid, small, sweep, max_slots, mean_slots, s, xq, blocks, scales, bias, rows, K, k_route, offsets, slots, active,
                                    alpha, limit, act_out, y_out);
 }
 
