@@ -402,15 +402,15 @@ CudaRunner::CudaRunner(const ModelSource& src, const CudaRunnerOptions& opt)
   {
     // decode_mma_attention takes decode tokens whose keys are not split
     // (steps of 9+ tokens, mixed steps' decode tokens), the fused kernel's
-    // 33-64 included. H100, synthetic:20b, 512+128, same call (2026-12-07),
-    // decode t/s with GPTOSS_DECODE_MMA_ATTENTION=0 / 1 (above 64 tokens) /
-    // 2: 64 sequences 8983 / 8988 / 9572; 256: 15805 / 18008.
-    // Off by default since 2026-12-07 (H100): CudaRunner.BatchedDecodeEqualsAlone
-    // at 40 sequences of the tiny fixture (positions 50-62) found logits up to
-    // 0.415 away from each sequence alone with it (sequences 30 and 35 of 40,
-    // with =1 and the fused kernel off as with =2), 6.6e-3 with attention.cu
-    // or the fused kernel; its kernel test (one sequence per step) passes.
-    const int mode = env_int("GPTOSS_DECODE_MMA_ATTENTION", 0);
+    // 33-64 included (=2; =1 above 64 tokens; 0 never). H100, synthetic:20b,
+    // 512+128, one call (2026-12-08, P as bf16 hi + lo), decode t/s with
+    // 0 / 2: 64 sequences 9047 / 9632, 128: 13863 / 15579, 256: 17285 / 19935.
+    // Off for a day (2026-12-07) after CudaRunner.BatchedDecodeEqualsAlone
+    // found logits 0.415 away from a sequence alone at 40 sequences of the
+    // tiny fixture: P rounded once to bf16 tipped near-ties of the tiny
+    // router (8 experts, top 4); with P as hi + lo (float32-like, as
+    // attention.cu) the test's worst is 7.6e-3 and the speed the same.
+    const int mode = env_int("GPTOSS_DECODE_MMA_ATTENTION", 2);
     decode_mma_ok_ = mode != 0 && cuda::decode_mma_attention_supported(cfg_.num_heads, cfg_.num_kv_heads, cfg_.head_dim);
     decode_mma_fused_ = decode_mma_ok_ && mode == 2;
   }

@@ -455,19 +455,30 @@ TEST(CudaRunner, PipelinedStepsEqualOneAtATime) {
 // tokens whose every row's logits come back, beside a sequence that decodes,
 // so one step mixes all_logits rows with a decode row and the fed steps that
 // follow name the right rows) against one sequence's own logits on a GPU
-// runner of its own.
+// runner of its own, fed the prompt in one step (flash attention) and in
+// steps of 7 (the decode attention kernels). The two references round
+// attention differently, and at a near-tie of the tiny router they part
+// (2026-12-08, H100: position 32, 0.51 apart, ChunkedPromptLayersEqualOneStep);
+// each position's log-probability must be within the tolerance of one of them.
 TEST(CudaRunner, EnginePromptLogprobsEqualOneSequencesLogits) {
   REQUIRE_GPU();
   ModelSource src = open_model(kFixture);
   std::vector<int32_t> prompt(40);
   for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = int32_t((i * 977 + 13) % 2000);
-  std::vector<float> logits;
+  std::vector<float> logits, chunked;
   int V = src.config.vocab_size;
   {
     auto alone = make_cuda_runner(src, 0, 256);
     SoloSession solo(*alone, 64);
     logits = solo.feed(prompt, /*all_logits=*/true);
+    solo.reset();
+    for (size_t p = 0; p < prompt.size(); p += 7) {
+      const std::vector<int32_t> part(prompt.begin() + long(p), prompt.begin() + long(std::min(prompt.size(), p + 7)));
+      const std::vector<float> l = solo.feed(part, /*all_logits=*/true);
+      chunked.insert(chunked.end(), l.begin(), l.end());
+    }
   }
+  ASSERT_EQ(chunked.size(), logits.size());
   auto runner = make_cuda_runner(src, 0, 256);
   EngineOptions o;
   o.max_num_batched_tokens = 7;
@@ -497,14 +508,23 @@ TEST(CudaRunner, EnginePromptLogprobsEqualOneSequencesLogits) {
     if (ev->kind == StreamEvent::Kind::Finished) break;
   EXPECT_EQ(tokens, 4);
   ASSERT_EQ(lp.size(), prompt.size() - 1);
-  for (size_t i = 0; i < lp.size(); ++i) {
-    const float* row = &logits[i * size_t(V)];
+  const auto logprob = [&](const std::vector<float>& l, size_t i) {
+    const float* row = &l[i * size_t(V)];
     const float mx = *std::max_element(row, row + V);
     double sum = 0;
     for (int v = 0; v < V; ++v) sum += std::exp(double(row[v] - mx));
-    EXPECT_NEAR(lp[i].logprob, row[prompt[i + 1]] - (mx + float(std::log(sum))), 2e-2) << "position " << i;
+    return row[prompt[i + 1]] - (mx + float(std::log(sum)));
+  };
+  int references_part = 0;
+  for (size_t i = 0; i < lp.size(); ++i) {
+    const float one = logprob(logits, i), steps = logprob(chunked, i);
+    if (std::fabs(one - steps) > 2e-2f) ++references_part;
+    EXPECT_LT(std::min(std::fabs(lp[i].logprob - one), std::fabs(lp[i].logprob - steps)), 2e-2f)
+        << "position " << i << ": " << lp[i].logprob << " vs " << one << " (one step) / " << steps << " (steps of 7)";
     EXPECT_EQ(lp[i].top.size(), 2u);
   }
+  // Near-ties are rare: most positions check the engine against both.
+  EXPECT_LE(references_part, 3) << "of " << lp.size() << " positions";
 }
 
 // The prompt of EnginePromptLogprobsEqualOneSequencesLogits in steps of 7
@@ -513,7 +533,7 @@ TEST(CudaRunner, EnginePromptLogprobsEqualOneSequencesLogits) {
 // has near-ties among its 8 experts (top 4), where a rounding difference
 // picks another expert: such a token's residual jumps at one layer, not from
 // layer 0 on. Printed for each token whose last layer parts by more than 5%:
-// every layer's relative difference.
+// every layer's relative difference. A broken chunked prefill parts them all.
 TEST(CudaRunner, ChunkedPromptLayersEqualOneStep) {
   REQUIRE_GPU();
   ModelSource src = open_model(kFixture);
@@ -544,7 +564,11 @@ TEST(CudaRunner, ChunkedPromptLayersEqualOneStep) {
   std::sort(first_layer.begin(), first_layer.end());
   std::printf("chunks of 7 vs one step: layer 0 rel diff median %.1e, max %.1e; %d of %zu positions part by > 5%%\n",
               first_layer[first_layer.size() / 2], first_layer.back(), parted, prompt.size());
-  EXPECT_LT(first_layer.back(), 2e-2f);
+  // H100, 2026-12-08: median 3.9e-3 (float32-like P in the steps of 7) or
+  // 9.7e-4 (P rounded once, as flash attention), one position of 40 parted
+  // (32 at layer 0 / 19 at layer 3: a near-tie of the router either way).
+  EXPECT_LT(first_layer[first_layer.size() / 2], 1e-2f);
+  EXPECT_LE(parted, 3);
 }
 
 // Constrained decoding through the runner: decode steps (graph-launched)

@@ -14,6 +14,13 @@
 // double-buffered cp.async stages; the warps' softmax states are merged in
 // shared memory with the sink at the end (scores in base 2).
 //
+// P goes into the second product as two bf16 halves, hi + lo, so that it
+// keeps ~16 bits as attention.cu's float32 P does (flash attention rounds it
+// once). Rounded once, the tiny fixture's near-tie routing tipped: one
+// sequence of 40 decoding together was 0.415 in the logits away from itself
+// alone (CudaRunner.BatchedDecodeEqualsAlone); with hi + lo 7.6e-3, at the
+// same speed (H100, 256 sequences: 19935 vs 19944 t/s, 2026-12-08).
+//
 // H100, synthetic:20b, 512+128, same call (2026-12-07): 256 sequences 15805
 // -> 18008 decode t/s; 64 sequences (where it replaces the fused kernel of
 // attention.cu) 8983 -> 9572. GPTOSS_PROFILE, 256 sequences at 512+32: the

@@ -453,18 +453,22 @@ int moe_variant() {
 }
 
 // Blocks that share a row tile of an expert, each sweeping a share of its
-// slots (16 a sweep): with one block per tile, an expert with ~32 slots (256
+// slots (8 or 16 a sweep): with one block per tile, an expert with ~32 slots (256
 // sequences on synthetic:20b) has its weights swept twice by one block, the
 // second time long after the first, when most of them have left L2 (Nsight
 // Compute, H100, 2026-12-07: gate_up read 454 MB of DRAM for 282 MB of
 // weights). Neighbouring blocks sweeping at the same time read them once.
+// H100, synthetic:20b, 512+128, one call (2026-12-08), decode t/s off / on:
+// 64 sequences 9050 / 9047, 128: 13347 / 13863, 256: 16230 / 17285. With
+// it, 8-slot sweeps at 64 sequences (GPTOSS_MOE_NARROW_UPTO=8) 9673 vs 9613
+// (noise; 128: 15527 vs 15526), so those keep 16-slot sweeps.
 // mean_slots: the step's slots per active expert, as the host knows it.
 // GPTOSS_MOE_SLOT_SPLIT=0 turns it off (one block a tile).
-int slot_split(int mean_slots) {
+int slot_split(int mean_slots, int sweep) {
   static const int on = env_int("GPTOSS_MOE_SLOT_SPLIT", 1);
   if (on == 0) return 1;
   // A quarter above the mean: the busier experts' last sweep gets a block too.
-  return std::clamp((mean_slots * 5 / 4 + 15) / 16, 1, 4);
+  return std::clamp((mean_slots * 5 / 4 + sweep - 1) / sweep, 1, 4);
 }
 
 // small: steps of at most 4 tokens, so at most max_slots (= tokens) slots per
@@ -476,11 +480,11 @@ void launch_moe_mma(dim3 grid, bool small, int sweep, int max_slots, int mean_sl
 #define GPTOSS_MOE_CASE(i, W, D)                                                                                   \
   case i:                                                                                                        \
     if (sweep == 8)                                                                                              \
-      launch(moe_mma_kernel<kGateUp, kPacked, W, D, 1>, grid, W * 32, s, xq, blocks, scales, bias, rows, K,        \
-             k_route, offsets, slots, active, alpha, limit, act_out, y_out, 1);                                    \
+      launch(moe_mma_kernel<kGateUp, kPacked, W, D, 1>, split_grid, W * 32, s, xq, blocks, scales, bias, rows, K,  \
+             k_route, offsets, slots, active, alpha, limit, act_out, y_out, split);                                \
     else                                                                                                         \
-      launch(moe_mma_kernel<kGateUp, kPacked, W, D, 2>, grid, W * 32, s, xq, blocks, scales, bias, rows, K,        \
-             k_route, offsets, slots, active, alpha, limit, act_out, y_out, 1);                                    \
+      launch(moe_mma_kernel<kGateUp, kPacked, W, D, 2>, split_grid, W * 32, s, xq, blocks, scales, bias, rows, K,  \
+             k_route, offsets, slots, active, alpha, limit, act_out, y_out, split);                                \
     break;
   // The down projection has half the blocks of gate_up (H rows, not 2I): at
   // decode sizes 8 warps per block keep as many loads in flight
@@ -514,12 +518,14 @@ void launch_moe_mma(dim3 grid, bool small, int sweep, int max_slots, int mean_sl
   // 2951 / 2981, 5375 / 5437. tg128 (never 16-slot sweeps) 646 / 649.
   static const int row_groups = env_int("GPTOSS_MOE_ROW_GROUPS", 2);
   if (row_groups == 2 && sweep == 16 && variant == 0 && grid.x % 2 == 0) {
-    const int split = slot_split(mean_slots);
+    const int split = slot_split(mean_slots, 16);
     grid.x = grid.x / 2 * unsigned(split);
     launch(moe_mma_kernel<kGateUp, kPacked, 4, 1, 2, 2>, grid, 4 * 32, s, xq, blocks, scales, bias, rows, K, k_route,
            offsets, slots, active, alpha, limit, act_out, y_out, split);
     return;
   }
+  const int split = slot_split(mean_slots, sweep);
+  const dim3 split_grid(grid.x * unsigned(split), grid.y);
   switch (variant) {
     GPTOSS_MOE_CASE(0, 4, 1)
     GPTOSS_MOE_CASE(1, 4, 2)
