@@ -112,6 +112,9 @@ std::shared_ptr<RequestStream> Engine::submit(GenerateRequest r) {
   if (plen == 0) reject("the prompt is empty");
   for (int32_t t : r.prompt)
     if (t < 0 || t >= V) reject("token id " + std::to_string(t) + " is outside the vocabulary (0.." + std::to_string(V - 1) + ")");
+  for (const auto& [t, bias] : r.sampling.logit_bias)
+    if (t < 0 || t >= V)
+      reject("logit_bias names token id " + std::to_string(t) + ", outside the vocabulary (0.." + std::to_string(V - 1) + ")");
   // 0 only to score a prompt: nothing is generated.
   if (r.max_tokens < (r.prompt_logprobs >= 0 ? 0 : 1)) reject("max_tokens must be at least 1");
   if (r.prompt_logprobs > 20) reject("prompt_logprobs takes at most 20 alternatives");

@@ -19,6 +19,7 @@ Sampler::Sampler(const SamplingParams& p) : p_(p), seed_(p.seed ? *p.seed : fres
 bool Sampler::needs_logits() const {
   if (p_.logprobs || p_.top_logprobs > 0) return true;
   if (forced_done_ < p_.forced_tokens.size()) return false;
+  if (!p_.logit_bias.empty()) return true;
   if (!counts_.empty() && (p_.frequency_penalty != 0.0f || p_.presence_penalty != 0.0f)) return true;
   // Truncation needs the sorted logits; plain temperature sampling does not.
   return p_.temperature > 0.0f && (p_.top_p < 1.0f || p_.top_k > 0 || p_.min_p > 0.0f);
@@ -75,6 +76,8 @@ SampledToken Sampler::sample(float* logits, int V, const uint32_t* mask) {
   }
   std::vector<float> original;
   if (p_.logprobs || p_.top_logprobs > 0) original.assign(logits, logits + V);
+  for (const auto& [tok, bias] : p_.logit_bias)
+    if (tok >= 0 && tok < V) logits[tok] += bias;
   for (auto& [tok, n] : counts_) {
     if (tok < 0 || tok >= V) continue;
     logits[tok] -= p_.frequency_penalty * float(n) + (n > 0 ? p_.presence_penalty : 0.0f);

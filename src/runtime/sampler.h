@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "core/gumbel.h"
@@ -20,6 +21,9 @@ struct SamplingParams {
   float min_p = 0.0f;
   float frequency_penalty = 0.0f;
   float presence_penalty = 0.0f;
+  // OpenAI's logit_bias: (token, bias) added to the logits before the
+  // penalties' and truncation (-100 bans a token in practice, +100 forces it).
+  std::vector<std::pair<int32_t, float>> logit_bias;
   std::optional<uint64_t> seed;
   int top_logprobs = 0;      // alternatives to report per token (0..20)
   bool logprobs = false;
@@ -52,8 +56,8 @@ class Sampler {
   SampledToken sample(float* logits, int vocab, const uint32_t* mask = nullptr);
   // Whether the next token needs the logits on the host: not when the
   // runner's own choice per device_choice() is the answer (greedy, or plain
-  // temperature sampling, without penalties or log-probabilities; or a
-  // forced token), and 800 KB per token need not reach the host.
+  // temperature sampling, without penalties, biases or log-probabilities; or
+  // a forced token), and 800 KB per token need not reach the host.
   bool needs_logits() const;
   // How the runner picks the next token when needs_logits() is false, or,
   // with ahead = 1, the token after it (drawn before this one is taken).

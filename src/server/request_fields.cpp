@@ -1,5 +1,6 @@
 #include "server/request_fields.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "server/api_error.h"
@@ -94,6 +95,51 @@ std::vector<std::string> opt_string_list(const Json& j, const char* key, size_t 
   return out;
 }
 
+std::vector<std::pair<int32_t, float>> opt_logit_bias(const Json& j) {
+  const Json* v = field(j, "logit_bias");
+  if (!v) return {};
+  auto bad = [](const std::string& why) { return bad_request("'logit_bias' " + why, "logit_bias", "invalid_value"); };
+  auto token_of = [&](const std::string& key) {
+    // OpenAI's keys are token ids written as strings: digits only.
+    if (key.empty() || key.size() > 9 || key.find_first_not_of("0123456789") != std::string::npos)
+      throw bad("keys must be token ids (non-negative integers, as strings), got \"" + key + "\"");
+    return int32_t(std::stol(key));
+  };
+  auto bias_of = [&](const Json& b, int32_t tok) {
+    if (!b.is_number()) throw bad("values must be numbers, got " + type_name(b) + " for token " + std::to_string(tok));
+    const double d = b.get<double>();
+    if (!(d >= -100 && d <= 100))
+      throw bad("values must be between -100 and 100, got " + b.dump() + " for token " + std::to_string(tok));
+    return float(d);
+  };
+  std::vector<std::pair<int32_t, float>> out;
+  if (v->is_object()) {
+    for (auto it = v->begin(); it != v->end(); ++it) {
+      const int32_t tok = token_of(it.key());
+      out.emplace_back(tok, bias_of(it.value(), tok));
+    }
+  } else if (v->is_array()) {
+    // llama.cpp's form: [[token id, bias], ...].
+    for (const Json& e : *v) {
+      if (!e.is_array() || e.size() != 2 || !e[0].is_number_integer() || e[0].get<int64_t>() < 0 ||
+          e[0].get<int64_t>() > INT32_MAX)
+        throw bad("as an array holds [token id, bias] pairs, got " + e.dump());
+      const int32_t tok = int32_t(e[0].get<int64_t>());
+      out.emplace_back(tok, bias_of(e[1], tok));
+    }
+  } else {
+    wrong_type("logit_bias", "an object mapping token ids to biases", *v);
+  }
+  // One bias a token: the last given.
+  std::stable_sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.first < b.first; });
+  std::vector<std::pair<int32_t, float>> unique;
+  for (auto& e : out) {
+    if (!unique.empty() && unique.back().first == e.first) unique.back() = e;
+    else unique.push_back(e);
+  }
+  return unique;
+}
+
 CommonParams parse_common(const Json& b, const char* max_key, int min_tokens) {
   CommonParams p;
   SamplingParams& s = p.sampling;
@@ -104,6 +150,7 @@ CommonParams parse_common(const Json& b, const char* max_key, int min_tokens) {
   if (auto v = opt_number(b, "frequency_penalty", -2, 2)) s.frequency_penalty = float(*v);
   if (auto v = opt_number(b, "presence_penalty", -2, 2)) s.presence_penalty = float(*v);
   if (auto v = opt_int(b, "seed", INT64_MIN, INT64_MAX)) s.seed = uint64_t(*v);
+  s.logit_bias = opt_logit_bias(b);
   if (auto v = opt_int(b, max_key, min_tokens, INT32_MAX)) p.max_tokens = int(*v);
   if (auto v = opt_int(b, "max_completion_tokens", 1, INT32_MAX)) p.max_tokens = int(*v);
   p.stop = opt_string_list(b, "stop", 4);

@@ -23,6 +23,11 @@ std::optional<std::string> opt_string(const Json& j, const char* key);
 // A string or an array of strings (as "stop" is); at most `max_items`.
 std::vector<std::string> opt_string_list(const Json& j, const char* key, size_t max_items);
 
+// OpenAI's logit_bias ({"token id": bias}, bias in [-100, 100]) or llama.cpp's
+// [[id, bias], ...], sorted by token; the ids are checked against the
+// vocabulary by the engine.
+std::vector<std::pair<int32_t, float>> opt_logit_bias(const Json& j);
+
 // What chat, completions and responses share.
 struct CommonParams {
   SamplingParams sampling;
@@ -34,7 +39,7 @@ struct CommonParams {
   std::string user;
 };
 
-// Reads temperature, top_p, top_k, min_p, frequency/presence_penalty, seed,
+// Reads temperature, top_p, top_k, min_p, frequency/presence_penalty, seed, logit_bias,
 // stop, stream, stream_options, n, and the max-tokens field named `max_key`
 // (and max_completion_tokens for chat), at least min_tokens (/v1/completions
 // allows 0: a prompt only scored, which it checks itself).

@@ -287,7 +287,20 @@ TEST(Engine, RefusesImpossibleRequests) {
   EXPECT_THROW(e.submit(greedy(std::vector<int32_t>(10, 1), 60)), RequestError);
   EXPECT_THROW(e.submit(greedy({}, 1)), RequestError);
   EXPECT_THROW(e.submit(greedy({1, 99999}, 1)), RequestError);
+  GenerateRequest biased = greedy({1, 2}, 1);
+  biased.sampling.logit_bias = {{99999, 1.0f}};
+  EXPECT_THROW(e.submit(biased), RequestError);
   EXPECT_NO_THROW(collect(*e.submit(greedy(std::vector<int32_t>(10, 1), 54))));
+}
+
+// A logit_bias of +100 on one token makes every greedy token that one, on the
+// engine's path (the bias needs the host's logits, also between pipelined steps).
+TEST(Engine, LogitBiasForcesAToken) {
+  Engine e(fixture_runner(), EngineOptions{});
+  GenerateRequest r = greedy({1, 2, 3}, 6);
+  r.sampling.logit_bias = {{77, 100.0f}};
+  const Result got = collect(*e.submit(r));
+  EXPECT_EQ(got.tokens, std::vector<int32_t>(6, 77));
 }
 
 // With one running slot and room for two waiting, a fourth request is told

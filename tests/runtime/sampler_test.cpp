@@ -93,6 +93,39 @@ TEST(Sampler, TruncationKeepsToItsTokens) {
   }
 }
 
+// logit_bias: +100 makes a token the greedy choice, -100 takes the argmax
+// away; biased rows need the logits on the host; the reported log-probability
+// is the model's own, before the bias.
+TEST(Sampler, LogitBiasForcesAndBans) {
+  std::mt19937 rng(5);
+  const int V = 1000;
+  const auto l = random_logits(rng, V);
+  const int32_t top = int32_t(std::max_element(l.begin(), l.end()) - l.begin());
+  const int32_t low = int32_t(std::min_element(l.begin(), l.end()) - l.begin());
+  SamplingParams force = temperature(0.0f, 1);
+  force.logit_bias = {{low, 100.0f}};
+  force.logprobs = true;
+  Sampler f(force);
+  EXPECT_TRUE(f.needs_logits());
+  EXPECT_FALSE(f.runner_decides());
+  auto l1 = l;
+  const SampledToken got = f.sample(l1.data(), V);
+  EXPECT_EQ(got.token, low);
+  EXPECT_NEAR(got.logprob, l[size_t(low)] - log_sum_exp(l.data(), V), 1e-4f);
+  SamplingParams ban = temperature(0.0f, 1);
+  ban.logit_bias = {{top, -100.0f}};
+  auto l2 = l;
+  EXPECT_NE(Sampler(ban).sample(l2.data(), V).token, top);
+  // Sampled, not greedy: +100 still wins every draw.
+  SamplingParams hot = temperature(1.0f, 9);
+  hot.logit_bias = {{low, 100.0f}};
+  Sampler h(hot);
+  for (int i = 0; i < 20; ++i) {
+    auto l3 = l;
+    EXPECT_EQ(h.sample(l3.data(), V).token, low);
+  }
+}
+
 TEST(Sampler, SaysWhenTheRunnersChoiceIsFinal) {
   EXPECT_TRUE(Sampler(temperature(0.0f, 1)).runner_decides());
   SamplingParams pen = temperature(0.0f, 1);

@@ -281,6 +281,37 @@ test('completions, whole and streamed', async () => {
   assert.deepEqual(texts, [r.choices[0].text, r.choices[0].text]);
 });
 
+test('logit_bias forces and bans tokens; bad ones are 400', async () => {
+  const r = await fetch(`${BASE}/tokenize`, { method: 'POST', headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ prompt: ' banana' }) });
+  const ids = (await r.json()).tokens;
+  assert.equal(ids.length, 1);
+  const banana = ids[0];
+  // +100: every token is ' banana', greedy or sampled, whole or streamed.
+  for (const temperature of [0, 1]) {
+    const c = await client.completions.create({ model: 'm', prompt: 'Fruit:', max_tokens: 3, temperature, logit_bias: { [banana]: 100 } });
+    assert.equal(c.choices[0].text, ' banana banana banana');
+  }
+  const s = await client.completions.create({ model: 'm', prompt: 'Fruit:', max_tokens: 3, temperature: 0, stream: true, logit_bias: { [banana]: 100 } });
+  let text = '';
+  for await (const c of s) text += c.choices[0]?.text ?? '';
+  assert.equal(text, ' banana banana banana');
+  // -100 on the greedy answer's first token: another token comes first.
+  const plain = await client.completions.create({ model: 'm', prompt: 'Fruit:', max_tokens: 1, temperature: 0, logprobs: 1 });
+  const first = await fetch(`${BASE}/tokenize`, { method: 'POST', headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ prompt: plain.choices[0].text }) });
+  const firstId = (await first.json()).tokens[0];
+  const banned = await client.completions.create({ model: 'm', prompt: 'Fruit:', max_tokens: 1, temperature: 0, logit_bias: { [firstId]: -100 } });
+  assert.notEqual(banned.choices[0].text, plain.choices[0].text);
+  // The chat endpoint takes it too.
+  const chat = await client.chat.completions.create({ model: 'm', messages: hi, max_tokens: 3, temperature: 0, logit_bias: { [banana]: 100 } });
+  assert.match(chat.choices[0].message.content ?? '', /banana/);
+  await assert.rejects(client.completions.create({ model: 'm', prompt: 'x', max_tokens: 1, logit_bias: { [banana]: 150 } }),
+                       (e) => e.status === 400 && e.error.param === 'logit_bias');
+  await assert.rejects(client.completions.create({ model: 'm', prompt: 'x', max_tokens: 1, logit_bias: { 'abc': 1 } }),
+                       (e) => e.status === 400 && e.error.param === 'logit_bias');
+  await assert.rejects(client.completions.create({ model: 'm', prompt: 'x', max_tokens: 1, logit_bias: { 999999999: 1 } }),
+                       (e) => e.status === 400 && /outside the vocabulary/.test(e.error.message));
+});
+
 test('completions: several prompts in one request, echo', async () => {
   const alone = async (prompt) =>
     (await client.completions.create({ model: 'm', prompt, max_tokens: 4, temperature: 0 })).choices[0].text;

@@ -76,6 +76,28 @@ TEST(RequestFields, StopAndNLimits) {
   EXPECT_EQ(param_of(R"({"n": 0})"), "n");
 }
 
+// OpenAI's object form and llama.cpp's pairs; errors name logit_bias.
+TEST(RequestFields, LogitBias) {
+  using Bias = std::vector<std::pair<int32_t, float>>;
+  EXPECT_EQ(parse_common(Json::parse(R"({"logit_bias": {"50256": -100, "7": 2.5}})"), "max_tokens").sampling.logit_bias,
+            (Bias{{7, 2.5f}, {50256, -100.0f}}));
+  EXPECT_EQ(parse_common(Json::parse(R"({"logit_bias": [[3, 1], [3, 5], [1, -1]]})"), "max_tokens").sampling.logit_bias,
+            (Bias{{1, -1.0f}, {3, 5.0f}}));
+  EXPECT_TRUE(parse_common(Json::parse(R"({"logit_bias": null})"), "max_tokens").sampling.logit_bias.empty());
+  EXPECT_TRUE(parse_common(Json::parse(R"({"logit_bias": {}})"), "max_tokens").sampling.logit_bias.empty());
+  for (const char* body : {R"({"logit_bias": {"abc": 1}})", R"({"logit_bias": {"-1": 1}})", R"({"logit_bias": {"5": 101}})",
+                           R"({"logit_bias": {"5": "x"}})", R"({"logit_bias": 3})", R"({"logit_bias": [[1]]})",
+                           R"({"logit_bias": {"99999999999": 1}})"}) {
+    try {
+      parse_common(Json::parse(body), "max_tokens");
+      ADD_FAILURE() << body << " accepted";
+    } catch (const ApiError& e) {
+      EXPECT_EQ(e.status, 400) << body;
+      EXPECT_EQ(e.param, "logit_bias") << body;
+    }
+  }
+}
+
 TEST(RequestFields, FaultHookValue) {
   EXPECT_FALSE(debug_fail_after_tokens(Json::parse(R"({})")));
   EXPECT_EQ(*debug_fail_after_tokens(Json::parse(R"({"gptoss_debug": {"fail_after_tokens": 3}})")), 3);
