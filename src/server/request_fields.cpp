@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 #include "server/api_error.h"
 
@@ -112,11 +113,11 @@ std::vector<std::pair<int32_t, float>> opt_logit_bias(const Json& j) {
       throw bad("values must be between -100 and 100, got " + b.dump() + " for token " + std::to_string(tok));
     return float(d);
   };
-  std::vector<std::pair<int32_t, float>> out;
+  std::map<int32_t, float> by_token;  // one bias a token: the last given
   if (v->is_object()) {
     for (auto it = v->begin(); it != v->end(); ++it) {
       const int32_t tok = token_of(it.key());
-      out.emplace_back(tok, bias_of(it.value(), tok));
+      by_token[tok] = bias_of(it.value(), tok);
     }
   } else if (v->is_array()) {
     // llama.cpp's form: [[token id, bias], ...].
@@ -125,19 +126,12 @@ std::vector<std::pair<int32_t, float>> opt_logit_bias(const Json& j) {
           e[0].get<int64_t>() > INT32_MAX)
         throw bad("as an array holds [token id, bias] pairs, got " + e.dump());
       const int32_t tok = int32_t(e[0].get<int64_t>());
-      out.emplace_back(tok, bias_of(e[1], tok));
+      by_token[tok] = bias_of(e[1], tok);
     }
   } else {
     wrong_type("logit_bias", "an object mapping token ids to biases", *v);
   }
-  // One bias a token: the last given.
-  std::stable_sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.first < b.first; });
-  std::vector<std::pair<int32_t, float>> unique;
-  for (auto& e : out) {
-    if (!unique.empty() && unique.back().first == e.first) unique.back() = e;
-    else unique.push_back(e);
-  }
-  return unique;
+  return {by_token.begin(), by_token.end()};
 }
 
 CommonParams parse_common(const Json& b, const char* max_key, int min_tokens) {

@@ -21,6 +21,7 @@
 #include "model/cpu_runner.h"
 #include "model/cuda_runner.h"
 #include "runtime/engine.h"
+#include "runtime/sampler.h"
 #include "runtime/solo_session.h"
 
 using namespace gptoss;
@@ -512,10 +513,7 @@ TEST(CudaRunner, EnginePromptLogprobsEqualOneSequencesLogits) {
   ASSERT_EQ(lp.size(), prompt.size() - 1);
   const auto logprob = [&](const std::vector<float>& l, size_t i) {
     const float* row = &l[i * size_t(V)];
-    const float mx = *std::max_element(row, row + V);
-    double sum = 0;
-    for (int v = 0; v < V; ++v) sum += std::exp(double(row[v] - mx));
-    return row[prompt[i + 1]] - (mx + float(std::log(sum)));
+    return row[prompt[i + 1]] - log_sum_exp(row, V);
   };
   int references_part = 0;
   for (size_t i = 0; i < lp.size(); ++i) {

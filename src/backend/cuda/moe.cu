@@ -474,7 +474,7 @@ int slot_split(int mean_slots, int sweep) {
 // small: steps of at most 4 tokens, so at most max_slots (= tokens) slots per
 // expert; sweep: slots per sweep over an expert's weights (8 or 16, sweep_slots()).
 template <bool kGateUp, bool kPacked>
-void launch_moe_mma(dim3 grid, bool small, int sweep, int max_slots, int mean_slots, cudaStream_t s, const uint16_t* xq, const uint8_t* blocks, const uint8_t* scales,
+void launch_moe_mma(dim3 grid, bool small, int sweep, int max_slots, cudaStream_t s, const uint16_t* xq, const uint8_t* blocks, const uint8_t* scales,
                     const uint16_t* bias, int rows, int K, int k_route, const int32_t* offsets, const int32_t* slots,
                     const int32_t* active, float alpha, float limit, uint16_t* act_out, float* y_out) {
 #define GPTOSS_MOE_CASE(i, W, D)                                                                                   \
@@ -509,6 +509,8 @@ void launch_moe_mma(dim3 grid, bool small, int sweep, int max_slots, int mean_sl
     return;
   }
   const int variant = (!kGateUp && sweep == 8 && down8 && moe_variant() == 0) ? 2 : moe_variant();
+  // max_slots is the step's tokens; each takes k_route slots among grid.y experts.
+  const int split = slot_split(int(int64_t(max_slots) * k_route / std::max(1u, grid.y)), sweep);
   // 16-slot sweeps take two row tiles a block (moe_mma_kernel's kGroups)
   // where the grid's row tiles come in pairs (gpt-oss: 180 and 90). H100,
   // synthetic:20b, 512+128, 2026-12-07, with decode_mma_attention, decode
@@ -518,13 +520,11 @@ void launch_moe_mma(dim3 grid, bool small, int sweep, int max_slots, int mean_sl
   // 2951 / 2981, 5375 / 5437. tg128 (never 16-slot sweeps) 646 / 649.
   static const int row_groups = env_int("GPTOSS_MOE_ROW_GROUPS", 2);
   if (row_groups == 2 && sweep == 16 && variant == 0 && grid.x % 2 == 0) {
-    const int split = slot_split(mean_slots, 16);
     grid.x = grid.x / 2 * unsigned(split);
     launch(moe_mma_kernel<kGateUp, kPacked, 4, 1, 2, 2>, grid, 4 * 32, s, xq, blocks, scales, bias, rows, K, k_route,
            offsets, slots, active, alpha, limit, act_out, y_out, split);
     return;
   }
-  const int split = slot_split(mean_slots, sweep);
   const dim3 split_grid(grid.x * unsigned(split), grid.y);
   switch (variant) {
     GPTOSS_MOE_CASE(0, 4, 1)
@@ -555,13 +555,11 @@ void launch_moe_mma(Mxfp4Layout layout, dim3 grid, bool small, int sweep, int ma
                     const uint8_t* blocks, const uint8_t* scales, const uint16_t* bias, int rows, int K, int k_route,
                     const int32_t* offsets, const int32_t* slots, const int32_t* active, float alpha, float limit,
                     uint16_t* act_out, float* y_out) {
-  // max_slots is the step's tokens; each takes k_route slots among grid.y experts.
-  const int mean_slots = int(int64_t(max_slots) * k_route / std::max(1u, grid.y));
   if (layout == Mxfp4Layout::kMma)
-    launch_moe_mma<kGateUp, true>(grid, small, sweep, max_slots, mean_slots, s, xq, blocks, scales, bias, rows, K, k_route, offsets, slots, active,
+    launch_moe_mma<kGateUp, true>(grid, small, sweep, max_slots, s, xq, blocks, scales, bias, rows, K, k_route, offsets, slots, active,
                                   alpha, limit, act_out, y_out);
   else
-    launch_moe_mma<kGateUp, false>(grid, small, sweep, max_slots, mean_slots, s, xq, blocks, scales, bias, rows, K, k_route, offsets, slots, active,
+    launch_moe_mma<kGateUp, false>(grid, small, sweep, max_slots, s, xq, blocks, scales, bias, rows, K, k_route, offsets, slots, active,
                                    alpha, limit, act_out, y_out);
 }
 
